@@ -1,0 +1,97 @@
+"""The input contract of the billing package: timeline rows and disk spans.
+
+Both are NamedTuples: cheap to build by the million, and any plain tuple with the same field
+order is accepted wherever a timeline or a disk list is expected.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+__all__ = [
+    "BILLING_STATES",
+    "US_PER_SECOND",
+    "US_PER_DAY",
+    "SECONDS_PER_HOUR",
+    "SECONDS_PER_MONTH",
+    "StateChange",
+    "DiskSpan",
+    "BillingError",
+    "seconds_between",
+    "parse_vm_id",
+]
+
+#: The states a timeline row may carry (the power states of SPEC §1, plus `creating`, the Starting
+#: phase of a VM being created, `hibernated`, deallocated with hibernation, and `deleted`).
+BILLING_STATES: tuple[str, ...] = (
+    "creating",
+    "starting",
+    "running",
+    "stopping",
+    "stopped",
+    "deallocating",
+    "deallocated",
+    "hibernated",
+    "unknown",
+    "deleted",
+)
+
+US_PER_SECOND = 1_000_000
+US_PER_DAY = 86_400 * US_PER_SECOND
+SECONDS_PER_HOUR = 3_600
+#: Azure prices a month as 730 hours.
+SECONDS_PER_MONTH = 730 * SECONDS_PER_HOUR
+
+
+class BillingError(ValueError):
+    """Base class of the errors that the billing package raises on bad input."""
+
+
+class StateChange(NamedTuple):
+    """From `at_us` on (until the next row of the same VM), the VM is in `state`."""
+
+    vm_id: str
+    at_us: int
+    state: str
+    size: str
+    location: str
+    os_type: str
+
+
+class DiskSpan(NamedTuple):
+    """A managed disk of `vm_id` that exists from `start_us` to `end_us` (None: still exists)."""
+
+    vm_id: str
+    name: str
+    sku: str
+    size_gb: int
+    start_us: int
+    end_us: int | None
+
+
+def seconds_between(start_us: int, end_us: int) -> int:
+    """Whole seconds metered in [start_us, end_us).
+
+    A second of the UTC clock, [k s, k+1 s), is metered to whatever is in force at its first
+    instant. The count is therefore the number of whole-second instants in the half-open
+    interval, which is additive: cutting an interval anywhere never gains or loses a second.
+    """
+    if end_us <= start_us:
+        return 0
+    return -(-end_us // US_PER_SECOND) + (start_us // -US_PER_SECOND)
+
+
+def parse_vm_id(vm_id: str) -> tuple[str, str, str]:
+    """(subscription id, resource group, name) of an ARM resource id; "" for missing parts."""
+    parts = vm_id.strip("/").split("/")
+    sub = rg = ""
+    lowered = [p.lower() for p in parts]
+    if "subscriptions" in lowered:
+        i = lowered.index("subscriptions")
+        if i + 1 < len(parts):
+            sub = parts[i + 1]
+    if "resourcegroups" in lowered:
+        i = lowered.index("resourcegroups")
+        if i + 1 < len(parts):
+            rg = parts[i + 1]
+    return sub, rg, parts[-1] if parts else ""
