@@ -1,0 +1,241 @@
+"""A VM's history and what it means at any time: the one idea of azvm.
+
+A VM's history is the list of operations accepted on it, in order. Each operation carries its
+*plan*: the phases it will go through, at absolute simulated times, decided when it was accepted
+(injected faults included). What the VM is at time t is the phase in force at t of the last
+operation accepted at or before t; a newer operation cuts the older one's plan at its own start,
+and the older one then reads Canceled (OperationPreempted). Nothing here reads a clock or writes.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_right
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
+
+from .states import OperationStatus, PowerState, Prov
+from .table import (
+    CREATE_OPS,
+    KEEP,
+    SETTLE,
+    TABLE,
+    Op,
+    Rule,
+    Situation,
+    Table,
+    settle,
+    situation_of,
+)
+
+US = 1_000_000
+PREEMPTED = ("OperationPreempted", "The operation has been preempted by a more recent operation.")
+INTERNAL_ERROR = ("InternalOperationError", "Operation abandoned due to internal error. Please try again later.")
+OS_PROVISIONING_TIMEOUT = (
+    "OSProvisioningTimedOut",
+    "OS Provisioning for VM '{vm}' did not finish in the allotted time. The VM may still finish "
+    "provisioning successfully. Please check provisioning state later.",
+)
+
+
+class Phase(NamedTuple):
+    """From `at_us` on (until the next phase), the VM shows these states."""
+
+    at_us: int
+    prov: str  # a Prov value
+    power: str | None  # a PowerState value; None once deleted
+    hibernated: bool = False
+    error: tuple[str, str] | None = None  # (code, message) when prov is failed
+
+    @property
+    def situation(self) -> Situation:
+        return situation_of(self.prov, self.power, self.hibernated)
+
+    @property
+    def prov_code(self) -> str:
+        if self.prov == Prov.FAILED and self.error is not None:
+            return f"ProvisioningState/failed/{self.error[0]}"
+        return f"ProvisioningState/{self.prov}"
+
+
+class Fault(NamedTuple):
+    """A fault decided when an operation is accepted; part of its plan, so it replays identically.
+
+    kind "os-provisioning": a create from an image ends Failed/<code> while the VM stays Running.
+    kind "operation": the operation ends Failed/<code>; the power state settles where it was.
+    """
+
+    kind: str
+    code: str
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class Operation:
+    op_id: str
+    name: str  # an Op value
+    at_us: int
+    phases: tuple[Phase, ...]
+    preempts: bool = True
+    model: dict[str, Any] | None = None  # the VM's model from this operation on (create, update)
+    error: tuple[str, str] | None = None  # the operation's own error when it ends Failed
+
+    @property
+    def end_us(self) -> int:
+        return self.phases[-1].at_us
+
+    @property
+    def visible(self) -> bool:
+        """Has an operation resource (a guest shutdown is not an API call)."""
+        return self.name != Op.GUEST_SHUTDOWN
+
+    def to_json(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"id": self.op_id, "name": self.name, "at": self.at_us,
+                             "phases": [list(p) for p in self.phases]}
+        if not self.preempts:
+            d["preempts"] = False
+        if self.model is not None:
+            d["model"] = self.model
+        if self.error is not None:
+            d["error"] = list(self.error)
+        return d
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> Operation:
+        phases = tuple(Phase(p[0], p[1], p[2], p[3], tuple(p[4]) if p[4] else None)  # type: ignore[arg-type]
+                       for p in d["phases"])
+        err = d.get("error")
+        return cls(d["id"], d["name"], d["at"], phases, d.get("preempts", True), d.get("model"),
+                   (err[0], err[1]) if err else None)
+
+
+def phase_at(op: Operation, t_us: int) -> Phase:
+    """The phase of `op`'s plan in force at t (t >= op.at_us)."""
+    phases = op.phases
+    if len(phases) == 1 or t_us >= phases[-1].at_us:
+        return phases[-1] if t_us >= phases[-1].at_us else phases[0]
+    i = bisect_right(phases, t_us, key=lambda p: p.at_us) - 1
+    return phases[max(i, 0)]
+
+
+@dataclass(frozen=True)
+class OperationView:
+    op: Operation
+    status: OperationStatus
+    end_us: int | None
+    error: tuple[str, str] | None
+
+
+def operation_status(op: Operation, successor: Operation | None, t_us: int) -> OperationView:
+    """The status of `op` at t, given the next operation on the same VM (if any)."""
+    if successor is not None and successor.preempts and successor.at_us < op.end_us:
+        if t_us >= successor.at_us:
+            return OperationView(op, OperationStatus.CANCELED, successor.at_us, PREEMPTED)
+    if t_us < op.end_us:
+        return OperationView(op, OperationStatus.IN_PROGRESS, None, None)
+    if op.error is not None:
+        return OperationView(op, OperationStatus.FAILED, op.end_us, op.error)
+    return OperationView(op, OperationStatus.SUCCEEDED, op.end_us, None)
+
+
+@dataclass
+class History:
+    """The operations of one VM (one ARM resource id), oldest first."""
+
+    ops: list[Operation] = field(default_factory=list)
+
+    def index_at(self, t_us: int) -> int:
+        """Index of the last operation accepted at or before t, or -1."""
+        return bisect_right(self.ops, t_us, key=lambda o: o.at_us) - 1
+
+    def phase(self, t_us: int) -> Phase | None:
+        i = self.index_at(t_us)
+        if i < 0:
+            return None
+        return phase_at(self.ops[i], t_us)
+
+    def model(self, t_us: int) -> dict[str, Any] | None:
+        for i in range(self.index_at(t_us), -1, -1):
+            m = self.ops[i].model
+            if m is not None:
+                return m
+        return None
+
+    def created_us(self, t_us: int) -> int | None:
+        """When the VM that exists at t was created."""
+        for i in range(self.index_at(t_us), -1, -1):
+            if self.ops[i].name in CREATE_OPS:
+                return self.ops[i].at_us
+        return None
+
+    def status(self, op_id: str, t_us: int) -> OperationView | None:
+        for i, op in enumerate(self.ops):
+            if op.op_id == op_id:
+                nxt = self.ops[i + 1] if i + 1 < len(self.ops) else None
+                return operation_status(op, nxt, t_us)
+        return None
+
+
+class Refused(Exception):
+    def __init__(self, rule: Rule, message: str) -> None:
+        super().__init__(message)
+        self.rule = rule
+        self.message = message
+
+
+def plan(op: Op, current: Phase | None, at_us: int, *, vm_name: str, profile: str = "azure",
+         extensions: int = 0, fault: Fault | None = None, table: Table = TABLE,
+         ongoing: Operation | None = None) -> tuple[tuple[Phase, ...], tuple[str, str] | None, bool]:
+    """Decide what `op`, accepted at `at_us` on a VM now in phase `current`, will do.
+
+    Returns (phases, error, preempts). Raises Refused where Azure refuses (409), KeyError where
+    the table has no rule (an operation on an absent VM: the caller answers 404).
+    """
+    situation = Situation.ABSENT if current is None or current.power is None else current.situation
+    rule = table.rule(situation, op)
+    if rule.refuse:
+        raise Refused(rule, table.refusal(rule, vm_name))
+    if rule.join:
+        assert ongoing is not None, "a join needs the ongoing operation"
+        rest = [p for p in ongoing.phases if p.at_us > at_us]
+        head = phase_at(ongoing, at_us)._replace(at_us=at_us)
+        return (head, *rest), ongoing.error, False
+    assert rule.final is not None
+    durations = table.profiles[profile]
+    cur_prov = current.prov if current is not None else Prov.CREATING
+    cur_power = PowerState(current.power) if current is not None and current.power else PowerState.STARTING
+    cur_hib = current.hibernated if current is not None else False
+    cur_err = current.error if current is not None else None
+    phases: list[Phase] = []
+    t = at_us
+    for st in rule.steps:
+        prov = cur_prov if st.prov == KEEP else st.prov
+        power = cur_power if st.power == KEEP else PowerState(st.power)
+        hib = cur_hib and power == PowerState.DEALLOCATED
+        phases.append(Phase(t, prov, power, hib, cur_err if st.prov == KEEP else None))
+        if st.duration == "os_complete+extensions":
+            seconds = durations["os_complete"] + extensions * durations["extension"]
+        else:
+            seconds = durations[st.duration]
+        t += max(1, round(seconds * US))
+    f = rule.final
+    if f.power is None:
+        phases.append(Phase(t, Prov.DELETING, None))
+        return tuple(phases), None, True
+    power = settle(cur_power) if f.power == SETTLE else PowerState(f.power)
+    hib = (f.hibernated == "hibernated" or (f.hibernated == KEEP and cur_hib)) and power == PowerState.DEALLOCATED
+    if f.prov == KEEP:
+        phases.append(Phase(t, cur_prov, power, hib, cur_err))
+        return tuple(phases), None, True
+    if fault is not None:
+        if fault.kind == "os-provisioning" and op == Op.CREATE:
+            # OS provisioning fails: the VM stays deployed, Running and billed (SPEC.md section 2)
+            err = (fault.code, fault.message.format(vm=vm_name))
+            phases.append(Phase(t, Prov.FAILED, PowerState.RUNNING, False, err))
+            return tuple(phases), err, True
+        if fault.kind == "operation":
+            err = (fault.code, fault.message.format(vm=vm_name))
+            before = PowerState.RUNNING if op in CREATE_OPS else settle(cur_power)
+            phases.append(Phase(t, Prov.FAILED, before, cur_hib and before == PowerState.DEALLOCATED, err))
+            return tuple(phases), err, True
+    phases.append(Phase(t, Prov.SUCCEEDED, power, hib))
+    return tuple(phases), None, True

@@ -1,0 +1,58 @@
+"""The ports the service needs; azvm.store implements them (SQLite, memory; PostgreSQL next)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from ..domain.history import Operation
+
+
+@dataclass(frozen=True)
+class VmRow:
+    """The head of a VM's history: enough to answer reads at the current time without a replay."""
+
+    key: str  # the resource id, lower case
+    sub: str
+    rg: str  # as the user spelled it at creation
+    name: str
+    location: str
+    version: int  # number of operations in the stream
+    model: dict[str, Any]
+    last: Operation
+    gone_us: int | None  # when the VM is gone (its last operation is a delete), else None
+
+
+@dataclass(frozen=True)
+class GroupRow:
+    key: str  # "/subscriptions/{s}/resourcegroups/{name}" lower case
+    sub: str
+    name: str
+    location: str
+    tags: dict[str, str]
+    created_us: int
+    delete_op: str | None = None
+    delete_at_us: int | None = None
+    gone_us: int | None = None
+
+
+class Store(Protocol):
+    def get_vm(self, key: str) -> VmRow | None: ...
+    def load_history(self, key: str) -> list[Operation]: ...
+    def append(self, row: VmRow, op: Operation, *, expected_version: int, id_counter: int) -> None:
+        """Append `op` as version expected_version+1 of row.key and make `row` the head, atomically.
+        Raises ConcurrencyError if the stream is no longer at expected_version."""
+    def list_vms(self, *, sub: str, rg: str | None, location: str | None, live_at_us: int,
+                 after_key: str | None, limit: int) -> list[VmRow]: ...
+    def iter_phases(self, live_at_us: int) -> Iterator[tuple[str, list[Any]]]: ...
+    def iter_histories(self) -> Iterator[tuple[str, list[Operation]]]: ...
+    def find_operation(self, op_id: str) -> tuple[str, Operation, Operation | None] | None: ...
+    def put_group(self, row: GroupRow, *, id_counter: int | None = None) -> None: ...
+    def get_group(self, key: str) -> GroupRow | None: ...
+    def list_groups(self, sub: str) -> list[GroupRow]: ...
+    def find_group_by_op(self, op_id: str) -> GroupRow | None: ...
+    def get_meta(self, name: str) -> str | None: ...
+    def set_meta(self, name: str, value: str) -> None: ...
+    def reset(self) -> None: ...
+    def close(self) -> None: ...

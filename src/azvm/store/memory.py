@@ -1,0 +1,96 @@
+"""The in-memory store: the same contract as SQLite, nothing on disk (`azvm serve --in-memory`)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+from ..domain.errors import ConcurrencyError
+from ..domain.history import Operation
+from ..service.ports import GroupRow, VmRow
+
+
+class MemoryStore:
+    def __init__(self) -> None:
+        self._lock = threading.RLock()
+        self.reset()
+
+    def reset(self) -> None:
+        with self._lock:
+            self._vms: dict[str, VmRow] = {}
+            self._ops: dict[str, list[Operation]] = {}
+            self._op_index: dict[str, tuple[str, int]] = {}
+            self._groups: dict[str, GroupRow] = {}
+            self._meta: dict[str, str] = {}
+
+    def get_vm(self, key: str) -> VmRow | None:
+        return self._vms.get(key)
+
+    def load_history(self, key: str) -> list[Operation]:
+        return list(self._ops.get(key, ()))
+
+    def append(self, row: VmRow, op: Operation, *, expected_version: int, id_counter: int) -> None:
+        with self._lock:
+            ops = self._ops.setdefault(row.key, [])
+            if len(ops) != expected_version:
+                raise ConcurrencyError(row.key)
+            if op.op_id in self._op_index:
+                raise ValueError(f"duplicate operation id {op.op_id}")
+            ops.append(op)
+            self._op_index[op.op_id] = (row.key, len(ops) - 1)
+            self._vms[row.key] = row
+            self._meta["id_counter"] = str(id_counter)
+
+    def list_vms(self, *, sub: str, rg: str | None, location: str | None, live_at_us: int,
+                 after_key: str | None, limit: int) -> list[VmRow]:
+        rgl = rg.lower() if rg is not None else None
+        out = [r for k, r in sorted(self._vms.items())
+               if r.sub == sub and (r.gone_us is None or r.gone_us > live_at_us)
+               and (rgl is None or r.rg.lower() == rgl) and (location is None or r.location == location)
+               and (after_key is None or k > after_key)]
+        return out[:limit]
+
+    def iter_phases(self, live_at_us: int) -> Iterator[tuple[str, list[Any]]]:
+        for key, r in list(self._vms.items()):
+            if r.gone_us is None or r.gone_us > live_at_us:
+                yield key, [list(p) for p in r.last.phases]
+
+    def iter_histories(self) -> Iterator[tuple[str, list[Operation]]]:
+        for key in sorted(self._ops):
+            yield key, list(self._ops[key])
+
+    def find_operation(self, op_id: str) -> tuple[str, Operation, Operation | None] | None:
+        hit = self._op_index.get(op_id)
+        if hit is None:
+            return None
+        key, i = hit
+        ops = self._ops[key]
+        return key, ops[i], ops[i + 1] if i + 1 < len(ops) else None
+
+    def put_group(self, row: GroupRow, *, id_counter: int | None = None) -> None:
+        with self._lock:
+            self._groups[row.key] = row
+            if id_counter is not None:
+                self._meta["id_counter"] = str(id_counter)
+
+    def get_group(self, key: str) -> GroupRow | None:
+        return self._groups.get(key)
+
+    def list_groups(self, sub: str) -> list[GroupRow]:
+        return [g for k, g in sorted(self._groups.items()) if g.sub == sub]
+
+    def find_group_by_op(self, op_id: str) -> GroupRow | None:
+        for g in self._groups.values():
+            if g.delete_op == op_id:
+                return g
+        return None
+
+    def get_meta(self, name: str) -> str | None:
+        return self._meta.get(name)
+
+    def set_meta(self, name: str, value: str) -> None:
+        self._meta[name] = value
+
+    def close(self) -> None:
+        pass
