@@ -1,31 +1,32 @@
-"""Meter first: fold a timeline into integer seconds per (VM, UTC day, state, size, region, OS).
+"""Meter first: fold a timeline into integer seconds per (VM facts, UTC day, state).
 
 This is the hot path (a million rows in well under a second): plain tuples, integer arithmetic,
-one dict update per (row, day) and no object per interval. Prices are applied later, on the
-aggregates (see `azvm.billing.bill`).
+one dict update with an integer key per (row, day), and no object per interval. Prices are applied
+later, on the aggregates (see `azvm.billing.bill`).
 
 Time is metered in whole seconds of the UTC clock: the second [k s, k+1 s) belongs to whatever is
-in force at its first instant (see `model.seconds_between`). A row's instant `at_us` therefore
-maps to the second lattice point ceil(at_us / 1e6), and every interval, window and day boundary
-is handled on that lattice, which makes metering exactly additive.
+in force at its first instant (see `model.seconds_between`). A row's instant `at_us` maps to the
+second lattice point ceil(at_us / 1e6), and every interval, window and day boundary is handled on
+that lattice, which makes metering exactly additive: cutting a window anywhere neither gains nor
+loses a second.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 from .model import US_PER_SECOND, BillingError
 
-__all__ = ["Usage", "UsageKey", "meter", "ceil_second", "vm_key"]
+__all__ = ["Row", "Usage", "UsageCell", "meter", "ceil_second", "SECONDS_PER_DAY"]
 
 SECONDS_PER_DAY = 86_400
 
-#: (vm key, UTC day number since the epoch, state, size, location, os_type)
-UsageKey = tuple[str, int, str, str, str, str]
-
 #: A timeline row: StateChange or any tuple (vm_id, at_us, state, size, location, os_type)
 Row = tuple[str, int, str, str, str, str]
+
+_STATE_BITS = 5  # up to 32 distinct state strings (unknown ones are rejected when priced)
+_STATE_MASK = (1 << _STATE_BITS) - 1
 
 
 def ceil_second(at_us: int) -> int:
@@ -33,26 +34,55 @@ def ceil_second(at_us: int) -> int:
     return -(-at_us // US_PER_SECOND)
 
 
-def vm_key(vm_id: str) -> str:
-    """VM ids are compared case-insensitively."""
-    return vm_id.lower()
+@dataclass(frozen=True, slots=True)
+class UsageCell:
+    """Seconds of one VM, with one set of facts (size, location, OS), in one state, on one UTC day."""
+
+    vm_key: str
+    size: str
+    location: str
+    os_type: str
+    day: int  # days since 1970-01-01 (UTC)
+    state: str
+    seconds: int
 
 
 @dataclass(frozen=True)
 class Usage:
-    """Metered seconds.
+    """Metered seconds, keyed compactly.
 
-    `seconds` holds every metered second of an existing VM (billed or not, `deleted` excluded).
-    `topups` holds the extra seconds that a rule set's `minimum_billed_seconds` adds to a short
-    billed run, under the key of the run's last second. `names` maps each VM key to the VM id as
-    first seen (for display).
+    `facts[i]` is (vm key, size, location, os_type); `states[j]` a state string. A cell key is
+    ``((i * n_days) + (day - first_day)) << 5 | j``; use `cells()` to read them. `seconds` holds
+    every metered second of an existing VM (billed or not; `deleted` is not metered). `topups`
+    holds the extra seconds that a rule set's `minimum_billed_seconds` adds to a short billed run,
+    keyed like `seconds` at the run's last second. `names` maps each VM key to the VM id as first
+    seen (for display), `locations` its location (from its first row).
     """
 
-    seconds: dict[UsageKey, int]
-    topups: dict[UsageKey, int]
+    seconds: dict[int, int]
+    topups: dict[int, int]
+    facts: list[tuple[str, str, str, str]]
+    states: list[str]
     names: dict[str, str]
+    locations: dict[str, str]
     window_start_s: int
     window_end_s: int
+    first_day: int
+    n_days: int
+    day_seconds: int = SECONDS_PER_DAY  # the length of a cell's "day" (the whole window if not by day)
+
+    def decode(self, key: int) -> tuple[int, int, int]:
+        """(facts index, day, state index) of a cell key."""
+        rest, j = key >> _STATE_BITS, key & _STATE_MASK
+        i, d = divmod(rest, self.n_days)
+        return i, d + self.first_day, j
+
+    def cells(self, topups: bool = False) -> Iterator[UsageCell]:
+        source = self.topups if topups else self.seconds
+        for key, n in source.items():
+            i, day, j = self.decode(key)
+            vm, size, loc, os_type = self.facts[i]
+            yield UsageCell(vm, size, loc, os_type, day, self.states[j], n)
 
 
 class _Unsorted(Exception):
@@ -69,21 +99,29 @@ def meter(
     window_end_us: int,
     billed_states: frozenset[str] = frozenset(),
     minimum_billed_seconds: int = 0,
+    by_day: bool = True,
+    by_vm: bool = True,
+    billed_only: bool = False,
 ) -> Usage:
     """Fold `timeline` (StateChange rows or plain tuples in the same field order) over a window.
 
     Rows may come in any order: the fast path expects them grouped by VM and sorted by time (as
-    the store delivers them) and falls back to a (stable) sort when they are not.
-    `billed_states` and `minimum_billed_seconds` matter only for minimum-run top-ups.
+    the store delivers them) and falls back to a stable sort by (lower-cased vm_id, at_us) when
+    they are not; of two rows of one VM at the same instant, the later one in input order wins.
+    `billed_states` and `minimum_billed_seconds` matter only for minimum-run top-ups. With
+    `by_day=False` the cells are not split by UTC day (every cell reports the window's first day):
+    fewer cells, for callers that do not group by day. With `by_vm=False` the cells are keyed by
+    (size, location, os_type) only (facts carry "" as the VM key). With `billed_only=True` only
+    the states in `billed_states` are metered, all under the single state name "billed".
     """
     if window_end_us < window_start_us:
         raise BillingError(f"window ends ({window_end_us}) before it starts ({window_start_us})")
-    rows = timeline if isinstance(timeline, (list, tuple)) else list(timeline)
+    rows: Sequence[Row] = timeline if isinstance(timeline, (list, tuple)) else list(timeline)
+    args = (window_start_us, window_end_us, billed_states, minimum_billed_seconds, by_day, by_vm, billed_only)
     try:
-        return _meter_sorted(rows, window_start_us, window_end_us, billed_states, minimum_billed_seconds)
+        return _meter_sorted(rows, *args)
     except _Unsorted:
-        ordered = sorted(rows, key=_sort_key)
-        return _meter_sorted(ordered, window_start_us, window_end_us, billed_states, minimum_billed_seconds)
+        return _meter_sorted(sorted(rows, key=_sort_key), *args)
 
 
 def _meter_sorted(
@@ -92,56 +130,75 @@ def _meter_sorted(
     window_end_us: int,
     billed_states: frozenset[str],
     minimum: int,
+    by_day: bool,
+    by_vm: bool,
+    billed_only: bool,
 ) -> Usage:
-    ws = -(-window_start_us // US_PER_SECOND)
-    we = -(-window_end_us // US_PER_SECOND)
-    day = SECONDS_PER_DAY
-    seconds: dict[UsageKey, int] = {}
-    topups: dict[UsageKey, int] = {}
+    USEC = US_PER_SECOND
+    ws = -(-window_start_us // USEC)
+    we = -(-window_end_us // USEC)
+    # without day split, one "day" as long as the window (and then some) holds every second
+    DAY = SECONDS_PER_DAY if by_day else max(we - ws, 1) + SECONDS_PER_DAY
+    first_day = ws // DAY
+    n_days = max(1, (we - 1) // DAY - first_day + 1)
+    seconds: dict[int, int] = {}
+    topups: dict[int, int] = {}
+    facts: list[tuple[str, str, str, str]] = []
+    facts_index: dict[tuple[str, str, str, str], int] = {}
+    states: list[str] = []
+    state_index: dict[str, int] = {}
+    if billed_only:
+        # every billed state meters as "billed" (index 0); the others are skipped (index -1)
+        states.append("billed")
+        for s in billed_states:
+            state_index[s] = 0
     names: dict[str, str] = {}
-    get = seconds.get
-    lowered: dict[str, str] = {}
+    locations: dict[str, str] = {}
     done: set[str] = set()
-
-    key = ""  # current VM key
-    p_at = 0  # previous row: its second, state, size, location, os
-    p_state = p_size = p_loc = p_os = ""
-    have_prev = False
-    run_start = -1  # start second of the current billed run (minimum > 0 only), -1: none
+    get = seconds.get
     track_runs = minimum > 0
 
-    for row in rows:
-        vm_id, at_us, state, size, loc, os_type = row
-        at = -(-at_us // US_PER_SECOND)
-        k = lowered.get(vm_id)
-        if k is None:
+    p_vm = ""  # previous row: vm id as given, its key, second, state, state index, facts
+    key = ""
+    have_prev = False
+    p_at = 0
+    p_state = ""
+    p_j = 0
+    p_size = p_loc = p_os = ""
+    base = 0  # facts index * n_days - first_day: cell key = ((base + day) << 5) | state index
+    run_start = -1  # first second of the current billed run (minimum > 0 only); -1: none
+
+    for vm_id, at_us, state, size, loc, os_type in rows:
+        at = -(-at_us // USEC)
+        if vm_id == p_vm:
+            same_vm = True
+        else:
             k = vm_id.lower()
-            lowered[vm_id] = k
-        if k == key and have_prev:
+            same_vm = have_prev and k == key
+        if same_vm:
             if at < p_at:
                 raise _Unsorted
             end = at
         else:
-            end = -1  # previous VM (if any) runs to the window end
+            end = -1  # the previous VM's last row holds to the window end
             if k in done:
                 raise _Unsorted
         if have_prev:
             # close the previous row: [p_at, end) clipped to [ws, we)
             b = we if end < 0 or end > we else end
             a = ws if p_at < ws else p_at
-            if b > a and p_state != "deleted":
-                d0 = a // day
-                d1 = (b - 1) // day
-                if d0 == d1:
-                    ukey = (key, d0, p_state, p_size, p_loc, p_os)
-                    seconds[ukey] = get(ukey, 0) + (b - a)
+            if b > a and p_j >= 0 and p_state != "deleted":
+                d = a // DAY
+                d1 = (b - 1) // DAY
+                if d == d1:
+                    ck = ((base + d) << 5) | p_j
+                    seconds[ck] = get(ck, 0) + (b - a)
                 else:
-                    d = d0
                     while d <= d1:
-                        lo = d * day
-                        hi = lo + day
-                        ukey = (key, d, p_state, p_size, p_loc, p_os)
-                        seconds[ukey] = get(ukey, 0) + ((b if b < hi else hi) - (a if a > lo else lo))
+                        lo = d * DAY
+                        hi = lo + DAY
+                        ck = ((base + d) << 5) | p_j
+                        seconds[ck] = get(ck, 0) + ((b if b < hi else hi) - (a if a > lo else lo))
                         d += 1
             if track_runs:
                 if p_state in billed_states:
@@ -151,30 +208,50 @@ def _meter_sorted(
                     if ends_run:
                         short = minimum - (end - run_start)
                         if short > 0 and ws <= end - 1 < we:
-                            tkey = (key, (end - 1) // day, p_state, p_size, p_loc, p_os)
-                            topups[tkey] = topups.get(tkey, 0) + short
+                            ck = ((base + (end - 1) // DAY) << 5) | p_j
+                            topups[ck] = topups.get(ck, 0) + short
                     if end < 0 or ends_run:
                         run_start = -1
                 else:
                     run_start = -1
-        if k != key or not have_prev:
+        if not same_vm:
             if have_prev:
                 done.add(key)
             key = k
             if k not in names:
                 names[k] = vm_id
+                locations[k] = loc
+        p_vm = vm_id
+        if state != p_state:
+            j = state_index.get(state)
+            if j is None and billed_only:
+                j = -1
+            elif j is None:
+                j = state_index[state] = len(states)
+                if j > _STATE_MASK:
+                    raise BillingError(f"too many distinct states (at {vm_id} {at_us}: {state!r})")
+                states.append(state)
+            p_j = j
+            p_state = state
+        if not same_vm or size != p_size or loc != p_loc or os_type != p_os:
+            fk = (key if by_vm else "", size, loc, os_type)
+            i = facts_index.get(fk)
+            if i is None:
+                i = facts_index[fk] = len(facts)
+                facts.append(fk)
+            base = i * n_days - first_day
+            p_size, p_loc, p_os = size, loc, os_type
         p_at = at
-        p_state, p_size, p_loc, p_os = state, size, loc, os_type
         have_prev = True
     if have_prev:
         b = we
         a = ws if p_at < ws else p_at
-        if b > a and p_state != "deleted":
-            d = a // day
-            while d <= (b - 1) // day:
-                lo = d * day
-                hi = lo + day
-                ukey = (key, d, p_state, p_size, p_loc, p_os)
-                seconds[ukey] = get(ukey, 0) + ((b if b < hi else hi) - (a if a > lo else lo))
+        if b > a and p_j >= 0 and p_state != "deleted":
+            d = a // DAY
+            while d <= (b - 1) // DAY:
+                lo = d * DAY
+                hi = lo + DAY
+                ck = ((base + d) << 5) | p_j
+                seconds[ck] = get(ck, 0) + ((b if b < hi else hi) - (a if a > lo else lo))
                 d += 1
-    return Usage(seconds, topups, names, ws, we)
+    return Usage(seconds, topups, facts, states, names, locations, ws, we, first_day, n_days, DAY)

@@ -1,0 +1,40 @@
+"""Exact money: amounts are exact rationals until they are shown.
+
+A per-second charge is seconds x hourly price / 3600, which is not always a terminating decimal
+(1 s at 0.096/h is 0.0000266...). The package keeps every amount exact as a Fraction, reports it
+as a Decimal to 50 significant digits (which *is* exact whenever the amount terminates within 50
+digits, as all amounts of whole hours, minutes, or multiples of 9 s do), and rounds once, for
+display, to the currency's minor unit.
+"""
+
+from __future__ import annotations
+
+import math
+from decimal import ROUND_HALF_UP, Context, Decimal
+from fractions import Fraction
+
+__all__ = ["CONTEXT", "currency_places", "display", "to_decimal"]
+
+CONTEXT = Context(prec=50)
+
+# ISO 4217 minor units for the currencies the Retail Prices API serves that are not 2-decimal.
+_ZERO_DECIMAL = frozenset({"JPY", "KRW", "IDR", "VND", "CLP", "ISK", "HUF", "TWD"})
+
+
+def currency_places(currency: str) -> int:
+    return 0 if currency.upper() in _ZERO_DECIMAL else 2
+
+
+def to_decimal(value: Fraction) -> Decimal:
+    """The Decimal of an exact amount (50 significant digits)."""
+    return CONTEXT.divide(Decimal(value.numerator), Decimal(value.denominator))
+
+
+def display(value: Fraction | Decimal, currency: str = "USD") -> Decimal:
+    """Round once, for display: half up (away from zero), to the currency's minor unit."""
+    places = currency_places(currency)
+    if isinstance(value, Decimal):
+        return value.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
+    scaled = abs(value) * 10**places
+    units = math.floor(scaled + Fraction(1, 2))
+    return (Decimal(units) if value >= 0 else -Decimal(units)).scaleb(-places)
