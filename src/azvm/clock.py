@@ -106,6 +106,9 @@ class Clock:
             return s.sim_anchor_us
         return s.sim_anchor_us + int((self._wall() - s.wall_anchor_us) * s.speed)
 
+    def wall_us(self) -> int:
+        return self._wall()
+
     def load(self, state: ClockState) -> None:
         """Adopt a persisted state (never moving backwards)."""
         self._state = state

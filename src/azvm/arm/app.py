@@ -1,0 +1,404 @@
+"""The ARM REST dialect for Microsoft.Compute/virtualMachines, and what clients call around it.
+
+One catch-all Starlette route: paths are matched segment by segment, case-insensitively, with
+empty segments collapsed (`//`), as ARM does. Handlers parse and delegate to the service.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qsl, quote
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from ..clock import iso
+from ..domain.errors import ArmError, NotFound
+from ..domain.table import Op
+from ..service.compute import ComputeService, VmState
+from ..service.validation import REGIONS, SIZES, SIZE_NAMES, normalize_location
+from . import render
+from .http import MAX_BODY, Req, empty_response, error_response, json_response
+from .versions import COMPUTE_VERSIONS, ApiVersionPolicy
+
+log = logging.getLogger("azvm.arm")
+
+TENANT_ID = "00000000-0000-0000-0000-000000000001"
+DEFAULT_SUBSCRIPTION = "00000000-0000-0000-0000-000000000000"
+VM_TYPE_NAME = "virtualMachines"
+
+
+@dataclass
+class ServerConfig:
+    poll_delay: float = 1.0  # seconds a client should wait between polls (Retry-After)
+    tenant_id: str = TENANT_ID
+    subscription_id: str = DEFAULT_SUBSCRIPTION
+
+
+Handler = Callable[[Req], Response]
+
+
+def _token(key: str) -> str:
+    return base64.urlsafe_b64encode(key.encode()).decode().rstrip("=")
+
+
+def _untoken(tok: str) -> str:
+    try:
+        return base64.urlsafe_b64decode(tok + "=" * (-len(tok) % 4)).decode()
+    except ValueError:
+        raise ArmError(f"The skip token '{tok}' is invalid.", code="InvalidParameter", target="$skiptoken") from None
+
+
+class ArmApi:
+    def __init__(self, service: ComputeService, config: ServerConfig, versions: ApiVersionPolicy,
+                 control: Callable[[Req], Response] | None = None) -> None:
+        self.svc = service
+        self.cfg = config
+        self.versions = versions
+        self.control = control
+
+    # -- helpers -----------------------------------------------------------------------------
+    def _retry_headers(self) -> dict[str, str]:
+        d = self.cfg.poll_delay
+        if d >= 1 and float(d).is_integer():
+            return {"Retry-After": str(int(d))}
+        return {"retry-after-ms": str(max(1, round(d * 1000)))}
+
+    def _op_urls(self, req: Req, sub: str, location: str, op_id: str, version: str) -> tuple[str, str]:
+        base = f"{req.base}/subscriptions/{sub}/providers/Microsoft.Compute/locations/{location}/operations/{op_id}"
+        return f"{base}?api-version={version}", f"{base}?monitor=true&api-version={version}"
+
+    def _lro_headers(self, req: Req, sub: str, location: str, op_id: str, *, location_header: bool) -> dict[str, str]:
+        version = req.q("api-version") or COMPUTE_VERSIONS[-1]
+        async_url, monitor_url = self._op_urls(req, sub, location, op_id, version)
+        h = {"Azure-AsyncOperation": async_url, "azure-asyncnotification": "Enabled", **self._retry_headers()}
+        if location_header:
+            h["Location"] = monitor_url
+        return h
+
+    def _vm_json(self, st: VmState, *, expand: bool = False, status_only: bool = False) -> dict[str, Any]:
+        return render.vm_body(st, expand=expand, status_only=status_only)
+
+    # -- dispatch ----------------------------------------------------------------------------
+    def dispatch(self, req: Req) -> Response:
+        p, n, m = req.low, len(req.low), req.method
+        if n >= 1 and p[0] == "azvm" and self.control is not None:
+            return self.control(req)
+        if n == 2 and p == ["metadata", "endpoints"]:
+            return self.metadata(req)
+        if n >= 1 and p[0] == "tenants" and n == 1:
+            self.versions.check(req.q("api-version"), compute_type=None)
+            return json_response({"value": [{"id": f"/tenants/{self.cfg.tenant_id}",
+                                             "tenantId": self.cfg.tenant_id, "tenantCategory": "Home",
+                                             "displayName": "azvm"}]})
+        if n == 0 or p[0] != "subscriptions":
+            raise ArmError(f"No HTTP resource was found that matches the request URI '/{'/'.join(req.parts)}'.",
+                           code="NotFound")
+        if n == 1:
+            self._need(m, "GET")
+            self.versions.check(req.q("api-version"), compute_type=None)
+            return json_response({"value": [self._subscription(self.cfg.subscription_id)]})
+        sub = req.parts[1]
+        if n == 2:
+            self._need(m, "GET")
+            self.versions.check(req.q("api-version"), compute_type=None)
+            return json_response(self._subscription(sub))
+        if p[2] == "resourcegroups":
+            return self.groups(req, sub)
+        if p[2] == "operationresults" and n == 4:
+            self._need(m, "GET")
+            return self.group_operation(req, sub, req.parts[3])
+        if p[2] == "providers" and n >= 4:
+            if p[3] == "microsoft.compute":
+                return self.compute_sub(req, sub)
+            if n == 4:
+                self._need(m, "GET")
+                self.versions.check(req.q("api-version"), compute_type=None)
+                raise ArmError(f"The resource namespace '{req.parts[3]}' is invalid.",
+                               code="InvalidResourceNamespace")
+        raise self._no_route(req)
+
+    @staticmethod
+    def _need(method: str, *allowed: str) -> None:
+        if method not in allowed:
+            raise ArmError(f"The requested resource does not support http method '{method}'.",
+                           code="MethodNotAllowed")
+
+    @staticmethod
+    def _no_route(req: Req) -> ArmError:
+        return ArmError(f"No HTTP resource was found that matches the request URI '/{'/'.join(req.parts)}'.",
+                        code="NotFound")
+
+    def _subscription(self, sub: str) -> dict[str, Any]:
+        return {"id": f"/subscriptions/{sub}", "authorizationSource": "RoleBased", "managedByTenants": [],
+                "subscriptionId": sub, "tenantId": self.cfg.tenant_id, "displayName": "azvm subscription",
+                "state": "Enabled", "subscriptionPolicies": {"locationPlacementId": "Public_2014-09-01",
+                                                             "quotaId": "PayAsYouGo_2014-09-01",
+                                                             "spendingLimit": "Off"}}
+
+    def metadata(self, req: Req) -> Response:
+        base = req.base + "/"
+        return json_response({
+            "galleryEndpoint": base, "graphEndpoint": base, "portalEndpoint": base,
+            "graphAudience": base, "batch": base, "name": "azvm",
+            "authentication": {"loginEndpoint": req.base, "audiences": [
+                "https://management.core.windows.net/", "https://management.azure.com/"],
+                "tenant": "common", "identityProvider": "AAD"},
+            "media": base, "resourceManager": base, "sqlManagement": base, "microsoftGraphResourceId": base,
+            "appInsightsResourceId": base, "appInsightsTelemetryChannelResourceId": base,
+            "attestationResourceId": base, "synapseAnalyticsResourceId": base, "logAnalyticsResourceId": base,
+            "ossrDbmsResourceId": base,
+            "suffixes": {"azureDataLakeStoreFileSystem": "azuredatalakestore.net", "acrLoginServer": "azurecr.io",
+                         "sqlServerHostname": "database.windows.net", "keyVaultDns": "vault.azure.net",
+                         "storage": "core.windows.net", "storageSyncEndpointSuffix": "afs.azure.net",
+                         "mhsmDns": "managedhsm.azure.net", "mysqlServerEndpoint": "mysql.database.azure.com",
+                         "postgresqlServerEndpoint": "postgres.database.azure.com",
+                         "mariadbServerEndpoint": "mariadb.database.azure.com",
+                         "synapseAnalytics": "dev.azuresynapse.net", "attestationEndpoint": "attest.azure.net"}})
+
+    # -- resource groups ---------------------------------------------------------------------
+    def groups(self, req: Req, sub: str) -> Response:
+        n, m = len(req.low), req.method
+        if n == 3:
+            self._need(m, "GET")
+            self.versions.check(req.q("api-version"), compute_type=None)
+            now = self.svc.now()
+            return json_response({"value": [render.group_body(g, now) for g in self.svc.list_groups(sub)]})
+        rg = req.parts[3]
+        if n == 4:
+            self.versions.check(req.q("api-version"), compute_type=None)
+            if m == "PUT":
+                row, created = self.svc.create_or_update_group(sub, rg, req.json())
+                return json_response(render.group_body(row, self.svc.now()), 201 if created else 200)
+            if m == "GET":
+                return json_response(render.group_body(self.svc.get_group(sub, rg), self.svc.now()))
+            if m == "HEAD":
+                try:
+                    self.svc.get_group(sub, rg)
+                except ArmError:
+                    return empty_response(404)
+                return empty_response(204)
+            if m == "DELETE":
+                op_id = self.svc.delete_group(sub, rg)
+                url = f"{req.base}/subscriptions/{sub}/operationresults/{op_id}?api-version={req.q('api-version')}"
+                return empty_response(202, {"Location": url, **self._retry_headers()})
+            self._need(m, "PUT", "GET", "HEAD", "DELETE")
+        if n >= 6 and req.low[4] == "providers" and req.low[5] == "microsoft.compute":
+            return self.compute_rg(req, sub, rg)
+        if n == 5 and req.low[4] == "resources":
+            self._need(m, "GET")
+            self.versions.check(req.q("api-version"), compute_type=None)
+            self.svc.require_group(sub, rg)
+            vms, _ = self.svc.list_vms(sub, rg=rg, limit=100000)
+            return json_response({"value": [{"id": st.row.model["id"], "name": st.row.name,
+                                             "type": "Microsoft.Compute/virtualMachines",
+                                             "location": st.row.location} for st in vms]})
+        raise self._no_route(req)
+
+    def group_operation(self, req: Req, sub: str, op_id: str) -> Response:
+        found = self.svc.group_operation(op_id)
+        if found is None:
+            raise NotFound(f"The operation '{op_id}' could not be found.", code="NotFound")
+        _g, done = found
+        if done:
+            return empty_response(200)
+        return empty_response(202, {"Location": f"{req.base}/subscriptions/{sub}/operationresults/{op_id}"
+                                                f"?api-version={req.q('api-version')}", **self._retry_headers()})
+
+    # -- Microsoft.Compute, subscription scope -----------------------------------------------
+    def compute_sub(self, req: Req, sub: str) -> Response:
+        p, n, m = req.low, len(req.low), req.method
+        if n == 4:
+            self._need(m, "GET")
+            self.versions.check(req.q("api-version"), compute_type=None)
+            return json_response(self._provider(sub))
+        if n == 5 and p[4] == "virtualmachines":
+            self._need(m, "GET")
+            self.versions.check(req.q("api-version"), compute_type=VM_TYPE_NAME)
+            return self.list_page(req, sub, rg=None, location=None)
+        if n >= 6 and p[4] == "locations":
+            location = normalize_location(req.parts[5])
+            if n == 7 and p[6] == "virtualmachines":
+                self._need(m, "GET")
+                self.versions.check(req.q("api-version"), compute_type="locations/virtualMachines",
+                                    location=location)
+                return self.list_page(req, sub, rg=None, location=location)
+            if n == 7 and p[6] == "vmsizes":
+                self._need(m, "GET")
+                self.versions.check(req.q("api-version"), compute_type="locations/vmSizes", location=location)
+                return json_response({"value": self._sizes()})
+            if n == 8 and p[6] in ("operations", "operationresults"):
+                self._need(m, "GET")
+                self.versions.check(req.q("api-version"), compute_type="locations/operations", location=location)
+                return self.operation(req, sub, location, req.parts[7])
+        raise self._no_route(req)
+
+    def _provider(self, sub: str) -> dict[str, Any]:
+        locs = sorted(REGIONS)
+        types = ["virtualMachines", "locations", "locations/operations", "locations/vmSizes",
+                 "locations/virtualMachines", "operations"]
+        return {"id": f"/subscriptions/{sub}/providers/Microsoft.Compute", "namespace": "Microsoft.Compute",
+                "registrationState": "Registered", "registrationPolicy": "RegistrationRequired",
+                "resourceTypes": [{"resourceType": t, "locations": locs, "apiVersions": list(reversed(COMPUTE_VERSIONS)),
+                                   "defaultApiVersion": COMPUTE_VERSIONS[-1], "capabilities": "None"}
+                                  for t in types]}
+
+    @staticmethod
+    def _sizes() -> list[dict[str, Any]]:
+        return [{"name": SIZE_NAMES[k], "numberOfCores": v[0], "osDiskSizeInMB": 1047552,
+                 "resourceDiskSizeInMB": v[3], "memoryInMB": v[1], "maxDataDiskCount": v[2]}
+                for k, v in SIZES.items()]
+
+    def operation(self, req: Req, sub: str, location: str, op_id: str) -> Response:
+        view = self.svc.operation(op_id)
+        if view is None:
+            raise NotFound(f"The operation '{op_id}' could not be found.", code="NotFound")
+        if req.flag("monitor"):
+            if view.status.value == "InProgress":
+                _a, monitor = self._op_urls(req, sub, location, op_id, req.q("api-version") or "")
+                return empty_response(202, {"Location": monitor, **self._retry_headers()})
+            return empty_response(200, {"content-length": "0"})
+        headers = self._retry_headers() if view.status.value == "InProgress" else None
+        return json_response(render.operation_body(view), 200, headers)
+
+    def list_page(self, req: Req, sub: str, *, rg: str | None, location: str | None) -> Response:
+        status_only = req.flag("statusOnly")
+        expand = (req.q("$expand") or "").lower()
+        if expand and expand != "instanceview":
+            raise ArmError(f"The value '{req.q('$expand')}' of query parameter '$expand' is not allowed. Allowed"
+                           " values are 'instanceView'.", code="InvalidParameter", target="$expand")
+        tok = req.q("$skiptoken")
+        top = req.q("$top")
+        limit = None
+        if top is not None:
+            if not top.isdigit() or not 1 <= int(top) <= 1000:
+                raise ArmError("$top must be an integer from 1 to 1000.", code="InvalidParameter", target="$top")
+            limit = int(top)
+        vms, last = self.svc.list_vms(sub, rg=rg, location=location, after_key=_untoken(tok) if tok else None,
+                                      limit=limit)
+        body: dict[str, Any] = {"value": [self._vm_json(st, expand=expand == "instanceview", status_only=status_only)
+                                          for st in vms]}
+        if last is not None:
+            q = [(k, v) for k, v in parse_qsl(req_query_string(req), keep_blank_values=True)
+                 if k.lower() != "$skiptoken"]
+            q.append(("$skiptoken", _token(last)))
+            path = "/" + "/".join(req.parts)
+            body["nextLink"] = f"{req.base}{path}?" + "&".join(f"{quote(k, safe='$')}={quote(v, safe='')}"
+                                                                 for k, v in q)
+        return json_response(body)
+
+    # -- Microsoft.Compute, resource group scope ---------------------------------------------
+    def compute_rg(self, req: Req, sub: str, rg: str) -> Response:
+        p, n, m = req.low, len(req.low), req.method
+        if n < 7 or p[6] != "virtualmachines":
+            raise self._no_route(req)
+        if n == 7:
+            self._need(m, "GET")
+            self.versions.check(req.q("api-version"), compute_type=VM_TYPE_NAME)
+            return self.list_page(req, sub, rg=rg, location=None)
+        name = req.parts[7]
+        self.versions.check(req.q("api-version"), compute_type=VM_TYPE_NAME)
+        if n == 8:
+            if m == "GET":
+                expand = (req.q("$expand") or "").lower()
+                if expand and expand not in ("instanceview", "userdata"):
+                    raise ArmError(f"The value '{req.q('$expand')}' of query parameter '$expand' is not allowed."
+                                   " Allowed values are 'instanceView', 'userData'.", code="InvalidParameter",
+                                   target="$expand")
+                st = self.svc.require_vm(sub, rg, name, skip_update=not expand)
+                return json_response(self._vm_json(st, expand=expand == "instanceview"))
+            if m == "PUT":
+                st, op, created = self.svc.create_or_update(sub, rg, name, req.json())
+                headers = self._lro_headers(req, sub, st.row.location, op.op_id, location_header=False)
+                return json_response(self._vm_json(st), 201 if created else 200, headers)
+            if m == "PATCH":
+                st, op = self.svc.update(sub, rg, name, req.json())
+                return json_response(self._vm_json(st), 200, self._retry_headers())
+            if m == "DELETE":
+                force = req.flag("forceDeletion")
+                if self.svc.get_state(sub, rg, name) is None:
+                    self.svc.require_group(sub, rg)
+                    return empty_response(204)
+                op = self.svc.delete(sub, rg, name, force=force)
+                return self._accepted(req, sub, op.op_id, name, rg)
+            self._need(m, "GET", "PUT", "PATCH", "DELETE")
+        if n == 9:
+            action = p[8]
+            if action == "instanceview":
+                self._need(m, "GET")
+                st = self.svc.require_vm(sub, rg, name)
+                return json_response(render.instance_view(st))
+            if action == "vmsizes":
+                self._need(m, "GET")
+                self.svc.require_vm(sub, rg, name)
+                return json_response({"value": self._sizes()})
+            ops = {"start": Op.START, "restart": Op.RESTART, "redeploy": Op.REDEPLOY, "reapply": Op.REAPPLY}
+            if action in ops or action in ("poweroff", "deallocate"):
+                self._need(m, "POST")
+                if action == "poweroff":
+                    op = self.svc.power_off(sub, rg, name, skip_shutdown=req.flag("skipShutdown"))
+                elif action == "deallocate":
+                    op = self.svc.deallocate(sub, rg, name, hibernate=req.flag("hibernate"))
+                else:
+                    op = self.svc.action(sub, rg, name, ops[action])
+                return self._accepted(req, sub, op.op_id, name, rg)
+        raise self._no_route(req)
+
+    def _accepted(self, req: Req, sub: str, op_id: str, name: str, rg: str) -> Response:
+        row = self.svc.store.get_vm(f"/subscriptions/{sub}/resourceGroups/{rg}/providers/"
+                                    f"Microsoft.Compute/virtualMachines/{name}".lower())
+        location = row.location if row else "eastus"
+        return empty_response(202, {**self._lro_headers(req, sub, location, op_id, location_header=True),
+                                    "content-length": "0"})
+
+
+def req_query_string(req: Req) -> str:
+    return "&".join(f"{k}={v}" for k, v in req.query.items())
+
+
+def build_app(api: ArmApi) -> Starlette:
+    async def endpoint(request: Request) -> Response:
+        try:
+            cl = request.headers.get("content-length")
+            if cl is not None and cl.isdigit() and int(cl) > MAX_BODY:
+                raise ArmError(f"The request content size exceeds the maximum of {MAX_BODY} bytes.",
+                               code="RequestEntityTooLarge")
+            body = b""
+            if request.method in ("PUT", "PATCH", "POST"):
+                chunks: list[bytes] = []
+                size = 0
+                async for chunk in request.stream():
+                    size += len(chunk)
+                    if size > MAX_BODY:
+                        raise ArmError(f"The request content size exceeds the maximum of {MAX_BODY} bytes.",
+                                       code="RequestEntityTooLarge")
+                    chunks.append(chunk)
+                body = b"".join(chunks)
+            parts = [s for s in request.url.path.split("/") if s]
+            query: dict[str, str] = {}
+            for k, v in parse_qsl(request.url.query, keep_blank_values=True):
+                query.setdefault(k.lower(), v)
+            host = request.headers.get("host") or f"{request.url.hostname}:{request.url.port}"
+            req = Req(request.method, parts, [s.lower() for s in parts], query, body,
+                      f"{request.url.scheme}://{host}", request.headers.get("content-type", ""))
+            return api.dispatch(req)
+        except ArmError as e:
+            return error_response(e)
+        except Exception:  # never a traceback on the wire: log it, answer the ARM envelope
+            log.error("unexpected error on %s %s\n%s", request.method, request.url.path, traceback.format_exc())
+            return error_response(ArmError("The server encountered an internal error; it has been logged.",
+                                           code="InternalServerError"))
+
+    methods = ["GET", "PUT", "POST", "PATCH", "DELETE", "HEAD"]
+    routes = [Route("/", endpoint, methods=methods), Route("/{path:path}", endpoint, methods=methods)]
+    return Starlette(routes=routes)
+
+
+__all__ = ["ArmApi", "ServerConfig", "build_app", "iso"]

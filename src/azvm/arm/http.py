@@ -1,0 +1,91 @@
+"""The edge: ARM errors to HTTP statuses in one table, JSON responses, request parsing."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from starlette.responses import Response
+
+from ..domain.errors import ArmError
+
+STATUS_BY_CODE: Mapping[str, int] = {
+    "ResourceNotFound": 404, "ResourceGroupNotFound": 404, "NotFound": 404, "SubscriptionNotFound": 404,
+    "OperationNotAllowed": 409, "Conflict": 409, "ResourceGroupBeingDeleted": 409,
+    "InvalidResourceGroupLocation": 409, "PropertyChangeNotAllowed": 409,
+    "MethodNotAllowed": 405, "UnsupportedMediaType": 415, "RequestEntityTooLarge": 413,
+    "TooManyRequests": 429, "InternalServerError": 500,
+}
+MAX_BODY = 4 * 1024 * 1024  # ARM refuses request bodies over 4 MB
+
+
+def status_for(err: ArmError) -> int:
+    return STATUS_BY_CODE.get(err.code, 400)
+
+
+JSON_TYPE = "application/json; charset=utf-8"
+
+
+def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    h = {"x-ms-request-id": str(uuid.uuid4()), "cache-control": "no-cache"}
+    if headers:
+        h.update(headers)
+    return Response(orjson.dumps(body), status_code=status, headers=h, media_type=JSON_TYPE)
+
+
+def empty_response(status: int, headers: dict[str, str] | None = None) -> Response:
+    h = {"x-ms-request-id": str(uuid.uuid4()), "cache-control": "no-cache"}
+    if headers:
+        h.update(headers)
+    return Response(b"", status_code=status, headers=h)
+
+
+def error_response(err: ArmError, headers: dict[str, str] | None = None) -> Response:
+    h = {"x-ms-failure-cause": "gateway" if err.code in ("NotFound", "MissingApiVersionParameter") else "service"}
+    if headers:
+        h.update(headers)
+    return json_response(err.body(), status_for(err), h)
+
+
+@dataclass
+class Req:
+    method: str
+    parts: list[str]  # path segments as sent (empty ones collapsed)
+    low: list[str]  # the same, lower case
+    query: dict[str, str]  # names lower case
+    body: bytes
+    base: str  # scheme://host[:port]
+    content_type: str
+
+    def q(self, name: str) -> str | None:
+        return self.query.get(name.lower())
+
+    def flag(self, name: str) -> bool:
+        v = self.q(name)
+        if v is None:
+            return False
+        if v.lower() in ("true", "1"):
+            return True
+        if v.lower() in ("false", "0", ""):
+            return False
+        raise ArmError(f"The value '{v}' of query parameter '{name}' is not a boolean.", code="InvalidParameter",
+                       target=name)
+
+    def json(self, *, required: bool = True) -> Any:
+        if not self.body.strip():
+            if required:
+                raise ArmError("The request content was invalid and could not be deserialized: the body is"
+                               " empty.", code="InvalidRequestContent")
+            return None
+        ct = self.content_type.split(";")[0].strip().lower()
+        if ct and ct != "application/json" and not ct.endswith("+json") and ct != "text/json":
+            raise ArmError(f"The content media type '{ct}' is not supported. Only 'application/json' is"
+                           " supported.", code="UnsupportedMediaType")
+        try:
+            return orjson.loads(self.body)
+        except orjson.JSONDecodeError as e:
+            raise ArmError(f"The request content was invalid and could not be deserialized: {e}.",
+                           code="InvalidRequestContent") from None

@@ -1,0 +1,93 @@
+"""The wire shapes of ARM: VMs, instance views, operation statuses, resource groups."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..clock import iso
+from ..domain.history import OperationView, Phase
+from ..domain.states import HIBERNATED_CODE, HIBERNATED_DISPLAY, PowerState, Prov
+from ..service.compute import VmState
+from ..service.ports import GroupRow
+
+
+def status_entries(phase: Phase) -> list[dict[str, Any]]:
+    prov = Prov(phase.prov)
+    first: dict[str, Any] = {"code": phase.prov_code, "level": "Error" if prov == Prov.FAILED else "Info",
+                             "displayStatus": prov.display}
+    if prov == Prov.FAILED and phase.error is not None:
+        first["message"] = phase.error[1]
+    first["time"] = iso(phase.at_us)
+    assert phase.power is not None
+    power = PowerState(phase.power)
+    out = [first, {"code": power.code, "level": "Info", "displayStatus": power.display}]
+    if phase.hibernated:
+        out.append({"code": HIBERNATED_CODE, "level": "Info", "displayStatus": HIBERNATED_DISPLAY})
+    return out
+
+
+def instance_view(st: VmState, *, status_only: bool = False) -> dict[str, Any]:
+    props = st.row.model.get("properties", {})
+    view: dict[str, Any] = {}
+    osp = props.get("osProfile")
+    if osp and osp.get("computerName"):
+        view["computerName"] = osp["computerName"]
+    if not status_only:
+        storage = props.get("storageProfile", {})
+        created = st.row.model.get("properties", {}).get("timeCreated")
+        disk_status = [{"code": "ProvisioningState/succeeded", "level": "Info",
+                        "displayStatus": "Provisioning succeeded", **({"time": created} if created else {})}]
+        disks = [storage.get("osDisk", {})] + list(storage.get("dataDisks") or [])
+        view["disks"] = [{"name": d.get("name"), "statuses": disk_status} for d in disks if d.get("name")]
+        view["hyperVGeneration"] = "V1"
+    view["statuses"] = status_entries(st.phase)
+    return view
+
+
+_VM_PROPERTY_ORDER = ("hardwareProfile", "provisioningState", "vmId")
+
+
+def vm_body(st: VmState, *, expand: bool = False, status_only: bool = False) -> dict[str, Any]:
+    m = st.row.model
+    props_in = m.get("properties", {})
+    props: dict[str, Any] = {}
+    if "hardwareProfile" in props_in:
+        props["hardwareProfile"] = props_in["hardwareProfile"]
+    props["provisioningState"] = Prov(st.phase.prov).provisioning_state.value
+    for k, v in props_in.items():
+        if k not in ("hardwareProfile", "timeCreated"):
+            props[k] = v
+    if expand or status_only:
+        props["instanceView"] = instance_view(st, status_only=status_only)
+    if "timeCreated" in props_in:
+        props["timeCreated"] = props_in["timeCreated"]
+    body: dict[str, Any] = {"name": m.get("name"), "id": m.get("id"), "type": m.get("type"),
+                            "location": m.get("location")}
+    for k in ("tags", "zones", "identity", "plan", "extendedLocation"):
+        if k in m:
+            body[k] = m[k]
+    body["properties"] = props
+    body["etag"] = f'"{st.row.version}"'
+    if m.get("resources"):
+        body["resources"] = m["resources"]
+    return body
+
+
+def operation_body(view: OperationView) -> dict[str, Any]:
+    body: dict[str, Any] = {"startTime": iso(view.op.at_us)}
+    if view.end_us is not None:
+        body["endTime"] = iso(view.end_us)
+    body["status"] = view.status.value
+    if view.error is not None:
+        body["error"] = {"code": view.error[0], "message": view.error[1]}
+    body["name"] = view.op.op_id
+    return body
+
+
+def group_body(g: GroupRow, now: int) -> dict[str, Any]:
+    body: dict[str, Any] = {"id": f"/subscriptions/{g.sub}/resourceGroups/{g.name}", "name": g.name,
+                            "type": "Microsoft.Resources/resourceGroups", "location": g.location}
+    if g.tags:
+        body["tags"] = g.tags
+    body["properties"] = {"provisioningState": "Deleting" if g.delete_op else "Succeeded"}
+    return body

@@ -1,0 +1,139 @@
+"""The emulator's own API under /azvm/: health, clock, reset, guest actions, faults, history.
+
+Kept apart from the ARM surface: none of it exists on Azure.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.responses import Response
+
+from ..arm.http import Req, json_response
+from ..arm.render import status_entries
+from ..clock import ClockError, iso, parse_iso
+from ..domain.errors import ArmError, NotFound
+from ..service.compute import ComputeService
+
+
+class ControlApi:
+    def __init__(self, service: ComputeService, *, store_kind: str, version: str) -> None:
+        self.svc = service
+        self.store_kind = store_kind
+        self.version = version
+
+    def clock_body(self) -> dict[str, Any]:
+        s = self.svc.clock.state
+        now = self.svc.now()
+        return {"now": iso(now), "nowMicroseconds": now, "manual": s.manual, "speed": s.speed,
+                "timeSkipping": s.skip}
+
+    def __call__(self, req: Req) -> Response:
+        p, m = req.low[1:], req.method
+        if p == ["health"] and m == "GET":
+            return json_response({"status": "ok", "version": self.version, "store": self.store_kind,
+                                  "now": iso(self.svc.now())})
+        if p == ["clock"]:
+            if m == "GET":
+                return json_response(self.clock_body())
+            if m == "POST":
+                return self.move_clock(req.json())
+        if p == ["reset"] and m == "POST":
+            body = req.json(required=False) or {}
+            if not isinstance(body, dict):
+                raise ArmError("Expected a JSON object or no body.", code="InvalidParameter", target="body")
+            start = body.get("startTime")
+            seed = body.get("seed")
+            try:
+                start_us = parse_iso(start) if isinstance(start, str) else None
+            except ValueError:
+                start_us = None
+            if (start is not None and start_us is None) or (seed is not None and not isinstance(seed, int)):
+                raise ArmError("startTime must be an ISO 8601 time with a zone; seed an integer.",
+                               code="InvalidParameter", target="startTime" if start_us is None else "seed")
+            self.svc.reset(start_us=start_us, seed=seed)
+            return json_response({"status": "reset", **self.clock_body()})
+        if p == ["guest-shutdown"] and m == "POST":
+            body = req.json()
+            if not isinstance(body, dict) or not isinstance(body.get("id"), str):
+                raise ArmError("Expected {\"id\": \"<VM resource id>\"}.", code="InvalidParameter", target="id")
+            op = self.svc.guest_shutdown(body["id"])
+            return json_response({"id": body["id"], "startTime": iso(op.at_us), "endTime": iso(op.end_us)})
+        if p == ["faults"]:
+            if m == "GET":
+                return json_response({"value": [
+                    {"op": f.op, "kind": f.fault.kind, "code": f.fault.code, "message": f.fault.message,
+                     "remaining": f.remaining, "vm": f.vm} for f in self.svc.faults]})
+            if m == "POST":
+                return self.add_fault(req.json())
+            if m == "DELETE":
+                self.svc.faults.clear()
+                return json_response({"value": []})
+        if p == ["history"] and m == "GET":
+            return self.history(req)
+        raise ArmError(f"No azvm control resource at '/{'/'.join(req.parts)}' for {m}.", code="NotFound")
+
+    def move_clock(self, body: Any) -> Response:
+        if not isinstance(body, dict) or not body:
+            raise ArmError('Expected one of {"advanceSeconds": N}, {"set": "<ISO time>"}, {"speed": F},'
+                           ' {"timeSkipping": true|false}.', code="InvalidParameter", target="body")
+        clock = self.svc.clock
+        try:
+            with self.svc._lock:
+                if "advanceSeconds" in body:
+                    v = body["advanceSeconds"]
+                    if not isinstance(v, (int, float)) or isinstance(v, bool):
+                        raise ArmError("advanceSeconds must be a number.", code="InvalidParameter",
+                                       target="advanceSeconds")
+                    clock.advance(float(v))
+                if "set" in body:
+                    v = body["set"]
+                    try:
+                        us = parse_iso(v) if isinstance(v, str) else None
+                    except ValueError:
+                        us = None
+                    if us is None:
+                        raise ArmError("set must be an ISO 8601 time with a zone, e.g. 2026-01-01T00:00:00Z.",
+                                       code="InvalidParameter", target="set")
+                    clock.set(us)
+                if "speed" in body:
+                    v = body["speed"]
+                    if not isinstance(v, (int, float)) or isinstance(v, bool):
+                        raise ArmError("speed must be a number (0 = manual).", code="InvalidParameter",
+                                       target="speed")
+                    clock.set_speed(float(v))
+                if "timeSkipping" in body:
+                    clock.set_skip(bool(body["timeSkipping"]))
+                self.svc.persist_clock()
+        except ClockError as e:
+            raise ArmError(str(e), code="InvalidParameter", target="clock") from None
+        return json_response(self.clock_body())
+
+    def add_fault(self, body: Any) -> Response:
+        if not isinstance(body, dict):
+            raise ArmError("Expected a JSON object.", code="InvalidParameter", target="body")
+        count = body.get("count", 1)
+        if not isinstance(count, int) or count < 1:
+            raise ArmError("count must be a positive integer.", code="InvalidParameter", target="count")
+        try:
+            rule = self.svc.add_fault(str(body.get("op", "*")), str(body.get("kind", "")), code=body.get("code"),
+                                      message=body.get("message"), count=count, vm=body.get("vm"))
+        except ValueError as e:
+            raise ArmError(str(e), code="InvalidParameter", target="kind") from None
+        return json_response({"op": rule.op, "kind": rule.fault.kind, "code": rule.fault.code,
+                              "remaining": rule.remaining}, 201)
+
+    def history(self, req: Req) -> Response:
+        rid = req.q("id")
+        if not rid:
+            raise ArmError("Query parameter 'id' (a VM resource id) is required.", code="InvalidParameter",
+                           target="id")
+        ops = self.svc.store.load_history(rid.lower())
+        if not ops:
+            raise NotFound(f"No history for '{rid}'.")
+        out = []
+        for op in ops:
+            out.append({"id": op.op_id, "name": op.name, "acceptedAt": iso(op.at_us), "phases": [
+                {"at": iso(ph.at_us), "statuses": status_entries(ph) if ph.power else [], "deleted": ph.power is None}
+                for ph in op.phases]})
+        return json_response({"id": rid, "operations": out})

@@ -1,0 +1,548 @@
+"""The use cases, named like the SDK's methods. Commands append to the history; reads compute
+from it and the clock, and never write (except time skipping, which moves the clock)."""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import replace
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..clock import Clock, ClockState, iso
+from ..domain.errors import ConcurrencyError, NotFound, OperationNotAllowed, ResourceGroupNotFound
+from ..domain.history import (
+    INTERNAL_ERROR,
+    OS_PROVISIONING_TIMEOUT,
+    Fault,
+    Operation,
+    OperationView,
+    Phase,
+    Refused,
+    operation_status,
+    phase_at,
+    plan,
+)
+from ..domain.states import OperationStatus
+from ..domain.table import TABLE, Op, Situation, Table
+from ..ids import IdSource
+from .ports import GroupRow, Store, VmRow
+from .validation import (
+    check_group_name,
+    check_location,
+    check_size,
+    check_tags,
+    check_vm_body,
+    check_vm_name,
+    normalize_location,
+)
+
+VM_TYPE = "Microsoft.Compute/virtualMachines"
+
+
+def vm_id(sub: str, rg: str, name: str) -> str:
+    return f"/subscriptions/{sub}/resourceGroups/{rg}/providers/{VM_TYPE}/{name}"
+
+
+def group_key(sub: str, rg: str) -> str:
+    return f"/subscriptions/{sub}/resourcegroups/{rg}".lower()
+
+
+@dataclass(frozen=True)
+class VmState:
+    """A VM at a time: its head row and the phase in force."""
+
+    row: VmRow
+    phase: Phase
+    at_us: int
+
+
+@dataclass
+class FaultRule:
+    op: str  # an Op value, or "*"
+    fault: Fault
+    remaining: int
+    vm: str | None = None  # a VM resource id (lower case) or None for any
+
+
+@dataclass
+class Settings:
+    profile: str = "azure"
+    page_size: int = 100
+
+
+def _deep_merge(base: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for k, v in patch.items():
+        if isinstance(v, dict) and isinstance(out.get(k), dict):
+            out[k] = _deep_merge(out[k], v)
+        elif v is not None:
+            out[k] = v
+    return out
+
+
+@dataclass
+class ComputeService:
+    store: Store
+    clock: Clock
+    ids: IdSource
+    settings: Settings = field(default_factory=Settings)
+    table: Table = TABLE
+    faults: list[FaultRule] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self._lock = threading.RLock()
+        counter = self.store.get_meta("id_counter")
+        if counter is not None:
+            self.ids.counter = max(self.ids.counter, int(counter))
+
+    # -- clock -------------------------------------------------------------------------------
+    def now(self) -> int:
+        return self.clock.now_us()
+
+    def persist_clock(self, state: ClockState | None = None) -> None:
+        s = state or self.clock.state
+        self.store.set_meta("clock", f"{s.sim_anchor_us},{s.wall_anchor_us},{s.speed},{int(s.skip)}")
+
+    # -- resource groups ---------------------------------------------------------------------
+    def _live_group(self, sub: str, rg: str, now: int) -> GroupRow | None:
+        g = self.store.get_group(group_key(sub, rg))
+        if g is None or (g.gone_us is not None and g.gone_us <= now):
+            return None
+        return g
+
+    def require_group(self, sub: str, rg: str) -> GroupRow:
+        g = self._live_group(sub, rg, self.now())
+        if g is None:
+            raise ResourceGroupNotFound(f"Resource group '{rg}' could not be found.")
+        return g
+
+    def create_or_update_group(self, sub: str, rg: str, body: Any) -> tuple[GroupRow, bool]:
+        check_group_name(rg)
+        if not isinstance(body, dict):
+            raise OperationNotAllowed("The request body must be a JSON object.", code="InvalidRequestContent")
+        with self._lock:
+            now = self.now()
+            old = self._live_group(sub, rg, now)
+            if old is not None and old.delete_op is not None:
+                raise OperationNotAllowed(
+                    f"The resource group '{rg}' is in deprovisioning state and cannot perform this operation.",
+                    code="ResourceGroupBeingDeleted")
+            loc = check_location(body.get("location"))
+            tags = check_tags(body.get("tags"))
+            if old is not None and old.location != loc:
+                raise OperationNotAllowed(
+                    f"Invalid resource group location '{loc}'. The Resource group already exists in location"
+                    f" '{old.location}' in resource group '{rg}'. A resource group cannot be created in a"
+                    " different location.", code="InvalidResourceGroupLocation", target="location")
+            row = GroupRow(group_key(sub, rg), sub, old.name if old else rg, loc, tags,
+                           old.created_us if old else now)
+            self.store.put_group(row)
+            return row, old is None
+
+    def get_group(self, sub: str, rg: str) -> GroupRow:
+        return self.require_group(sub, rg)
+
+    def list_groups(self, sub: str) -> list[GroupRow]:
+        now = self.now()
+        return [g for g in self.store.list_groups(sub) if g.gone_us is None or g.gone_us > now]
+
+    def delete_group(self, sub: str, rg: str) -> str | None:
+        """Deleting a group deletes its VMs (force-deletion plans); returns the operation id."""
+        with self._lock:
+            g = self.require_group(sub, rg)
+            if g.delete_op is not None:
+                return g.delete_op
+            end = self.now()
+            after: str | None = None
+            while True:
+                rows = self.store.list_vms(sub=sub, rg=rg, location=None, live_at_us=self.now(),
+                                           after_key=after, limit=500)
+                if not rows:
+                    break
+                for r in rows:
+                    st = self.get_state_row(r)
+                    if st is None:
+                        continue
+                    if st.phase.situation != Situation.DELETING:
+                        op = self._command(sub, r.rg, r.name, Op.DELETE)
+                    else:
+                        op = r.last
+                    end = max(end, op.end_us)
+                after = rows[-1].key
+            op_id = self.ids.uuid()
+            self.store.put_group(GroupRow(g.key, g.sub, g.name, g.location, g.tags, g.created_us, op_id,
+                                          self.now(), max(end, self.now() + 1)), id_counter=self.ids.counter)
+            return op_id
+
+    def group_operation(self, op_id: str) -> tuple[GroupRow, bool] | None:
+        """(group, done) for a group deletion, with time skipping on an unfinished one."""
+        g = self.store.find_group_by_op(op_id)
+        if g is None or g.gone_us is None:
+            return None
+        if self.now() < g.gone_us and self.clock.state.skip:
+            self._skip_to(g.gone_us)
+        return g, self.now() >= g.gone_us
+
+    # -- faults ------------------------------------------------------------------------------
+    def add_fault(self, op: str, kind: str, *, code: str | None = None, message: str | None = None,
+                  count: int = 1, vm: str | None = None) -> FaultRule:
+        if kind == "os-provisioning":
+            code, message = code or OS_PROVISIONING_TIMEOUT[0], message or OS_PROVISIONING_TIMEOUT[1]
+            op = Op.CREATE.value
+        elif kind == "operation":
+            code, message = code or INTERNAL_ERROR[0], message or INTERNAL_ERROR[1]
+        else:
+            raise ValueError(f"unknown fault kind {kind!r}: expected 'os-provisioning' or 'operation'")
+        if op != "*":
+            Op(op)
+        rule = FaultRule(op, Fault(kind, code, message), count, vm.lower() if vm else None)
+        with self._lock:
+            self.faults.append(rule)
+        return rule
+
+    def _take_fault(self, op: Op, key: str) -> Fault | None:
+        for rule in self.faults:
+            if rule.remaining > 0 and rule.op in ("*", op.value) and rule.vm in (None, key):
+                rule.remaining -= 1
+                return rule.fault
+        return None
+
+    # -- commands ----------------------------------------------------------------------------
+    def _command(self, sub: str, rg: str, name: str, op: Op, *, body: dict[str, Any] | None = None,
+                 patch: dict[str, Any] | None = None) -> Operation:
+        rid = vm_id(sub, rg, name)
+        key = rid.lower()
+        for _attempt in range(20):
+            row = self.store.get_vm(key)
+            now = self.now()
+            live = row is not None and (row.gone_us is None or row.gone_us > now)
+            current = phase_at(row.last, now) if live and row is not None else None
+            if current is not None and current.power is None:
+                current, live = None, False
+            if not live and op not in (Op.CREATE, Op.CREATE_ATTACHED):
+                raise NotFound(f"The Resource '{VM_TYPE}/{name}' under resource group '{rg}' was not found."
+                               " For more details please go to https://aka.ms/ARMResourceNotFoundFix")
+            model: dict[str, Any] | None = None
+            op_eff = op
+            if op in (Op.CREATE, Op.CREATE_ATTACHED):
+                assert body is not None
+                if live and row is not None:
+                    op_eff = Op.UPDATE
+                    model = self._updated_model(row, body)
+                else:
+                    model = self._new_model(rid, name, rg, body, now)
+                    attach = model["properties"]["storageProfile"]["osDisk"].get("createOption") == "Attach"
+                    op_eff = Op.CREATE_ATTACHED if attach else Op.CREATE
+            elif op == Op.UPDATE:
+                assert row is not None and patch is not None
+                model = self._patched_model(row, patch)
+            if op_eff == Op.HIBERNATE and row is not None:
+                caps = row.model["properties"].get("additionalCapabilities") or {}
+                if not caps.get("hibernationEnabled"):
+                    raise OperationNotAllowed(
+                        f"Operation 'deallocate' with hibernate=true is not allowed on VM '{name}' since"
+                        " hibernation is not enabled on it (additionalCapabilities.hibernationEnabled).")
+            ongoing = row.last if row is not None and live else None
+            fault = self._take_fault(op_eff, key)
+            try:
+                phases, error, preempts = plan(
+                    op_eff, current, now, vm_name=name, profile=self.settings.profile,
+                    extensions=len((model or (row.model if row else {})).get("resources") or []),
+                    fault=fault, table=self.table, ongoing=ongoing)
+            except Refused as r:
+                raise OperationNotAllowed(r.message) from None
+            operation = Operation(self.ids.uuid(), op_eff.value, now, phases, preempts, model, error)
+            new_model = model if model is not None else (row.model if row is not None else {})
+            gone = phases[-1].at_us if phases[-1].power is None else None
+            base_rg = rg if row is None or not live else row.rg
+            base_name = name if row is None or not live else row.name
+            new_row = VmRow(key, sub, base_rg, base_name, new_model.get("location", ""),
+                            row.version + 1 if row else 1, new_model, operation, gone)
+            try:
+                self.store.append(new_row, operation, expected_version=row.version if row else 0,
+                                  id_counter=self.ids.counter)
+            except ConcurrencyError:
+                continue
+            return operation
+        raise OperationNotAllowed("The VM is changing too fast; retry the request.", code="Conflict")
+
+    def _new_model(self, rid: str, name: str, rg: str, body: dict[str, Any], now: int) -> dict[str, Any]:
+        check_vm_name(name)
+        props = check_vm_body(body, existing=False)
+        loc = check_location(body.get("location"))
+        props = copy.deepcopy(props)
+        props.pop("provisioningState", None)
+        props.pop("instanceView", None)
+        props["hardwareProfile"]["vmSize"] = check_size(props["hardwareProfile"]["vmSize"])
+        storage = props.setdefault("storageProfile", {})
+        image = storage.get("imageReference") or {}
+        os_disk = storage.setdefault("osDisk", {})
+        attach = (os_disk.get("createOption") or "FromImage").lower() == "attach"
+        os_disk["createOption"] = "Attach" if attach else "FromImage"
+        if not os_disk.get("osType"):
+            text = " ".join(str(image.get(k, "")) for k in ("publisher", "offer", "id")).lower()
+            os_disk["osType"] = "Windows" if "windows" in text else "Linux"
+        os_disk.setdefault("name", f"{name}_OsDisk_1_{self.ids.uuid().replace('-', '')}")
+        os_disk.setdefault("caching", "ReadWrite")
+        md = os_disk.setdefault("managedDisk", {})
+        md.setdefault("storageAccountType", "Premium_LRS" if attach else "Standard_LRS")
+        md.setdefault("id", f"/subscriptions/{rid.split('/')[2]}/resourceGroups/{rg}/providers/Microsoft.Compute"
+                            f"/disks/{os_disk['name']}")
+        os_disk.setdefault("deleteOption", "Detach")
+        os_disk.setdefault("diskSizeGB", 127 if os_disk["osType"] == "Windows" else 30)
+        disks = []
+        for i, d in enumerate(storage.get("dataDisks") or []):
+            d = dict(d)
+            d.setdefault("name", f"{name}_disk{i + 2}_{self.ids.uuid().replace('-', '')}")
+            d.setdefault("caching", "None")
+            dm = dict(d.get("managedDisk") or {})
+            dm.setdefault("storageAccountType", "Standard_LRS")
+            dm.setdefault("id", f"/subscriptions/{rid.split('/')[2]}/resourceGroups/{rg}/providers"
+                                f"/Microsoft.Compute/disks/{d['name']}")
+            d["managedDisk"] = dm
+            d.setdefault("deleteOption", "Detach")
+            d.setdefault("diskSizeGB", 1023 if d.get("createOption") == "Empty" else 32)
+            d.setdefault("toBeDetached", False)
+            disks.append(d)
+        storage["dataDisks"] = disks
+        osp = props.get("osProfile")
+        if osp is not None:
+            osp = dict(osp)
+            osp.pop("adminPassword", None)  # secrets are never echoed back
+            osp.setdefault("computerName", name)
+            if os_disk["osType"] == "Windows":
+                wc = dict(osp.get("windowsConfiguration") or {})
+                wc.setdefault("provisionVMAgent", True)
+                wc.setdefault("enableAutomaticUpdates", True)
+                osp["windowsConfiguration"] = wc
+            else:
+                lc = dict(osp.get("linuxConfiguration") or {})
+                lc.setdefault("disablePasswordAuthentication", bool(lc.get("ssh")))
+                lc.setdefault("provisionVMAgent", True)
+                osp["linuxConfiguration"] = lc
+            osp.setdefault("secrets", [])
+            osp.setdefault("allowExtensionOperations", True)
+            osp.setdefault("requireGuestProvisionSignal", True)
+            props["osProfile"] = osp
+        props["vmId"] = self.ids.uuid()
+        props["timeCreated"] = iso(now)
+        model: dict[str, Any] = {"name": name, "id": rid, "type": VM_TYPE, "location": loc}
+        if body.get("tags") is not None:
+            model["tags"] = dict(body["tags"])
+        for k in ("zones", "identity", "plan", "extendedLocation"):
+            if body.get(k) is not None:
+                model[k] = body[k]
+        model["properties"] = props
+        if isinstance(body.get("resources"), list):
+            model["resources"] = body["resources"]
+        return model
+
+    def _updated_model(self, row: VmRow, body: dict[str, Any]) -> dict[str, Any]:
+        props = check_vm_body(body, existing=True)
+        loc = body.get("location")
+        if loc is not None and normalize_location(str(loc)) != row.model["location"]:
+            raise OperationNotAllowed(
+                f"Changing property 'location' is not allowed: the VM '{row.name}' is in"
+                f" '{row.model['location']}'.", code="PropertyChangeNotAllowed", target="location")
+        return self._merge(row, {"properties": props, "tags": body.get("tags")}, replace_tags=True)
+
+    def _patched_model(self, row: VmRow, patch: dict[str, Any]) -> dict[str, Any]:
+        if not isinstance(patch, dict):
+            raise OperationNotAllowed("The request body must be a JSON object.", code="InvalidRequestContent")
+        props = patch.get("properties")
+        if props is not None and not isinstance(props, dict):
+            check_vm_body({"properties": props}, existing=True)
+        if isinstance(props, dict) and isinstance(props.get("hardwareProfile"), dict) and \
+                "vmSize" in props["hardwareProfile"]:
+            check_size(props["hardwareProfile"]["vmSize"])
+        if patch.get("tags") is not None:
+            check_tags(patch.get("tags"))
+        return self._merge(row, {"properties": props or {}, "tags": patch.get("tags")},
+                           replace_tags=patch.get("tags") is not None)
+
+    def _merge(self, row: VmRow, change: dict[str, Any], *, replace_tags: bool) -> dict[str, Any]:
+        model = copy.deepcopy(row.model)
+        props = dict(change["properties"])
+        for ro in ("vmId", "timeCreated", "provisioningState", "instanceView", "osProfile"):
+            props.pop(ro, None)  # read-only, or immutable after creation
+        storage = props.pop("storageProfile", None)
+        model["properties"] = _deep_merge(model["properties"], props)
+        if isinstance(storage, dict) and isinstance(storage.get("dataDisks"), list):
+            model["properties"]["storageProfile"]["dataDisks"] = storage["dataDisks"]
+        if "hardwareProfile" in props:
+            hw = model["properties"]["hardwareProfile"]
+            hw["vmSize"] = check_size(hw.get("vmSize"))
+        if replace_tags:
+            if change.get("tags") is None:
+                model.pop("tags", None)
+            else:
+                model["tags"] = dict(change["tags"])
+        return model
+
+    def create_or_update(self, sub: str, rg: str, name: str, body: Any) -> tuple[VmState, Operation, bool]:
+        self.require_group(sub, rg)
+        if not isinstance(body, dict):
+            check_vm_body(body, existing=False)
+        existed = self.get_state(sub, rg, name) is not None
+        op = self._command(sub, rg, name, Op.CREATE, body=body)
+        st = self.get_state(sub, rg, name)
+        assert st is not None
+        return st, op, not existed
+
+    def update(self, sub: str, rg: str, name: str, patch: Any) -> tuple[VmState, Operation]:
+        self.require_group(sub, rg)
+        op = self._command(sub, rg, name, Op.UPDATE, patch=patch if isinstance(patch, dict) else None)
+        st = self.get_state(sub, rg, name)
+        assert st is not None
+        return st, op
+
+    def action(self, sub: str, rg: str, name: str, op: Op) -> Operation:
+        self.require_group(sub, rg)
+        return self._command(sub, rg, name, op)
+
+    def start(self, sub: str, rg: str, name: str) -> Operation:
+        return self.action(sub, rg, name, Op.START)
+
+    def power_off(self, sub: str, rg: str, name: str, skip_shutdown: bool = False) -> Operation:
+        return self.action(sub, rg, name, Op.POWER_OFF_SKIP if skip_shutdown else Op.POWER_OFF)
+
+    def deallocate(self, sub: str, rg: str, name: str, hibernate: bool = False) -> Operation:
+        return self.action(sub, rg, name, Op.HIBERNATE if hibernate else Op.DEALLOCATE)
+
+    def restart(self, sub: str, rg: str, name: str) -> Operation:
+        return self.action(sub, rg, name, Op.RESTART)
+
+    def redeploy(self, sub: str, rg: str, name: str) -> Operation:
+        return self.action(sub, rg, name, Op.REDEPLOY)
+
+    def reapply(self, sub: str, rg: str, name: str) -> Operation:
+        return self.action(sub, rg, name, Op.REAPPLY)
+
+    def delete(self, sub: str, rg: str, name: str, force: bool = False) -> Operation:
+        return self.action(sub, rg, name, Op.FORCE_DELETE if force else Op.DELETE)
+
+    def guest_shutdown(self, resource_id: str) -> Operation:
+        parts = resource_id.strip("/").split("/")
+        if len(parts) != 8 or parts[0].lower() != "subscriptions" or parts[2].lower() != "resourcegroups" \
+                or "/".join(parts[4:7]).lower() != VM_TYPE.lower():
+            raise NotFound(f"'{resource_id}' is not a virtual machine resource id.", code="InvalidResourceId",
+                           target="id")
+        sub, rg, name = parts[1], parts[3], parts[7]
+        st = self.get_state(sub, rg, name)
+        if st is None:
+            raise NotFound(f"The Resource '{VM_TYPE}/{name}' under resource group '{rg}' was not found.")
+        if st.phase.prov not in ("succeeded", "failed"):
+            raise OperationNotAllowed(f"The guest OS of VM '{name}' cannot shut down while an operation"
+                                      " is in progress on it.")
+        return self._command(sub, st.row.rg, st.row.name, Op.GUEST_SHUTDOWN)
+
+    # -- reads -------------------------------------------------------------------------------
+    def get_state_row(self, row: VmRow, at_us: int | None = None) -> VmState | None:
+        now = self.now() if at_us is None else at_us
+        if row.gone_us is not None and row.gone_us <= now:
+            return None
+        if now < row.last.at_us:  # a read of the past: replay the history
+            return self.state_at(row.key, now)
+        ph = phase_at(row.last, now)
+        if ph.power is None:
+            return None
+        return VmState(row, ph, now)
+
+    def get_state(self, sub: str, rg: str, name: str, at_us: int | None = None) -> VmState | None:
+        row = self.store.get_vm(vm_id(sub, rg, name).lower())
+        if row is None:
+            return None
+        return self.get_state_row(row, at_us)
+
+    def require_vm(self, sub: str, rg: str, name: str, *, skip_update: bool = False) -> VmState:
+        st = self.get_state(sub, rg, name)
+        if st is None:
+            self.require_group(sub, rg)
+            raise NotFound(f"The Resource '{VM_TYPE}/{name}' under resource group '{rg}' was not found."
+                           " For more details please go to https://aka.ms/ARMResourceNotFoundFix")
+        if skip_update and self.clock.state.skip and st.row.last.name == Op.UPDATE \
+                and st.phase.prov == "updating":
+            # a client polling an update (PATCH/PUT) by GETs of the VM is waiting on it
+            self._skip_to(self._next_boundary(st.row.last, st.at_us))
+            st = self.get_state(sub, rg, name) or st
+        return st
+
+    def state_at(self, key: str, at_us: int) -> VmState | None:
+        """A VM at any time, past or future, from its full history."""
+        from ..domain.history import History
+
+        ops = self.store.load_history(key)
+        h = History(ops)
+        i = h.index_at(at_us)
+        if i < 0:
+            return None
+        ph = phase_at(ops[i], at_us)
+        if ph.power is None:
+            return None
+        model = h.model(at_us) or {}
+        op = ops[i]
+        row = VmRow(key, model.get("id", key).split("/")[2] if model else "", "", model.get("name", ""),
+                    model.get("location", ""), i + 1, model, op, None)
+        return VmState(row, ph, at_us)
+
+    def list_vms(self, sub: str, *, rg: str | None = None, location: str | None = None,
+                 after_key: str | None = None, limit: int | None = None) -> tuple[list[VmState], str | None]:
+        if rg is not None:
+            self.require_group(sub, rg)
+        lim = limit or self.settings.page_size
+        now = self.now()
+        out: list[VmState] = []
+        after = after_key
+        while len(out) < lim:
+            rows = self.store.list_vms(sub=sub, rg=rg, location=location, live_at_us=now, after_key=after,
+                                       limit=lim - len(out))
+            if not rows:
+                return out, None
+            for r in rows:
+                st = self.get_state_row(r, now)
+                if st is not None:
+                    out.append(st)
+            after = rows[-1].key
+        more = self.store.list_vms(sub=sub, rg=rg, location=location, live_at_us=now, after_key=after, limit=1)
+        return out, (after if more else None)
+
+    # -- operations --------------------------------------------------------------------------
+    @staticmethod
+    def _next_boundary(op: Operation, now: int) -> int:
+        for p in op.phases:
+            if p.at_us > now:
+                return p.at_us
+        return op.end_us
+
+    def _skip_to(self, us: int) -> None:
+        with self._lock:
+            if us > self.now():
+                self.clock.jump_to(us)
+                self.persist_clock()
+
+    def operation(self, op_id: str) -> OperationView | None:
+        found = self.store.find_operation(op_id)
+        if found is None:
+            return None
+        _key, op, nxt = found
+        if not op.visible:
+            return None
+        view = operation_status(op, nxt, self.now())
+        if view.status == OperationStatus.IN_PROGRESS and self.clock.state.skip:
+            self._skip_to(self._next_boundary(op, self.now()))
+            view = operation_status(op, nxt, self.now())
+        return view
+
+    def reset(self, *, start_us: int | None = None, seed: int | None = None) -> None:
+        """Empty the world. With `start_us` the clock starts afresh there (there is no history left
+        for it to contradict); with `seed` ids restart from that seed."""
+        with self._lock:
+            self.store.reset()
+            self.faults.clear()
+            if start_us is not None:
+                s = self.clock.state
+                self.clock.load(replace(s, sim_anchor_us=start_us, wall_anchor_us=self.clock.wall_us()))
+            if seed is not None:
+                self.ids.seed, self.ids.counter = seed, 0
+            self.persist_clock()

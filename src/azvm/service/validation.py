@@ -1,0 +1,187 @@
+"""Validation of VM and resource-group requests: ARM errors with a target, never a partial write."""
+
+from __future__ import annotations
+
+import json
+import re
+from importlib import resources
+from typing import Any
+
+from ..domain.errors import ArmError, InvalidParameter
+
+_VM_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}[A-Za-z0-9_]$|^[A-Za-z0-9]$")
+_RG_NAME = re.compile(r"^[-\w._()]{0,89}[-\w_()]$")
+
+SIZES: dict[str, tuple[int, int, int, int]] = {
+    s[0].lower(): (s[1], s[2], s[3], s[4])
+    for s in json.loads(resources.files("azvm.data").joinpath("vm_sizes.json").read_text("utf-8"))["sizes"]
+}
+SIZE_NAMES: dict[str, str] = {
+    s[0].lower(): s[0]
+    for s in json.loads(resources.files("azvm.data").joinpath("vm_sizes.json").read_text("utf-8"))["sizes"]
+}
+
+REGIONS = frozenset("""
+eastus eastus2 westus westus2 westus3 centralus northcentralus southcentralus westcentralus canadacentral
+canadaeast brazilsouth northeurope westeurope uksouth ukwest francecentral germanywestcentral
+switzerlandnorth norwayeast swedencentral polandcentral italynorth spaincentral eastasia southeastasia
+japaneast japanwest koreacentral koreasouth australiaeast australiasoutheast australiacentral
+australiacentral2 centralindia southindia westindia uaenorth southafricanorth qatarcentral israelcentral
+mexicocentral newzealandnorth
+""".split())
+
+
+def normalize_location(value: str) -> str:
+    return value.replace(" ", "").lower()
+
+
+def check_vm_name(name: str) -> None:
+    if not _VM_NAME.match(name) or name.endswith("."):
+        raise InvalidParameter(
+            f"The resource name '{name}' is invalid. A virtual machine name must be 1 to 64 characters"
+            " long, may contain letters, digits, underscores, periods and hyphens, must begin with a"
+            " letter or digit and end with a letter, digit or underscore.", target="name")
+
+
+def check_group_name(name: str) -> None:
+    if not _RG_NAME.match(name) or name.endswith("."):
+        raise ArmError(f"Resource group '{name}' is invalid. It must be 1 to 90 characters of letters,"
+                       " digits, underscores, parentheses, hyphens and periods, and not end in a period.",
+                       code="InvalidResourceGroupName", target="resourceGroupName")
+
+
+def _obj(value: Any, target: str, *, required: bool = False) -> dict[str, Any]:
+    if value is None:
+        if required:
+            raise InvalidParameter(f"Required parameter '{target}' is missing (null).", target=target)
+        return {}
+    if not isinstance(value, dict):
+        raise InvalidParameter(f"The value of parameter '{target}' must be an object.", target=target)
+    return value
+
+
+def _str(value: Any, target: str, *, required: bool = False) -> str | None:
+    if value is None:
+        if required:
+            raise InvalidParameter(f"Required parameter '{target}' is missing (null).", target=target)
+        return None
+    if not isinstance(value, str) or (required and not value):
+        raise InvalidParameter(f"The value of parameter '{target}' must be a non-empty string.", target=target)
+    return value
+
+
+def check_tags(tags: Any) -> dict[str, str]:
+    t = _obj(tags, "tags")
+    if len(t) > 50:
+        raise InvalidParameter("A resource can have at most 50 tags.", target="tags")
+    for k, v in t.items():
+        if not isinstance(v, str):
+            raise InvalidParameter(f"The value of tag '{k}' must be a string.", target=f"tags.{k}")
+        if len(k) > 512 or len(v) > 256:
+            raise InvalidParameter(f"Tag '{k[:40]}' is too long (name <= 512, value <= 256).", target="tags")
+    return dict(t)
+
+
+def check_location(value: Any) -> str:
+    loc = _str(value, "location", required=True)
+    assert loc is not None
+    norm = normalize_location(loc)
+    if norm not in REGIONS:
+        raise ArmError(f"The provided location '{loc}' is not available for resource type "
+                       f"'Microsoft.Compute/virtualMachines'. List of available regions for the resource type is "
+                       f"'{','.join(sorted(REGIONS))}'.", code="LocationNotAvailableForResourceType",
+                       target="location")
+    return norm
+
+
+def check_size(value: Any) -> str:
+    size = _str(value, "hardwareProfile.vmSize", required=True)
+    assert size is not None
+    if size.lower() not in SIZES:
+        raise InvalidParameter(
+            f"The requested VM size {size} is not available in the current region. The sizes available"
+            f" in the current region are: {', '.join(sorted(SIZE_NAMES.values()))}.", target="vmSize")
+    return SIZE_NAMES[size.lower()]
+
+
+def check_vm_body(body: Any, *, existing: bool) -> dict[str, Any]:
+    """Validate a PUT body; returns its properties. Raises InvalidParameter (400) with a target."""
+    if not isinstance(body, dict):
+        raise InvalidParameter("The request body must be a JSON object describing the virtual machine.",
+                               target="body")
+    props = _obj(body.get("properties"), "properties", required=True)
+    hw = _obj(props.get("hardwareProfile"), "hardwareProfile", required=True)
+    check_size(hw.get("vmSize"))
+    storage = _obj(props.get("storageProfile"), "storageProfile", required=not existing)
+    os_disk = _obj(storage.get("osDisk"), "storageProfile.osDisk")
+    image = _obj(storage.get("imageReference"), "storageProfile.imageReference")
+    create_option = _str(os_disk.get("createOption"), "storageProfile.osDisk.createOption") or (
+        "FromImage" if image else None)
+    if not existing:
+        if create_option is None:
+            raise InvalidParameter("Required parameter 'storageProfile.osDisk.createOption' is missing (null).",
+                                   target="storageProfile.osDisk.createOption")
+        if create_option.lower() not in ("fromimage", "attach"):
+            raise InvalidParameter(f"The value '{create_option}' of parameter 'osDisk.createOption' is not"
+                                   " allowed. Allowed values are 'FromImage', 'Attach'.",
+                                   target="storageProfile.osDisk.createOption")
+        if create_option.lower() == "fromimage":
+            if not image:
+                raise InvalidParameter("Required parameter 'storageProfile.imageReference' is missing (null).",
+                                       target="storageProfile.imageReference")
+            if not image.get("id") and not image.get("sharedGalleryImageId") and not image.get(
+                    "communityGalleryImageId"):
+                for f in ("publisher", "offer", "sku"):
+                    _str(image.get(f), f"storageProfile.imageReference.{f}", required=True)
+            osp = _obj(props.get("osProfile"), "osProfile", required=True)
+            _str(osp.get("adminUsername"), "osProfile.adminUsername", required=True)
+            cn = _str(osp.get("computerName"), "osProfile.computerName")
+            if cn is not None and len(cn) > 64:
+                raise InvalidParameter("The computer name must be at most 64 characters (15 on Windows).",
+                                       target="osProfile.computerName")
+        else:
+            if props.get("osProfile") is not None:
+                raise InvalidParameter("Parameter 'osProfile' is not allowed.", target="osProfile")
+            md = _obj(os_disk.get("managedDisk"), "storageProfile.osDisk.managedDisk")
+            if not md.get("id") and not os_disk.get("vhd"):
+                raise InvalidParameter("Required parameter 'storageProfile.osDisk.managedDisk.id' is missing"
+                                       " (null).", target="storageProfile.osDisk.managedDisk.id")
+            os_type = _str(os_disk.get("osType"), "storageProfile.osDisk.osType", required=True)
+            if os_type not in ("Linux", "Windows"):
+                raise InvalidParameter(f"The value '{os_type}' of parameter 'osDisk.osType' is not allowed."
+                                       " Allowed values are 'Windows', 'Linux'.",
+                                       target="storageProfile.osDisk.osType")
+    data_disks = storage.get("dataDisks") or []
+    if not isinstance(data_disks, list):
+        raise InvalidParameter("The value of parameter 'storageProfile.dataDisks' must be an array.",
+                               target="storageProfile.dataDisks")
+    luns: set[int] = set()
+    for i, d in enumerate(data_disks):
+        d = _obj(d, f"storageProfile.dataDisks[{i}]", required=True)
+        lun = d.get("lun")
+        if not isinstance(lun, int) or isinstance(lun, bool) or not 0 <= lun <= 63:
+            raise InvalidParameter(f"Required parameter 'dataDisks[{i}].lun' must be an integer from 0 to 63.",
+                                   target=f"storageProfile.dataDisks[{i}].lun")
+        if lun in luns:
+            raise InvalidParameter(f"Data disk LUN {lun} is used more than once.",
+                                   target=f"storageProfile.dataDisks[{i}].lun")
+        luns.add(lun)
+        size = d.get("diskSizeGB")
+        if size is not None and (not isinstance(size, int) or isinstance(size, bool) or not 1 <= size <= 65536):
+            raise InvalidParameter(f"The value of 'dataDisks[{i}].diskSizeGB' must be an integer from 1 to 65536.",
+                                   target=f"storageProfile.dataDisks[{i}].diskSizeGB")
+    net = _obj(props.get("networkProfile"), "networkProfile", required=not existing)
+    if not existing:
+        nics = net.get("networkInterfaces")
+        if not nics and not net.get("networkInterfaceConfigurations"):
+            raise InvalidParameter("Required parameter 'networkProfile.networkInterfaces' is missing (null).",
+                                   target="networkProfile.networkInterfaces")
+        if nics is not None:
+            if not isinstance(nics, list):
+                raise InvalidParameter("'networkProfile.networkInterfaces' must be an array.",
+                                       target="networkProfile.networkInterfaces")
+            for i, nic in enumerate(nics):
+                nic = _obj(nic, f"networkProfile.networkInterfaces[{i}]", required=True)
+                _str(nic.get("id"), f"networkProfile.networkInterfaces[{i}].id", required=True)
+    check_tags(body.get("tags"))
+    return props
