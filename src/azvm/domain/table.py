@@ -196,35 +196,35 @@ def _step_situation(source: Situation, prov: str, power: str) -> Situation:
     return situation_of(pv, p, source == Situation.HIBERNATED and p == PowerState.DEALLOCATED)
 
 
-# Where a transitional situation ends when the operation in progress completes undisturbed.
-COMPLETES_TO = {
-    Situation.CREATING: {Situation.RUNNING},
-    Situation.STARTING: {Situation.RUNNING},
-    Situation.STOPPING: {Situation.STOPPED},
-    Situation.DEALLOCATING: {Situation.DEALLOCATED, Situation.HIBERNATED},
-    Situation.DELETING: {Situation.DELETED},
-}
+def _final_situation(source: Situation, f: Final) -> Situation:
+    if f.power is None:
+        return Situation.DELETED
+    rep = _REPRESENTATIVE_POWER.get(source, PowerState.RUNNING)
+    base = PowerState(source) if source.value in set(PowerState) else rep
+    power = settle(base) if f.power == SETTLE else PowerState(f.power)
+    hib = f.hibernated == "hibernated" or (f.hibernated == KEEP and source == Situation.HIBERNATED)
+    return situation_of(Prov.SUCCEEDED, power, hib and power == PowerState.DEALLOCATED)
+
+
+def graph(table: Table) -> dict[Situation, set[Situation]]:
+    """Edges between situations: from a situation to those an accepted operation passes through,
+    and from each intermediate situation to where that operation ends (its completion)."""
+    out: dict[Situation, set[Situation]] = {s: set() for s in Situation}
+    for (s, _op), rule in table.rules.items():
+        if rule.final is None:
+            continue
+        final = _final_situation(s, rule.final)
+        out[s].add(final)
+        for st in rule.steps:
+            mid = _step_situation(s, st.prov, st.power)
+            out[s].add(mid)
+            if mid != s:
+                out[mid].add(final)
+    return out
 
 
 def successors(table: Table, source: Situation) -> set[Situation]:
-    """The situations a VM can pass through next from `source`: by an accepted operation, or by
-    the completion of the operation in progress."""
-    out: set[Situation] = set(COMPLETES_TO.get(source, ()))
-    for (s, _op), rule in table.rules.items():
-        if s != source or rule.final is None:
-            continue
-        for st in rule.steps:
-            out.add(_step_situation(s, st.prov, st.power))
-        f = rule.final
-        if f.power is None:
-            out.add(Situation.DELETED)
-        else:
-            rep = _REPRESENTATIVE_POWER.get(s, PowerState.RUNNING)
-            base = PowerState(s) if s.value in set(PowerState) else rep
-            power = settle(base) if f.power == SETTLE else PowerState(f.power)
-            hib = f.hibernated == "hibernated" or (f.hibernated == KEEP and s == Situation.HIBERNATED)
-            out.add(situation_of(Prov.SUCCEEDED, power, hib and power == PowerState.DEALLOCATED))
-    return out
+    return graph(table)[source]
 
 
 def validate(table: Table) -> None:
@@ -247,23 +247,23 @@ def validate(table: Table) -> None:
                         ["extension"] if st.duration.endswith("+extensions") else []):
                     if key not in profile:
                         raise TableError(f"profile {name!r} has no duration {key!r}")
-    graph = {s: successors(table, s) for s in Situation}
+    edges = graph(table)
     seen = {Situation.ABSENT}
     queue = deque(seen)
     while queue:
-        for nxt in graph[queue.popleft()]:
+        for nxt in edges[queue.popleft()]:
             if nxt not in seen:
                 seen.add(nxt)
                 queue.append(nxt)
     unreachable = set(Situation) - seen
     if unreachable:
-        raise TableError(f"unreachable situations: {sorted(unreachable)}")
+        raise TableError(f"unreachable situations: {sorted(s.value for s in unreachable)}")
     for s in Situation:
         if s == Situation.DELETED:
             continue
         reach, queue = {s}, deque([s])
         while queue:
-            for nxt in graph[queue.popleft()]:
+            for nxt in edges[queue.popleft()]:
                 if nxt not in reach:
                     reach.add(nxt)
                     queue.append(nxt)

@@ -425,7 +425,7 @@ class ComputeService:
     def guest_shutdown(self, resource_id: str) -> Operation:
         parts = resource_id.strip("/").split("/")
         if len(parts) != 8 or parts[0].lower() != "subscriptions" or parts[2].lower() != "resourcegroups" \
-                or "/".join(parts[4:7]).lower() != VM_TYPE.lower():
+                or parts[4].lower() != "providers" or "/".join(parts[5:7]).lower() != VM_TYPE.lower():
             raise NotFound(f"'{resource_id}' is not a virtual machine resource id.", code="InvalidResourceId",
                            target="id")
         sub, rg, name = parts[1], parts[3], parts[7]
