@@ -1,0 +1,94 @@
+"""azvm.billing: a pure billing meter for Azure VM timelines.
+
+Meter first (integer seconds per VM, state, size and UTC day), price second (exact amounts on the
+aggregates), round once for display. Standard library only; no other azvm package is imported.
+"""
+
+from .bill import GROUP_BY, Bill, LineItem, Unpriced, bill
+from .explain import (
+    DiskInterval,
+    ExplainedInterval,
+    Explanation,
+    WhatIf,
+    WhatIfVm,
+    explain,
+    what_if_deallocate,
+)
+from .export import COST_COLUMNS, CostRecord, cost_records, cost_records_json, query_costs, write_cost_csv
+from .history import (
+    HistoryError,
+    HistoryProblem,
+    normalize_power_state,
+    read_history,
+    read_history_csv,
+    read_history_json,
+)
+from .model import BILLING_STATES, SECONDS_PER_MONTH, BillingError, DiskSpan, StateChange
+from .money import display
+from .prices import (
+    Meter,
+    PriceSheet,
+    PriceSheetError,
+    disk_meter_name,
+    load_prices,
+    parse_prices,
+    sample_prices,
+)
+from .rules import (
+    BUILTIN_RULE_SETS,
+    DEFAULT_RULE_SET,
+    RuleSet,
+    RuleSetError,
+    StateRule,
+    load_rules,
+    parse_rules,
+    rule_set,
+)
+
+__all__ = [
+    "BILLING_STATES",
+    "BUILTIN_RULE_SETS",
+    "COST_COLUMNS",
+    "DEFAULT_RULE_SET",
+    "GROUP_BY",
+    "SECONDS_PER_MONTH",
+    "Bill",
+    "BillingError",
+    "CostRecord",
+    "DiskInterval",
+    "DiskSpan",
+    "ExplainedInterval",
+    "Explanation",
+    "HistoryError",
+    "HistoryProblem",
+    "LineItem",
+    "Meter",
+    "PriceSheet",
+    "PriceSheetError",
+    "RuleSet",
+    "RuleSetError",
+    "StateChange",
+    "StateRule",
+    "Unpriced",
+    "WhatIf",
+    "WhatIfVm",
+    "bill",
+    "cost_records",
+    "cost_records_json",
+    "disk_meter_name",
+    "display",
+    "explain",
+    "load_prices",
+    "load_rules",
+    "normalize_power_state",
+    "parse_prices",
+    "parse_rules",
+    "query_costs",
+    "read_history",
+    "read_history_csv",
+    "read_history_json",
+    "rule_set",
+    "sample_prices",
+    "what_if_deallocate",
+    "write_cost_csv",
+]
