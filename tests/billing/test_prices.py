@@ -63,7 +63,7 @@ def test_common_sizes_are_priced_in_three_regions(prices: PriceSheet, size: str,
 def test_real_prices_are_exact(prices: PriceSheet) -> None:
     m = prices.vm("standard_d2s_v3", "EastUS", "linux")
     assert m is not None and m.unit_price == Decimal("0.096") and not m.illustrative
-    assert m.meter_id == "d0bba9d0-3b38-4a1b-9b3e-76b9a45dfaf5" or m.meter_id
+    assert m.meter_id == "ae331802-83a5-4b9e-b287-85675f794e3d"
     w = prices.vm("Standard_D2s_v3", "westeurope", "Windows")
     assert (
         w is not None
