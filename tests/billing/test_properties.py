@@ -25,7 +25,8 @@ S = 1_000_000
 T0 = 1_714_521_600 * S
 SPAN = 3 * 86_400 * S  # timelines live in three UTC days
 VMS = [
-    f"/subscriptions/s/resourceGroups/rg{n}/providers/Microsoft.Compute/virtualMachines/vm{n}" for n in range(3)
+    f"/subscriptions/s/resourceGroups/rg{n}/providers/Microsoft.Compute/virtualMachines/vm{n}"
+    for n in range(3)
 ]
 SIZES = ["Standard_D2s_v3", "Standard_B1s", "Standard_Nope"]  # the last one is unpriced
 LOCATIONS = ["eastus", "westeurope"]
@@ -70,7 +71,9 @@ def test_a_window_split_in_two_bills_the_sum_of_its_halves(
     right = bill(timeline, disks, PRICES, rules, t, b)
     assert whole.total_exact == left.total_exact + right.total_exact
     seconds = sum(li.billed_seconds for li in whole.lines)
-    assert seconds == sum(li.billed_seconds for li in left.lines) + sum(li.billed_seconds for li in right.lines)
+    assert seconds == sum(li.billed_seconds for li in left.lines) + sum(
+        li.billed_seconds for li in right.lines
+    )
 
 
 @FAST

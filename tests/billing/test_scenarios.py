@@ -13,20 +13,33 @@ import pytest
 
 from azvm.billing import DiskSpan, PriceSheet, StateChange, bill, load_rules, rule_set
 
-VM = "/subscriptions/11111111-1111-1111-1111-111111111111/resourceGroups/rg-a/providers/Microsoft.Compute/virtualMachines/web1"
+VM = (
+    "/subscriptions/11111111-1111-1111-1111-111111111111/resourceGroups/rg-a"
+    "/providers/Microsoft.Compute/virtualMachines/web1"
+)
 S = 1_000_000  # microseconds in a second
 DAY = 86_400 * S
 T0 = 1_714_521_600 * S  # 2024-05-01T00:00:00Z
 
 
-def rows(*steps: tuple[int, str], vm: str = VM, size: str = "Standard_D2s_v3", location: str = "eastus",
-         os_type: str = "Linux") -> list[StateChange]:
+def rows(
+    *steps: tuple[int, str],
+    vm: str = VM,
+    size: str = "Standard_D2s_v3",
+    location: str = "eastus",
+    os_type: str = "Linux",
+) -> list[StateChange]:
     """Steps are (seconds after T0, state)."""
     return [StateChange(vm, T0 + t * S, state, size, location, os_type) for t, state in steps]
 
 
-def total(timeline: list[StateChange], prices: PriceSheet, rules: str, end_s: int = 86_400,
-          disks: list[DiskSpan] | None = None) -> Decimal:
+def total(
+    timeline: list[StateChange],
+    prices: PriceSheet,
+    rules: str,
+    end_s: int = 86_400,
+    disks: list[DiskSpan] | None = None,
+) -> Decimal:
     b = bill(timeline, disks or [], prices, rule_set(rules), T0, T0 + end_s * S)
     assert b.complete
     return b.total
@@ -35,9 +48,18 @@ def total(timeline: list[StateChange], prices: PriceSheet, rules: str, end_s: in
 # create (120 s), run 3600, stop (60 stopping + 1800 stopped), start (60 starting), run 3600,
 # deallocate (120 deallocating), 3600 deallocated, start (30), run 1800, delete (30 deallocating)
 LIFECYCLE = rows(
-    (0, "creating"), (120, "running"), (3720, "stopping"), (3780, "stopped"), (5580, "starting"),
-    (5640, "running"), (9240, "deallocating"), (9360, "deallocated"), (12960, "starting"),
-    (12990, "running"), (14790, "deallocating"), (14820, "deleted"),
+    (0, "creating"),
+    (120, "running"),
+    (3720, "stopping"),
+    (3780, "stopped"),
+    (5580, "starting"),
+    (5640, "running"),
+    (9240, "deallocating"),
+    (9360, "deallocated"),
+    (12960, "starting"),
+    (12990, "running"),
+    (14790, "deallocating"),
+    (14820, "deleted"),
 )
 
 
@@ -60,8 +82,13 @@ def test_lifecycle_by_state(prices: PriceSheet) -> None:
     b = bill(LIFECYCLE, [], prices, rule_set("docs-2021"), T0, T0 + DAY, group_by="state")
     seconds = {li.group: li.seconds for li in b.lines}
     assert seconds == {
-        "creating": 120, "running": 9000, "stopping": 60, "stopped": 1800, "starting": 90,
-        "deallocating": 150, "deallocated": 3600,
+        "creating": 120,
+        "running": 9000,
+        "stopping": 60,
+        "stopped": 1800,
+        "starting": 90,
+        "deallocating": 150,
+        "deallocated": 3600,
     }
     billed = {li.group: li.amount for li in b.lines}
     assert billed["stopped"] == Decimal("0.048")  # 1800 s x 0.096 / 3600
@@ -80,8 +107,14 @@ def test_lifecycle_by_state(prices: PriceSheet) -> None:
     ],
 )
 def test_hibernate_and_resume(prices: PriceSheet, rules: str, expected: Decimal) -> None:
-    timeline = rows((0, "running"), (3600, "deallocating"), (3660, "hibernated"), (10860, "starting"),
-                    (10920, "running"), (12720, "deleted"))
+    timeline = rows(
+        (0, "running"),
+        (3600, "deallocating"),
+        (3660, "hibernated"),
+        (10860, "starting"),
+        (10920, "running"),
+        (12720, "deleted"),
+    )
     assert total(timeline, prices, rules) == expected
 
 
@@ -95,7 +128,9 @@ def test_hibernate_and_resume(prices: PriceSheet, rules: str, expected: Decimal)
         ("azure-2023", Decimal("0.4808")),
     ],
 )
-def test_guest_shutdown_leaves_the_vm_stopped_and_allocated(prices: PriceSheet, rules: str, expected: Decimal) -> None:
+def test_guest_shutdown_leaves_the_vm_stopped_and_allocated(
+    prices: PriceSheet, rules: str, expected: Decimal
+) -> None:
     timeline = rows((0, "running"), (7200, "stopping"), (7230, "stopped"))
     assert total(timeline, prices, rules, end_s=18_030) == expected
 
@@ -124,7 +159,9 @@ def test_unknown_power_state_is_billed(prices: PriceSheet, rules: str) -> None:
 
 def test_recreated_after_delete_under_the_same_id(prices: PriceSheet) -> None:
     # 3600 s running, deleted for 3600 s, created again (60 s) and running 1800 s: 5400 s = 0.144
-    timeline = rows((0, "running"), (3600, "deleted"), (7200, "creating"), (7260, "running"), (9060, "deleted"))
+    timeline = rows(
+        (0, "running"), (3600, "deleted"), (7200, "creating"), (7260, "running"), (9060, "deleted")
+    )
     assert total(timeline, prices, "docs-2021") == Decimal("0.144")
 
 
@@ -132,8 +169,13 @@ def test_resize_bills_each_size_at_its_own_price(prices: PriceSheet) -> None:
     # 3600 s D2s_v3 (0.096) + deallocate + 3600 s D4s_v3 (illustrative 0.192) = 0.288
     timeline = [
         *rows((0, "running"), (3600, "deallocating")),
-        *rows((3660, "deallocated"), (3720, "starting"), (3780, "running"), (7380, "deallocated"),
-              size="Standard_D4s_v3"),
+        *rows(
+            (3660, "deallocated"),
+            (3720, "starting"),
+            (3780, "running"),
+            (7380, "deallocated"),
+            size="Standard_D4s_v3",
+        ),
     ]
     b = bill(timeline, [], prices, rule_set("docs-2021"), T0, T0 + DAY)
     assert [(li.size, li.billed_seconds, li.amount) for li in b.lines] == [
@@ -154,8 +196,10 @@ def test_per_second_not_per_hour(prices: PriceSheet) -> None:
 
 def test_sub_second_instants_follow_the_whole_second_rule(prices: PriceSheet) -> None:
     # running from 0.5 s to 10.5 s: the seconds starting at 1..10 are running: 10 s
-    timeline = [StateChange(VM, T0 + S // 2, "running", "Standard_D2s_v3", "eastus", "Linux"),
-                StateChange(VM, T0 + 10 * S + S // 2, "deallocated", "Standard_D2s_v3", "eastus", "Linux")]
+    timeline = [
+        StateChange(VM, T0 + S // 2, "running", "Standard_D2s_v3", "eastus", "Linux"),
+        StateChange(VM, T0 + 10 * S + S // 2, "deallocated", "Standard_D2s_v3", "eastus", "Linux"),
+    ]
     b = bill(timeline, [], prices, rule_set(), T0, T0 + DAY)
     assert b.lines[0].billed_seconds == 10
 
@@ -177,7 +221,9 @@ def test_disks_are_billed_whatever_the_power_state(prices: PriceSheet) -> None:
     b = bill(timeline, disks, prices, rule_set("docs-2021"), T0, T0 + 4 * DAY)
     assert b.total == Decimal("2.168")
     [disk] = [li for li in b.lines if li.kind == "disk"]
-    assert disk.size == "P10 LRS Disk" and disk.unit_of_measure == "1/Month" and disk.quantity == Decimal("0.1")
+    assert (
+        disk.size == "P10 LRS Disk" and disk.unit_of_measure == "1/Month" and disk.quantity == Decimal("0.1")
+    )
     assert disk.resource_id.endswith("/resourceGroups/rg-a/providers/Microsoft.Compute/disks/web1-data")
 
 
@@ -200,8 +246,14 @@ def test_unpriced_vm_is_flagged_never_zero(prices: PriceSheet) -> None:
 
 
 def test_unpriced_disk_is_flagged(prices: PriceSheet) -> None:
-    b = bill(rows((0, "running")), [DiskSpan(VM, "ultra", "UltraSSD_LRS", 64, T0, None)], prices, rule_set(),
-             T0, T0 + 3600 * S)
+    b = bill(
+        rows((0, "running")),
+        [DiskSpan(VM, "ultra", "UltraSSD_LRS", 64, T0, None)],
+        prices,
+        rule_set(),
+        T0,
+        T0 + 3600 * S,
+    )
     assert b.total == Decimal("0.096")
     assert [u.kind for u in b.unpriced] == ["disk"]
 
