@@ -95,7 +95,7 @@ class AzvmServer:
         return self.control("POST", "faults", fault)
 
     def reset(self, start_time: str = DEFAULT_START, seed: int = 1) -> None:
-        self.control("POST", "reset", {"startTime": start_time, "seed": seed})
+        self.control("POST", "reset", {"startTime": start_time, "seed": seed, "timeSkipping": True})
 
 
 @contextmanager

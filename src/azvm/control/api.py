@@ -51,7 +51,8 @@ class ControlApi:
             if (start is not None and start_us is None) or (seed is not None and not isinstance(seed, int)):
                 raise ArmError("startTime must be an ISO 8601 time with a zone; seed an integer.",
                                code="InvalidParameter", target="startTime" if start_us is None else "seed")
-            self.svc.reset(start_us=start_us, seed=seed)
+            skip = body.get("timeSkipping")
+            self.svc.reset(start_us=start_us, seed=seed, skip=bool(skip) if skip is not None else None)
             return json_response({"status": "reset", **self.clock_body()})
         if p == ["guest-shutdown"] and m == "POST":
             body = req.json()

@@ -534,7 +534,7 @@ class ComputeService:
             view = operation_status(op, nxt, self.now())
         return view
 
-    def reset(self, *, start_us: int | None = None, seed: int | None = None) -> None:
+    def reset(self, *, start_us: int | None = None, seed: int | None = None, skip: bool | None = None) -> None:
         """Empty the world. With `start_us` the clock starts afresh there (there is no history left
         for it to contradict); with `seed` ids restart from that seed."""
         with self._lock:
@@ -545,4 +545,6 @@ class ComputeService:
                 self.clock.load(replace(s, sim_anchor_us=start_us, wall_anchor_us=self.clock.wall_us()))
             if seed is not None:
                 self.ids.seed, self.ids.counter = seed, 0
+            if skip is not None:
+                self.clock.load(replace(self.clock.state, skip=skip))
             self.persist_clock()
