@@ -187,7 +187,10 @@ class _Reader:
     def result(self, source: str) -> list[StateChange]:
         if self.problems:
             raise HistoryError(self.problems, self.more, source)
-        self.out.sort(key=lambda r: (r.vm_id.lower(), r.at_us))
+        lowered: dict[str, str] = {}
+        for vm_id in {x.vm_id for x in self.out}:
+            lowered[vm_id] = vm_id.lower()
+        self.out.sort(key=lambda x: (lowered[x.vm_id], x.at_us))
         return self.out
 
 
@@ -229,16 +232,60 @@ def read_history_csv(source: str | Path | TextIO, max_errors: int = 20) -> list[
             return r.result(name)
         iv, isz, irg, ios, itm, ist = (idx[f] for f in HISTORY_COLUMNS)
         width = max(idx.values()) + 1
+        # fast path: caches of the values already validated (VM ids, sizes, regions, OS and states
+        # repeat), ISO times parsed by datetime.fromisoformat; any miss goes through `r.row`
+        vms: dict[str, str] = {}
+        words: dict[str, str] = {}
+        oses = {"Linux": "Linux", "Windows": "Windows", "linux": "Linux", "windows": "Windows"}
+        states = {s: s for s in BILLING_STATES}
+        fromiso = _dt.datetime.fromisoformat
+        epoch, us = _EPOCH, _US
+        make = StateChange._make
+        out = r.out
         add = r.row
         for row in reader:
             if len(row) < width:
                 if not row or (len(row) == 1 and not row[0].strip()):
                     continue
                 r.problem(reader.line_num, "(row)", f"at least {width} columns", ",".join(row))
+                if r.more:
+                    break
                 continue
-            add(reader.line_num, row[iv], row[isz], row[irg], row[ios], row[itm], row[ist])
-            if r.more:
-                break
+            vm_raw, size_raw, region_raw, os_raw, time_raw, state_raw = (
+                row[iv],
+                row[isz],
+                row[irg],
+                row[ios],
+                row[itm],
+                row[ist],
+            )
+            vm = vms.get(vm_raw)
+            size = words.get(size_raw)
+            region = words.get(region_raw)
+            os_type = oses.get(os_raw)
+            state = states.get(state_raw)
+            at = None
+            if ":" in time_raw:
+                try:
+                    t = fromiso(time_raw)
+                    if t.tzinfo is not None:
+                        at = (t - epoch) // us
+                except ValueError:
+                    pass
+            if vm is None or size is None or region is None or os_type is None or state is None or at is None:
+                before = len(out)
+                add(reader.line_num, vm_raw, size_raw, region_raw, os_raw, time_raw, state_raw)
+                if len(out) > before:  # valid after all: remember its values
+                    last = out[-1]
+                    vms[vm_raw] = last.vm_id
+                    words[size_raw] = last.size
+                    words[region_raw] = last.location
+                    oses[os_raw] = last.os_type
+                    states[state_raw] = last.state
+                if r.more:
+                    break
+                continue
+            out.append(make((vm, at, state, size, region, os_type)))
         return r.result(name)
     finally:
         if isinstance(source, (str, Path)):
