@@ -84,20 +84,23 @@ def serve(args: argparse.Namespace) -> int:
         return 0
     config = uvicorn_config(emu)
     server = uvicorn.Server(config)
-    config.load()
     import asyncio
 
-    async def run() -> None:
-        await server.startup()
-        if not server.started:
-            raise SystemExit(1)
+    async def announce() -> None:
+        while not server.started:
+            if server.should_exit:
+                return
+            await asyncio.sleep(0.002)
         port = server.servers[0].sockets[0].getsockname()[1]
         ready_ms = (time.perf_counter() - t0) * 1000
         print(f"azvm {scheme}://{opts.host}:{port} ready in {ready_ms:.0f} ms (store {store})", flush=True)
         if emu.cert:
             print(f"azvm certificate: {emu.cert}  (export REQUESTS_CA_BUNDLE={emu.cert})", flush=True)
-        await server.main_loop()
-        await server.shutdown()
+
+    async def run() -> None:
+        watcher = asyncio.create_task(announce())
+        await server.serve()
+        watcher.cancel()
 
     try:
         asyncio.run(run())

@@ -143,7 +143,7 @@ def uvicorn_config(emu: Emulator, **kw: Any) -> uvicorn.Config:
 class ThreadedServer:
     """A uvicorn server in a background thread (for azvm.testing and benchmarks)."""
 
-    def __init__(self, emu: Emulator) -> None:
+    def __init__(self, emu: Emulator) -> None:  # noqa: D107
         self.emu = emu
         self.server = uvicorn.Server(uvicorn_config(emu))
         self.server.install_signal_handlers = lambda: None  # type: ignore[method-assign]

@@ -107,9 +107,11 @@ def azvm_server(*, manual_clock: bool = True, start_time: str = DEFAULT_START, s
     In memory unless `data_dir` is given. Any other `azvm.server.Options` field may be passed.
     """
     with tempfile.TemporaryDirectory(prefix="azvm-") as tmp:
-        opts = Options(host="127.0.0.1", port=0, data_dir=data_dir, in_memory=data_dir is None,
+        options.setdefault("port", 0)
+        options.setdefault("cert_dir", tmp)
+        opts = Options(host="127.0.0.1", data_dir=data_dir, in_memory=data_dir is None,
                        manual_clock=manual_clock, start_time_us=parse_iso(start_time), seed=seed,
-                       time_skipping=time_skipping, poll_delay=poll_delay, tls=tls, cert_dir=tmp, **options)
+                       time_skipping=time_skipping, poll_delay=poll_delay, tls=tls, **options)
         emu = build(opts)
         server = ThreadedServer(emu)
         port = server.start()
