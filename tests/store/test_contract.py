@@ -1,0 +1,94 @@
+"""One contract for every store (memory, SQLite; a PostgreSQL store will run the same suite)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from azvm.domain.errors import ConcurrencyError
+from azvm.domain.history import Operation, Phase
+from azvm.service.ports import GroupRow, VmRow
+
+SUB = "00000000-0000-0000-0000-000000000000"
+
+
+def op(op_id: str, at: int, power: str = "running", end: int | None = None) -> Operation:
+    phases = (Phase(at, "updating", "starting"), Phase(end or at + 10, "succeeded", power))
+    return Operation(op_id, "start", at, phases)
+
+
+def row(name: str, version: int, last: Operation, gone: int | None = None, rg: str = "RG") -> VmRow:
+    key = f"/subscriptions/{SUB}/resourcegroups/{rg}/providers/microsoft.compute/virtualmachines/{name}".lower()
+    return VmRow(key, SUB, rg, name, "eastus", version, {"name": name, "location": "eastus", "properties": {}},
+                 last, gone)
+
+
+def test_append_and_read_back(store_factory: Callable[[], Any]) -> None:
+    s = store_factory()
+    a, b = op("a", 0), op("b", 100, "stopped")
+    s.append(row("vm", 1, a), a, expected_version=0, id_counter=1)
+    s.append(row("vm", 2, b), b, expected_version=1, id_counter=2)
+    r = s.get_vm(row("vm", 2, b).key)
+    assert r.version == 2 and r.last == b and r.model["name"] == "vm"
+    assert s.load_history(r.key) == [a, b]
+    assert s.find_operation("a") == (r.key, a, b)
+    assert s.find_operation("b") == (r.key, b, None)
+    assert s.find_operation("zzz") is None
+    assert s.get_meta("id_counter") == "2"
+
+
+def test_optimistic_concurrency_refuses_a_stale_append(store_factory: Callable[[], Any]) -> None:
+    s = store_factory()
+    a, b, c = op("a", 0), op("b", 100), op("c", 100)
+    s.append(row("vm", 1, a), a, expected_version=0, id_counter=1)
+    s.append(row("vm", 2, b), b, expected_version=1, id_counter=2)
+    with pytest.raises(ConcurrencyError):
+        s.append(row("vm", 2, c), c, expected_version=1, id_counter=3)
+    assert [o.op_id for o in s.load_history(row("vm", 2, b).key)] == ["a", "b"]
+    assert s.find_operation("c") is None  # nothing half-written
+
+
+def test_listing_pages_by_key_and_hides_gone_vms(store_factory: Callable[[], Any]) -> None:
+    s = store_factory()
+    for i in range(5):
+        o = op(f"o{i}", 0)
+        s.append(row(f"vm{i}", 1, o, gone=50 if i == 2 else None), o, expected_version=0, id_counter=i)
+    names = [r.name for r in s.list_vms(sub=SUB, rg=None, location=None, live_at_us=10, after_key=None, limit=10)]
+    assert names == ["vm0", "vm1", "vm2", "vm3", "vm4"]
+    page = s.list_vms(sub=SUB, rg="rg", location="eastus", live_at_us=60, after_key=None, limit=2)
+    assert [r.name for r in page] == ["vm0", "vm1"]
+    rest = s.list_vms(sub=SUB, rg="rg", location=None, live_at_us=60, after_key=page[-1].key, limit=10)
+    assert [r.name for r in rest] == ["vm3", "vm4"]
+    assert s.list_vms(sub=SUB, rg=None, location="westus", live_at_us=60, after_key=None, limit=10) == []
+    assert sorted(k.rsplit("/", 1)[1] for k, _ in s.iter_phases(60)) == ["vm0", "vm1", "vm3", "vm4"]
+    assert [len(h) for _k, h in s.iter_histories()] == [1, 1, 1, 1, 1]
+
+
+def test_groups_meta_and_reset(store_factory: Callable[[], Any]) -> None:
+    s = store_factory()
+    g = GroupRow(f"/subscriptions/{SUB}/resourcegroups/rg", SUB, "RG", "eastus", {"a": "b"}, 5)
+    s.put_group(g)
+    assert s.get_group(g.key) == g and s.list_groups(SUB) == [g]
+    g2 = GroupRow(g.key, SUB, "RG", "eastus", {}, 5, "op1", 10, 20)
+    s.put_group(g2, id_counter=9)
+    assert s.find_group_by_op("op1") == g2 and s.get_meta("id_counter") == "9"
+    s.set_meta("clock", "1,2,0.0,1")
+    assert s.get_meta("clock") == "1,2,0.0,1"
+    s.reset()
+    assert s.get_group(g.key) is None and s.get_meta("clock") is None
+
+
+def test_sqlite_survives_reopening(tmp_path: Any) -> None:
+    from azvm.store import SqliteStore
+
+    s = SqliteStore(tmp_path / "a.sqlite3")
+    a = op("a", 0)
+    s.append(row("vm", 1, a), a, expected_version=0, id_counter=1)
+    s.close()
+    s2 = SqliteStore(tmp_path / "a.sqlite3")
+    assert s2.load_history(row("vm", 1, a).key) == [a]
+    assert s2._db.execute("PRAGMA user_version").fetchone()[0] == 1
+    assert s2._db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    s2.close()
