@@ -65,11 +65,23 @@ def vm_body(name: str) -> dict[str, Any]:
         "location": "eastus",
         "properties": {
             "hardwareProfile": {"vmSize": "Standard_D2s_v3"},
-            "storageProfile": {"imageReference": {"publisher": "Canonical", "offer": "ubuntu-24_04-lts",
-                                                  "sku": "server", "version": "latest"}},
+            "storageProfile": {
+                "imageReference": {
+                    "publisher": "Canonical",
+                    "offer": "ubuntu-24_04-lts",
+                    "sku": "server",
+                    "version": "latest",
+                }
+            },
             "osProfile": {"computerName": name, "adminUsername": "azure", "adminPassword": "Passw0rd!!"},
-            "networkProfile": {"networkInterfaces": [{
-                "id": f"/subscriptions/{SUB}/resourceGroups/{RG}/providers/Microsoft.Network/networkInterfaces/nic0"}]},
+            "networkProfile": {
+                "networkInterfaces": [
+                    {
+                        "id": f"/subscriptions/{SUB}/resourceGroups/{RG}/providers/Microsoft.Network"
+                        "/networkInterfaces/nic0"
+                    }
+                ]
+            },
         },
     }
 
@@ -108,8 +120,14 @@ def bench_accept(tmp: Path, n_vms: int, cycles: int) -> dict[str, Any]:
     assert st is not None and st.phase.power == "running", st
     assert len(store.load_history(vm_id(SUB, RG, "vm0").lower())) == 1 + 3 * cycles
     store.close()
-    return {"vms": n_vms, "creates_per_s": n_vms / create_s, "ops": ops, "seconds": elapsed,
-            "ops_per_s": ops / elapsed, "rss_mb": peak_rss_mb()}
+    return {
+        "vms": n_vms,
+        "creates_per_s": n_vms / create_s,
+        "ops": ops,
+        "seconds": elapsed,
+        "ops_per_s": ops / elapsed,
+        "rss_mb": peak_rss_mb(),
+    }
 
 
 # -- b. derivation: population (bulk path, benchmark only) -------------------------------------
@@ -144,8 +162,11 @@ def populate(path: Path, n_vms: int) -> dict[str, Any]:
         db.execute("BEGIN IMMEDIATE")
         db.executemany("INSERT INTO ops (key, version, at_us, op_id, body) VALUES (?,?,?,?,?)", batch_ops)
         db.executemany(
-            "INSERT OR REPLACE INTO vms (key, sub, rg, rg_lower, name, location, version, model, last, phases,"
-            " gone_us) VALUES (?,?,?,?,?,?,?,?,?,?,?)", batch_vms)
+            "INSERT OR REPLACE INTO vms (key, sub, rg, rg_lower, name, location, version, model, last,"
+            " phases,"
+            " gone_us) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+            batch_vms,
+        )
         db.execute("COMMIT")
         batch_ops.clear()
         batch_vms.clear()
@@ -168,8 +189,21 @@ def populate(path: Path, n_vms: int) -> dict[str, Any]:
             t += OP_SPACING_S * US
             current = phase_at(op, t)
         assert op is not None
-        batch_vms.append((key, SUB, RG, RG, name, "eastus", OPS_PER_VM, model_json.encode(),
-                          orjson.dumps(op.to_json()), orjson.dumps([list(p) for p in op.phases]), None))
+        batch_vms.append(
+            (
+                key,
+                SUB,
+                RG,
+                RG,
+                name,
+                "eastus",
+                OPS_PER_VM,
+                model_json.encode(),
+                orjson.dumps(op.to_json()),
+                orjson.dumps([list(p) for p in op.phases]),
+                None,
+            )
+        )
         if len(batch_vms) >= 1_000:  # small batches: each orjson.dumps result holds ~4 KB (see below)
             flush()
     if batch_vms:
@@ -177,8 +211,13 @@ def populate(path: Path, n_vms: int) -> dict[str, Any]:
     db.execute("INSERT OR REPLACE INTO meta (name, value) VALUES ('id_counter', ?)", (str(ids.counter),))
     seconds = time.perf_counter() - t0
     store.close()
-    return {"vms": n_vms, "ops": n_ops, "seconds": seconds, "db_mb": path.stat().st_size / 2**20,
-            "rss_mb": peak_rss_mb()}
+    return {
+        "vms": n_vms,
+        "ops": n_ops,
+        "seconds": seconds,
+        "db_mb": path.stat().st_size / 2**20,
+        "rss_mb": peak_rss_mb(),
+    }
 
 
 # -- b. derivation: the measured read path (run in a child process) ----------------------------
@@ -205,8 +244,13 @@ def derive_child(path: str, now: int, repeats: int, profile: bool) -> None:
         t0 = time.perf_counter()
         n, states = derive_all(store, now)
         runs.append(time.perf_counter() - t0)
-    out: dict[str, Any] = {"vms": n, "runs": runs, "rss_before_mb": rss_before, "rss_mb": peak_rss_mb(),
-                           "states": {f"{k[0]}/{k[1]}": v for k, v in sorted(states.items())}}
+    out: dict[str, Any] = {
+        "vms": n,
+        "runs": runs,
+        "rss_before_mb": rss_before,
+        "rss_mb": peak_rss_mb(),
+        "states": {f"{k[0]}/{k[1]}": v for k, v in sorted(states.items())},
+    }
     if profile:
         prof = cProfile.Profile()
         prof.enable()
@@ -217,7 +261,9 @@ def derive_child(path: str, now: int, repeats: int, profile: bool) -> None:
         out["profile"] = s.getvalue()
         # the SQL alone (fetchall of key, phases), without JSON decoding or bisect
         t0 = time.perf_counter()
-        rows = store._db.execute("SELECT key, phases FROM vms WHERE gone_us IS NULL OR gone_us>?", (now,)).fetchall()
+        rows = store._db.execute(
+            "SELECT key, phases FROM vms WHERE gone_us IS NULL OR gone_us>?", (now,)
+        ).fetchall()
         out["sql_only_s"] = time.perf_counter() - t0
         t0 = time.perf_counter()
         for _k, b in rows:
@@ -239,8 +285,15 @@ def run_child(*args: str) -> dict[str, Any]:
 
 
 def run_derive(path: Path, now: int, repeats: int = 3, profile: bool = True) -> dict[str, Any]:
-    return run_child("--derive-child", str(path), "--now", str(now), "--repeats", str(repeats),
-                     *(["--profile"] if profile else []))
+    return run_child(
+        "--derive-child",
+        str(path),
+        "--now",
+        str(now),
+        "--repeats",
+        str(repeats),
+        *(["--profile"] if profile else []),
+    )
 
 
 # -- output -------------------------------------------------------------------------------------
@@ -276,20 +329,30 @@ def main(argv: list[str] | None = None) -> int:
         derive_child(args.derive_child, args.now, args.repeats, args.profile)
         return 0
 
-    print(f"azvm lifecycle benchmarks  (python {sys.version.split()[0]}, sqlite {__import__('sqlite3').sqlite_version},"
-          f" {os.cpu_count()} CPUs)")
+    print(
+        f"azvm lifecycle benchmarks  (python {sys.version.split()[0]},"
+        f" sqlite {__import__('sqlite3').sqlite_version},"
+        f" {os.cpu_count()} CPUs)"
+    )
     with tempfile.TemporaryDirectory(prefix="azvm-bench-") as d:
         tmp = Path(d)
         a = bench_accept(tmp, args.vms, args.cycles)
-        show("a. accept throughput (ComputeService + SqliteStore, one transaction per operation)",
-             ["measure", "value", "target", "note"], [
-                 ["VMs created", f"{a['vms']:,}", "", f"{a['creates_per_s']:,.0f} creates/s (setup)"],
-                 ["operations accepted", f"{a['ops']:,}", "", f"powerOff/deallocate/start x {args.cycles}"],
-                 ["elapsed", f"{a['seconds']:.2f} s", "", ""],
-                 ["accepted operations/s", f"{a['ops_per_s']:,.0f}", f">= {ACCEPT_TARGET:,.0f}",
-                  "MET" if a["ops_per_s"] >= ACCEPT_TARGET else "MISSED"],
-                 ["peak RSS (process)", f"{a['rss_mb']:.0f} MB", "", "ru_maxrss after phase a"],
-             ])
+        show(
+            "a. accept throughput (ComputeService + SqliteStore, one transaction per operation)",
+            ["measure", "value", "target", "note"],
+            [
+                ["VMs created", f"{a['vms']:,}", "", f"{a['creates_per_s']:,.0f} creates/s (setup)"],
+                ["operations accepted", f"{a['ops']:,}", "", f"powerOff/deallocate/start x {args.cycles}"],
+                ["elapsed", f"{a['seconds']:.2f} s", "", ""],
+                [
+                    "accepted operations/s",
+                    f"{a['ops_per_s']:,.0f}",
+                    f">= {ACCEPT_TARGET:,.0f}",
+                    "MET" if a["ops_per_s"] >= ACCEPT_TARGET else "MISSED",
+                ],
+                ["peak RSS (process)", f"{a['rss_mb']:.0f} MB", "", "ru_maxrss after phase a"],
+            ],
+        )
 
         db = tmp / "derive.sqlite3"
         p = run_child("--populate-child", str(db), "--derive-vms", str(args.derive_vms))
@@ -297,19 +360,35 @@ def main(argv: list[str] | None = None) -> int:
         r = run_derive(db, now)
         best = min(r["runs"])
         vps = r["vms"] / best
-        show("b. derivation: current state of every VM (store.iter_phases + bisect at now)",
-             ["measure", "value", "target", "note"], [
-                 ["population (bulk, not measured)", f"{p['vms']:,} VMs / {p['ops']:,} ops",
-                  "", f"{p['seconds']:.1f} s, store {p['db_mb']:.0f} MB"],
-                 ["VMs derived", f"{r['vms']:,}", "", "runs: " + ", ".join(f"{x:.3f} s" for x in r["runs"])],
-                 ["VMs/s (best run)", f"{vps:,.0f}", f">= {DERIVE_TARGET:,.0f}",
-                  "MET" if vps >= DERIVE_TARGET else "MISSED"],
-                 ["peak RSS (derivation child)", f"{r['rss_mb']:.0f} MB", f"< {RSS_TARGET_MB:.0f} MB",
-                  ("MET" if r["rss_mb"] < RSS_TARGET_MB else "MISSED") + f" (after imports: {r['rss_before_mb']:.0f} MB)"],
-                 ["SQL fetchall alone", f"{r['sql_only_s']:.3f} s", "", "SELECT key, phases FROM vms"],
-                 ["orjson.loads alone", f"{r['loads_only_s']:.3f} s", "", "of the phases blobs"],
-                 ["peak RSS (population child)", f"{p['rss_mb']:.0f} MB", "", "not measured: setup"],
-             ])
+        show(
+            "b. derivation: current state of every VM (store.iter_phases + bisect at now)",
+            ["measure", "value", "target", "note"],
+            [
+                [
+                    "population (bulk, not measured)",
+                    f"{p['vms']:,} VMs / {p['ops']:,} ops",
+                    "",
+                    f"{p['seconds']:.1f} s, store {p['db_mb']:.0f} MB",
+                ],
+                ["VMs derived", f"{r['vms']:,}", "", "runs: " + ", ".join(f"{x:.3f} s" for x in r["runs"])],
+                [
+                    "VMs/s (best run)",
+                    f"{vps:,.0f}",
+                    f">= {DERIVE_TARGET:,.0f}",
+                    "MET" if vps >= DERIVE_TARGET else "MISSED",
+                ],
+                [
+                    "peak RSS (derivation child)",
+                    f"{r['rss_mb']:.0f} MB",
+                    f"< {RSS_TARGET_MB:.0f} MB",
+                    ("MET" if r["rss_mb"] < RSS_TARGET_MB else "MISSED")
+                    + f" (after imports: {r['rss_before_mb']:.0f} MB)",
+                ],
+                ["SQL fetchall alone", f"{r['sql_only_s']:.3f} s", "", "SELECT key, phases FROM vms"],
+                ["orjson.loads alone", f"{r['loads_only_s']:.3f} s", "", "of the phases blobs"],
+                ["peak RSS (population child)", f"{p['rss_mb']:.0f} MB", "", "not measured: setup"],
+            ],
+        )
         print("states at now:", ", ".join(f"{k}={v:,}" for k, v in r["states"].items()))
         print("cProfile of one derivation (sorted by own time):")
         print("\n".join(line for line in r["profile"].splitlines() if line.strip())[:3000])

@@ -1,0 +1,813 @@
+"""HTTP benchmarks of the ARM surface, driven by wrk, against azvm and two peers.
+
+    /work/venv/bin/python benchmarks/bench_arm.py [--duration 5] [--connections 16]
+
+Needs `wrk` (Debian/Ubuntu: `apt-get update && apt-get install -y wrk`) and, for the moto peer,
+`pip install "moto[server]"` into the venv. Everything is plain HTTP on 127.0.0.1.
+
+azvm, one process (`azvm serve --no-tls --in-memory --manual-clock`), populated over HTTP, and two
+processes (`azvm serve --no-tls --data-dir D --workers 2`), populated in-process into D first:
+  a. GET instanceView of one VM
+  b. list all VMs with statusOnly=true over 10,000 VMs (every page of the listing, in turn)
+  c. POST start / powerOff alternating over a pool of VMs, with the clock at 1000x so that each
+     operation has finished before its VM comes round again (a 409 counts as a failure)
+Peers: moto's server (DescribeInstances; StartInstances/StopInstances alternating) and a bare
+Starlette endpoint returning azvm's own instance-view JSON, under uvicorn with azvm's settings.
+Also: start-up time (spawn to first 200 from the health endpoint), median of 5.
+
+Figures are printed, never asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import textwrap
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+PY = sys.executable
+HOST = "127.0.0.1"
+SUB = "00000000-0000-0000-0000-000000000000"
+API = "api-version=2026-04-01"
+RG_PATH = f"/subscriptions/{SUB}/resourcegroups/rg?api-version=2024-11-01"
+VMS_PATH = f"/subscriptions/{SUB}/resourceGroups/rg/providers/Microsoft.Compute/virtualMachines"
+LIST_PATH = f"/subscriptions/{SUB}/providers/Microsoft.Compute/virtualMachines?{API}&statusOnly=true"
+N_LIST_VMS = 10_000
+POWER_POOL = 512
+MOTO_INSTANCES = 8
+START_TIME = "2026-01-01T00:00:00Z"
+# moto's single server routes a request to a service by the credential scope of its Authorization
+# header (unsigned form posts go to S3); it does not check the signature.
+MOTO_AUTH = (
+    "AWS4-HMAC-SHA256 Credential=AKIAIOSFODNN7EXAMPLE/20260101/us-east-1/ec2/aws4_request,"
+    " SignedHeaders=host, Signature=0"
+)
+GOAL_BARE = 0.40
+GOAL_MOTO = 20.0
+
+
+def vm_body(name: str) -> dict[str, Any]:
+    return {
+        "location": "eastus",
+        "properties": {
+            "hardwareProfile": {"vmSize": "Standard_D2s_v3"},
+            "storageProfile": {
+                "imageReference": {
+                    "publisher": "Canonical",
+                    "offer": "ubuntu-24_04-lts",
+                    "sku": "server",
+                    "version": "latest",
+                }
+            },
+            "osProfile": {"computerName": name, "adminUsername": "azure", "adminPassword": "Passw0rd!!"},
+            "networkProfile": {
+                "networkInterfaces": [
+                    {
+                        "id": f"/subscriptions/{SUB}/resourceGroups/rg/providers/Microsoft.Network"
+                        "/networkInterfaces/nic0"
+                    }
+                ]
+            },
+        },
+    }
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind((HOST, 0))
+        return int(s.getsockname()[1])
+
+
+# -- HTTP helpers (setup only) ----------------------------------------------------------------
+def request(
+    port: int,
+    method: str,
+    path: str,
+    body: Any = None,
+    headers: dict[str, str] | None = None,
+    conn: http.client.HTTPConnection | None = None,
+    timeout: float = 30,
+) -> tuple[int, bytes]:
+    own = conn is None
+    c = conn or http.client.HTTPConnection(HOST, port, timeout=timeout)
+    try:
+        data = None if body is None else (body if isinstance(body, bytes) else json.dumps(body).encode())
+        h = {"content-type": "application/json"} if data is not None else {}
+        h.update(headers or {})
+        c.request(method, path, body=data, headers=h)
+        r = c.getresponse()
+        return r.status, r.read()
+    finally:
+        if own:
+            c.close()
+
+
+def wait_ready(port: int, path: str, proc: subprocess.Popen[bytes], timeout: float = 60.0) -> float:
+    """Poll `path` until a 200; returns seconds waited. Raises if the process dies or time runs out."""
+    t0 = time.perf_counter()
+    deadline = t0 + timeout
+    while time.perf_counter() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode} before it was ready")
+        try:
+            status, _ = request(port, "GET", path, timeout=2)
+            if status == 200:
+                return time.perf_counter() - t0
+        except OSError:
+            pass
+        time.sleep(0.005)  # noqa: TID251 - polling a real process, not simulated time
+    raise RuntimeError(f"server on port {port} not ready after {timeout:.0f} s")
+
+
+@dataclass
+class Server:
+    name: str
+    port: int
+    proc: subprocess.Popen[bytes]
+    ready_s: float
+
+
+@contextmanager
+def serve(
+    name: str,
+    argv: list[str],
+    port: int,
+    health: str,
+    log: Path,
+    env: dict[str, str] | None = None,
+    settle: float = 0.0,
+) -> Iterator[Server]:
+    with open(log, "ab") as out:
+        t0 = time.perf_counter()
+        proc = subprocess.Popen(
+            argv,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            env={**os.environ, **(env or {})},
+        )
+        try:
+            wait_ready(port, health, proc)
+            ready = time.perf_counter() - t0
+            if settle:
+                time.sleep(settle)  # noqa: TID251 - --workers: let every worker come up, not only the first
+            yield Server(name, port, proc, ready)
+        finally:
+            stop(proc)
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    """Stop a server we started, with its workers: its own process group (start_new_session)."""
+    if proc.poll() is None:
+        try:
+            os.killpg(proc.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(10)
+
+
+def azvm_argv(port: int, *extra: str) -> list[str]:
+    return [PY, "-m", "azvm", "serve", "--no-tls", "--host", HOST, "--port", str(port), *extra]
+
+
+# Fallback for one process when `azvm serve` itself cannot start (seen with uvicorn 0.54: the CLI calls
+# Server.startup() after config.load(), but Server.lifespan is only created inside Server._serve()).
+# It parses the same flags with azvm's own parser, builds the same Options, and runs the same
+# uvicorn config (azvm.server.uvicorn_config) through uvicorn.Server.run(), as azvm.testing does.
+LAUNCHER = """
+import argparse, sys
+import uvicorn
+from azvm.cli import _serve_parser
+from azvm.clock import parse_iso
+from azvm.server import Options, build, uvicorn_config
+
+parser = argparse.ArgumentParser(prog="azvm")
+_serve_parser(parser.add_subparsers(dest="command"))
+a = parser.parse_args(["serve", *sys.argv[1:]])
+opts = Options(host=a.host, port=a.port, data_dir=a.data_dir, in_memory=a.in_memory,
+               clock_speed=a.clock_speed,
+               manual_clock=a.manual_clock, start_time_us=parse_iso(a.start_time) if a.start_time else None,
+               time_skipping=None if a.time_skipping is None else a.time_skipping == "on", tls=not a.no_tls,
+               poll_delay=a.poll_delay, profile=a.profile, seed=a.seed, page_size=a.page_size,
+               any_api_version=a.any_api_version, durability=a.durability, workers=1)
+emu = build(opts)
+try:
+    uvicorn.Server(uvicorn_config(emu)).run()
+finally:
+    emu.store.close()
+"""
+
+
+class Azvm1:
+    """How to start one azvm process: `azvm serve`, or the launcher if `azvm serve` fails."""
+
+    def __init__(self, tmp: Path) -> None:
+        self.tmp = tmp
+        self.launcher = tmp / "azvm_launcher.py"
+        self.launcher.write_text(LAUNCHER)
+        self.broken: str | None = None
+
+    def probe(self, log: Path) -> None:
+        port = free_port()
+        try:
+            with serve("probe", azvm_argv(port, "--in-memory"), port, "/azvm/health", log):
+                pass
+        except RuntimeError as e:
+            tail = [ln for ln in log.read_text(errors="replace").splitlines() if ln.strip()][-1:]
+            self.broken = f"{e}: {tail[0] if tail else ''}"
+
+    def argv(self, port: int, *extra: str) -> list[str]:
+        if self.broken is None:
+            return azvm_argv(port, *extra)
+        return [PY, str(self.launcher), "--no-tls", "--host", HOST, "--port", str(port), *extra]
+
+    @property
+    def label(self) -> str:
+        return "azvm serve --in-memory --no-tls" + (" (launcher, see note)" if self.broken else "")
+
+
+# -- wrk --------------------------------------------------------------------------------------
+@dataclass
+class WrkResult:
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    requests: int
+    non_2xx: int
+    socket_errors: int
+    duration_s: float
+    statuses: dict[int, int] = field(default_factory=dict)
+
+    def per_s(self, status: int) -> float:
+        return self.statuses.get(status, 0) / self.duration_s if self.duration_s else 0.0
+
+
+STATUS_LUA = """
+statuses = {}
+local threads = {}
+function setup(thread) table.insert(threads, thread) end
+function response(status, headers, body) statuses[status] = (statuses[status] or 0) + 1 end
+function done(summary, latency, requests)
+  io.write(string.format("DURATION_US %d\\n", summary.duration))
+  local total = {}
+  for _, t in ipairs(threads) do
+    local s = t:get("statuses")
+    for k, v in pairs(s) do total[k] = (total[k] or 0) + v end
+  end
+  for k, v in pairs(total) do io.write(string.format("STATUS %d %d\\n", k, v)) end
+end
+"""
+
+_UNIT_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0}
+
+
+def run_wrk(
+    url: str,
+    *,
+    duration: float,
+    connections: int,
+    lua: Path | None = None,
+    threads: int = 1,
+    warmup: float = 1.0,
+) -> WrkResult:
+    base = ["wrk", "-t", str(threads), "-c", str(connections), "--latency", "--timeout", "10s"]
+    if lua is not None:
+        base += ["-s", str(lua)]
+    if warmup > 0:
+        subprocess.run(
+            [*base, "-d", f"{max(1, round(warmup))}s", url], capture_output=True, timeout=60, check=False
+        )
+    res = subprocess.run(
+        [*base, "-d", f"{max(1, round(duration))}s", url],
+        capture_output=True,
+        text=True,
+        timeout=duration + 60,
+        check=False,
+    )
+    out = res.stdout
+    if res.returncode != 0 or "Requests/sec" not in out:
+        raise RuntimeError(f"wrk failed ({res.returncode}): {out}\n{res.stderr}")
+
+    def lat(pct: str) -> float:
+        m = re.search(rf"^\s*{pct}%\s+([\d.]+)(us|ms|s|m)\s*$", out, re.M)
+        return float(m.group(1)) * _UNIT_MS[m.group(2)] if m else float("nan")
+
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    m = re.search(r"(\d+) requests in ([\d.]+)(us|ms|s|m)", out)
+    total = int(m.group(1)) if m else 0
+    dur = float(m.group(2)) * _UNIT_MS[m.group(3)] / 1000 if m else duration
+    non2 = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+    sock = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    statuses = {int(a): int(b) for a, b in re.findall(r"^STATUS (\d+) (\d+)$", out, re.M)}
+    d_us = re.search(r"^DURATION_US (\d+)$", out, re.M)
+    if d_us:
+        dur = int(d_us.group(1)) / 1e6
+    return WrkResult(
+        rps,
+        lat("50"),
+        lat("99"),
+        total,
+        int(non2.group(1)) if non2 else 0,
+        sum(int(x) for x in sock.groups()) if sock else 0,
+        dur,
+        statuses,
+    )
+
+
+def lua_paths(tmp: Path, name: str, paths: list[str]) -> Path:
+    """A wrk script that GETs `paths` in turn."""
+    body = (
+        "paths = {\n"
+        + ",\n".join(json.dumps(p) for p in paths)
+        + "\n}\n"
+        + textwrap.dedent("""
+        local i = 0
+        function request()
+          i = i + 1
+          return wrk.format("GET", paths[(i % #paths) + 1])
+        end
+        """)
+    )
+    p = tmp / name
+    p.write_text(body)
+    return p
+
+
+def lua_azvm_power(tmp: Path, pool: int) -> Path:
+    """powerOff every VM of the pool in turn, then start each, and so on (VMs start Running)."""
+    body = STATUS_LUA + textwrap.dedent(f"""
+        local n = {pool}
+        local i = 0
+        function request()
+          local k = i % n
+          local round = math.floor(i / n)
+          i = i + 1
+          local action = (round % 2 == 0) and "powerOff" or "start"
+          return wrk.format("POST", "{VMS_PATH}/vm" .. k .. "/" .. action .. "?{API}",
+                            {{["Content-Length"] = "0"}}, nil)
+        end
+        """)
+    p = tmp / "azvm_power.lua"
+    p.write_text(body)
+    return p
+
+
+def lua_moto(tmp: Path, name: str, action_bodies: str) -> Path:
+    body = STATUS_LUA + textwrap.dedent(f"""
+        local headers = {{["Content-Type"] = "application/x-www-form-urlencoded",
+                          ["Authorization"] = "{MOTO_AUTH}"}}
+        {action_bodies}
+        local i = 0
+        function request()
+          i = i + 1
+          return wrk.format("POST", "/", headers, bodies[(i % #bodies) + 1])
+        end
+        """)
+    p = tmp / name
+    p.write_text(body)
+    return p
+
+
+# -- setup --------------------------------------------------------------------------------------
+def populate_http(port: int, n: int, threads: int = 8) -> float:
+    """PUT the resource group and n VMs over HTTP; returns seconds. Raises on any unexpected status."""
+    t0 = time.perf_counter()
+    status, body = request(port, "PUT", RG_PATH, {"location": "eastus"})
+    if status not in (200, 201):
+        raise RuntimeError(f"PUT resource group -> {status} {body[:500]!r}")
+    local = threading.local()
+    bad: list[str] = []
+
+    def put(i: int) -> None:
+        c = getattr(local, "conn", None)
+        if c is None:
+            c = local.conn = http.client.HTTPConnection(HOST, port, timeout=60)
+        st, b = request(port, "PUT", f"{VMS_PATH}/vm{i}?{API}", vm_body(f"vm{i}"), conn=c)
+        if st not in (200, 201) and len(bad) < 5:
+            bad.append(f"PUT vm{i} -> {st} {b[:500]!r}")
+
+    with ThreadPoolExecutor(threads) as ex:
+        list(ex.map(put, range(n)))
+    if bad:
+        raise RuntimeError("populating azvm failed:\n" + "\n".join(bad))
+    status, body = request(port, "POST", "/azvm/clock", {"advanceSeconds": 3600})
+    if status != 200:
+        raise RuntimeError(f"POST /azvm/clock -> {status} {body[:500]!r}")
+    return time.perf_counter() - t0
+
+
+def populate_dir(data_dir: Path, n: int) -> float:
+    """Drive the service in-process into data_dir (the store a --data-dir server opens)."""
+    from azvm.clock import Clock, parse_iso
+    from azvm.ids import IdSource
+    from azvm.service.compute import ComputeService
+    from azvm.store import open_store
+
+    t0 = time.perf_counter()
+    store = open_store(data_dir)
+    svc = ComputeService(store, Clock.manual(parse_iso(START_TIME)), IdSource(None))
+    svc.create_or_update_group(SUB, "rg", {"location": "eastus"})
+    for i in range(n):
+        svc.create_or_update(SUB, "rg", f"vm{i}", vm_body(f"vm{i}"))
+    svc.clock.advance(3600)
+    svc.persist_clock()
+    store.close()
+    return time.perf_counter() - t0
+
+
+def list_pages(port: int) -> tuple[list[str], int]:
+    """Walk the statusOnly listing by its nextLinks: (path of every page, VMs seen)."""
+    paths, vms, path = [], 0, LIST_PATH
+    c = http.client.HTTPConnection(HOST, port, timeout=60)
+    try:
+        for _ in range(10 * N_LIST_VMS):  # bounded
+            paths.append(path)
+            status, body = request(port, "GET", path, conn=c)
+            if status != 200:
+                raise RuntimeError(f"GET {path} -> {status} {body[:500]!r}")
+            page = json.loads(body)
+            vms += len(page["value"])
+            nxt = page.get("nextLink")
+            if not nxt:
+                break
+            u = urlsplit(nxt)
+            path = f"{u.path}?{u.query}"
+    finally:
+        c.close()
+    return paths, vms
+
+
+def check_running(port: int, names: list[str]) -> None:
+    for name in names:
+        status, body = request(port, "GET", f"{VMS_PATH}/{name}/instanceView?{API}")
+        codes = [s["code"] for s in json.loads(body).get("statuses", [])] if status == 200 else []
+        if "PowerState/running" not in codes:
+            raise RuntimeError(f"{name} is not running: {status} {body[:400]!r}")
+
+
+# -- the runs -----------------------------------------------------------------------------------
+@dataclass
+class Row:
+    workload: str
+    server: str
+    r: WrkResult
+    extra: str = ""
+    ratio: str = ""
+
+
+def azvm_workloads(tag: str, port: int, tmp: Path, args: argparse.Namespace, rows: list[Row]) -> bytes:
+    url = f"http://{HOST}:{port}"
+    iv_path = f"{VMS_PATH}/vm0/instanceView?{API}"
+    status, iv_body = request(port, "GET", iv_path)
+    if status != 200:
+        raise RuntimeError(f"GET instanceView -> {status} {iv_body[:500]!r}")
+    r = run_wrk(url + iv_path, duration=args.duration, connections=args.connections)
+    rows.append(Row("a. GET instanceView", tag, r, errors(r)))
+
+    pages, vms = list_pages(port)
+    lua = lua_paths(tmp, f"list_{port}.lua", pages)
+    r = run_wrk(url + LIST_PATH, duration=args.duration, connections=args.connections, lua=lua)
+    per_page = vms / len(pages)
+    rows.append(
+        Row(
+            "b. list statusOnly (pages)",
+            tag,
+            r,
+            f"{r.rps * per_page:,.0f} VMs/s; {len(pages)} pages x {per_page:.0f} = {vms:,} VMs; "
+            f"{r.rps / len(pages):.2f} full listings/s; {errors(r)}",
+        )
+    )
+    return iv_body
+
+
+def power_workload(tag: str, port: int, tmp: Path, args: argparse.Namespace, rows: list[Row]) -> float:
+    check_running(port, ["vm0", f"vm{POWER_POOL - 1}"])
+    lua = lua_azvm_power(tmp, POWER_POOL)
+    r = run_wrk(
+        f"http://{HOST}:{port}{VMS_PATH}",
+        duration=args.duration,
+        connections=args.connections,
+        lua=lua,
+        warmup=0,
+    )
+    accepted = r.per_s(202)
+    fails = {k: v for k, v in r.statuses.items() if k != 202}
+    rows.append(
+        Row(
+            "c. start/powerOff (POST)",
+            tag,
+            r,
+            f"{accepted:,.0f} accepted 202/s; failures {fails or 0}"
+            f"{'; socket errors ' + str(r.socket_errors) if r.socket_errors else ''}",
+        )
+    )
+    return accepted
+
+
+def errors(r: WrkResult) -> str:
+    parts = []
+    if r.non_2xx:
+        parts.append(f"{r.non_2xx} non-2xx")
+    if r.socket_errors:
+        parts.append(f"{r.socket_errors} socket errors")
+    return ", ".join(parts) or "no errors"
+
+
+BARE_APP = """
+import os, sys
+import uvicorn
+from starlette.applications import Starlette
+from starlette.responses import Response
+from starlette.routing import Route
+
+BODY = open(os.environ["BARE_BODY"], "rb").read()
+
+async def instance_view(request):
+    return Response(BODY, media_type="application/json; charset=utf-8")
+
+app = Starlette(routes=[Route("/{path:path}", instance_view, methods=["GET"])])
+
+if __name__ == "__main__":
+    # the settings azvm's server uses: httptools + uvloop, warnings only, no access log
+    uvicorn.run("bare_app:app", host="127.0.0.1", port=int(sys.argv[1]), workers=int(sys.argv[2]),
+                http="httptools", loop="uvloop", log_level="warning", access_log=False, lifespan="off")
+"""
+
+
+def moto_setup(port: int) -> list[str]:
+    import boto3
+
+    ec2 = boto3.client(
+        "ec2",
+        region_name="us-east-1",
+        endpoint_url=f"http://{HOST}:{port}",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    r = ec2.run_instances(
+        ImageId="ami-12c6146b", MinCount=MOTO_INSTANCES, MaxCount=MOTO_INSTANCES, InstanceType="t2.micro"
+    )
+    return [i["InstanceId"] for i in r["Instances"]]
+
+
+def startup_times(tmp: Path, n: int, moto: str | None, az1: Azvm1) -> dict[str, list[float]]:
+    out: dict[str, list[float]] = {az1.label: []}
+    if moto:
+        out["moto_server"] = []
+    for _ in range(n):
+        port = free_port()
+        with serve("azvm", az1.argv(port, "--in-memory"), port, "/azvm/health", tmp / "startup.log") as s:
+            out[az1.label].append(s.ready_s)
+        if moto:
+            port = free_port()
+            with serve(
+                "moto", [moto, "-H", HOST, "-p", str(port)], port, "/moto-api/", tmp / "startup.log"
+            ) as s:
+                out["moto_server"].append(s.ready_s)
+    return out
+
+
+def show(rows: list[Row], startup: dict[str, list[float]], setup: list[str]) -> None:
+    try:
+        from rich.console import Console
+        from rich.table import Table
+    except ImportError:
+        Console = None  # type: ignore[assignment,misc]
+    header = ["workload", "server", "req/s", "p50 ms", "p99 ms", "notes", "ratio"]
+    cells = [
+        [r.workload, r.server, f"{r.r.rps:,.0f}", f"{r.r.p50_ms:.2f}", f"{r.r.p99_ms:.2f}", r.extra, r.ratio]
+        for r in rows
+    ]
+    su = [
+        [k, f"{statistics.median(v) * 1000:.0f}", ", ".join(f"{x * 1000:.0f}" for x in v)]
+        for k, v in startup.items()
+    ]
+    if Console is not None:
+        c = Console(width=200)
+        t = Table(title="HTTP throughput (wrk, plain HTTP on 127.0.0.1)")
+        for h in header:
+            t.add_column(
+                h, justify="right" if h in ("req/s", "p50 ms", "p99 ms") else "left", overflow="fold"
+            )
+        for row in cells:
+            t.add_row(*row)
+        c.print(t)
+        t2 = Table(title="Start-up: spawn to first 200 from the health endpoint")
+        for h in ("server", "median ms", "runs ms"):
+            t2.add_column(h)
+        for row in su:
+            t2.add_row(*row)
+        c.print(t2)
+    else:
+        for row in [header, *cells]:
+            print(" | ".join(row))
+        for row in su:
+            print(" | ".join(row))
+    for line in setup:
+        print(line)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--duration", type=float, default=5.0, help="seconds per wrk measurement")
+    ap.add_argument("--connections", type=int, default=16)
+    ap.add_argument("--startup-runs", type=int, default=5)
+    args = ap.parse_args(argv)
+    if shutil.which("wrk") is None:
+        print(
+            "bench_arm needs wrk: apt-get update && apt-get install -y wrk  (macOS: brew install wrk)",
+            file=sys.stderr,
+        )
+        return 2
+    moto = shutil.which("moto_server", path=f"{Path(PY).parent}{os.pathsep}{os.environ.get('PATH', '')}")
+    try:
+        import boto3  # noqa: F401
+    except ImportError:
+        moto = None
+    if moto is None:
+        print(f'moto peer skipped: {PY} -m pip install "moto[server]"', file=sys.stderr)
+
+    rows: list[Row] = []
+    setup: list[str] = [
+        f"wrk -t1 -c{args.connections} -d{args.duration:g}s --latency (after a 1 s warm-up"
+        " except for POST workloads); python " + sys.version.split()[0] + f", {os.cpu_count()} CPUs"
+    ]
+    t_all = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="azvm-bench-arm-") as d:
+        tmp = Path(d)
+        log = tmp / "servers.log"
+
+        # -- azvm, one process, in memory ---------------------------------------------------
+        az1 = Azvm1(tmp)
+        az1.probe(tmp / "probe.log")
+        if az1.broken:
+            setup.append(
+                f"NOTE: `azvm serve` (one process) failed to start: {az1.broken}. The one-process"
+                " figures use the launcher in this script (azvm.server.build + uvicorn_config +"
+                " uvicorn.Server.run, the same app and uvicorn settings)."
+            )
+        port = free_port()
+        with serve(
+            "azvm x1",
+            az1.argv(port, "--in-memory", "--manual-clock", "--start-time", START_TIME),
+            port,
+            "/azvm/health",
+            log,
+        ) as s:
+            secs = populate_http(port, N_LIST_VMS)
+            setup.append(
+                f"azvm x1: ready in {s.ready_s * 1000:.0f} ms; {N_LIST_VMS:,} VMs PUT over HTTP"
+                f" (8 threads) in {secs:.1f} s = {N_LIST_VMS / secs:,.0f} PUT/s"
+            )
+            iv_body = azvm_workloads("azvm x1", port, tmp, args, rows)
+            status, body = request(port, "POST", "/azvm/clock", {"speed": 1000})
+            if status != 200:
+                raise RuntimeError(f"POST /azvm/clock speed -> {status} {body[:400]!r}")
+            time.sleep(0.2)  # noqa: TID251 - wall time for the 1000x clock
+            power_workload("azvm x1", port, tmp, args, rows)
+
+        # -- azvm, two processes over one SQLite store --------------------------------------
+        data = tmp / "data"
+        secs = populate_dir(data, N_LIST_VMS)
+        setup.append(f"azvm x2: {N_LIST_VMS:,} VMs created in-process into {data.name}/ in {secs:.1f} s")
+        port = free_port()
+        with serve(
+            "azvm x2",
+            azvm_argv(port, "--data-dir", str(data), "--workers", "2", "--manual-clock"),
+            port,
+            "/azvm/health",
+            log,
+            settle=1.5,
+        ) as s:
+            azvm_workloads("azvm x2", port, tmp, args, rows)
+        port = free_port()
+        with serve(
+            "azvm x2",
+            azvm_argv(port, "--data-dir", str(data), "--workers", "2", "--clock-speed", "1000"),
+            port,
+            "/azvm/health",
+            log,
+            settle=1.5,
+        ):
+            power_workload("azvm x2", port, tmp, args, rows)
+
+        # -- bare Starlette + uvicorn, serving azvm's own instance-view body ----------------
+        (tmp / "bare_app.py").write_text(BARE_APP)
+        (tmp / "iv.json").write_bytes(iv_body)
+        for workers in (1, 2):
+            port = free_port()
+            with serve(
+                f"bare x{workers}",
+                [PY, str(tmp / "bare_app.py"), str(port), str(workers)],
+                port,
+                "/azvm/health",
+                log,
+                env={"BARE_BODY": str(tmp / "iv.json"), "PYTHONPATH": str(tmp)},
+                settle=1.5 if workers > 1 else 0,
+            ):
+                r = run_wrk(
+                    f"http://{HOST}:{port}/instanceView", duration=args.duration, connections=args.connections
+                )
+                rows.append(
+                    Row(
+                        "a. GET instanceView",
+                        f"bare Starlette x{workers}",
+                        r,
+                        f"constant {len(iv_body)} B body; {errors(r)}",
+                    )
+                )
+
+        # -- moto ---------------------------------------------------------------------------
+        if moto:
+            port = free_port()
+            with serve("moto", [moto, "-H", HOST, "-p", str(port)], port, "/moto-api/", log):
+                ids = moto_setup(port)
+                lua = lua_moto(
+                    tmp, "moto_describe.lua", 'bodies = {"Action=DescribeInstances&Version=2016-11-15"}'
+                )
+                r = run_wrk(
+                    f"http://{HOST}:{port}/", duration=args.duration, connections=args.connections, lua=lua
+                )
+                rows.append(
+                    Row(
+                        f"DescribeInstances ({len(ids)} instances)",
+                        "moto_server",
+                        r,
+                        f"{r.per_s(200):,.0f} 200/s; {errors(r)}",
+                    )
+                )
+                pairs = []
+                for iid in ids:
+                    pairs.append(f'"Action=StopInstances&Version=2016-11-15&InstanceId.1={iid}"')
+                for iid in ids:
+                    pairs.append(f'"Action=StartInstances&Version=2016-11-15&InstanceId.1={iid}"')
+                lua = lua_moto(tmp, "moto_power.lua", "bodies = {" + ", ".join(pairs) + "}")
+                r = run_wrk(
+                    f"http://{HOST}:{port}/",
+                    duration=args.duration,
+                    connections=args.connections,
+                    lua=lua,
+                    warmup=0,
+                )
+                rows.append(
+                    Row(
+                        "StartInstances/StopInstances",
+                        "moto_server",
+                        r,
+                        f"{r.per_s(200):,.0f} 200/s; other statuses "
+                        f"{ {k: v for k, v in r.statuses.items() if k != 200} or 0 }",
+                    )
+                )
+
+        # -- ratios -------------------------------------------------------------------------
+        def find(workload: str, server: str) -> Row | None:
+            return next((r for r in rows if r.workload.startswith(workload) and r.server == server), None)
+
+        for w in (1, 2):
+            az, bare = find("a.", f"azvm x{w}"), find("a.", f"bare Starlette x{w}")
+            if az and bare:
+                q = az.r.rps / bare.r.rps
+                az.ratio = (
+                    f"azvm/bare = {q:.3f} (goal >= {GOAL_BARE:.2f}: {'MET' if q >= GOAL_BARE else 'MISSED'})"
+                )
+            pw, mp = find("c.", f"azvm x{w}"), find("StartInstances", "moto_server")
+            if pw and mp and mp.r.per_s(200):
+                q = pw.r.per_s(202) / mp.r.per_s(200)
+                met = "MET" if q >= GOAL_MOTO else "MISSED"
+                pw.ratio = f"azvm/moto = {q:.1f}x (goal >= {GOAL_MOTO:.0f}x: {met})"
+
+        startup = startup_times(tmp, args.startup_runs, moto, az1)
+        setup.append(f"total run time {time.perf_counter() - t_all:.0f} s")
+        show(rows, startup, setup)
+        errs = [
+            ln for ln in log.read_text(errors="replace").splitlines() if "Traceback" in ln or "ERROR" in ln
+        ]
+        if errs:
+            print(f"server log: {len(errs)} error lines, first: {errs[0]}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
