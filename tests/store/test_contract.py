@@ -82,6 +82,7 @@ def test_groups_meta_and_reset(store_factory: Callable[[], Any]) -> None:
 
 def test_sqlite_survives_reopening(tmp_path: Any) -> None:
     from azvm.store import SqliteStore
+    from azvm.store.sqlite import SCHEMA_VERSION
 
     s = SqliteStore(tmp_path / "a.sqlite3")
     a = op("a", 0)
@@ -89,6 +90,65 @@ def test_sqlite_survives_reopening(tmp_path: Any) -> None:
     s.close()
     s2 = SqliteStore(tmp_path / "a.sqlite3")
     assert s2.load_history(row("vm", 1, a).key) == [a]
-    assert s2._db.execute("PRAGMA user_version").fetchone()[0] == 1
+    assert s2._db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
     assert s2._db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     s2.close()
+
+
+def _scenario(store: Any) -> Any:
+    from azvm.domain.table import Op
+    from tests.conftest import make_service, vm_body
+
+    svc = make_service(store)
+    svc.create_or_update_group(SUB, "rg", {"location": "eastus"})
+    body = vm_body(hibernation=True)
+    body["properties"]["storageProfile"]["dataDisks"] = [{"lun": 0, "createOption": "Empty", "diskSizeGB": 100}]
+    svc.create_or_update(SUB, "rg", "a", body)
+    svc.create_or_update(SUB, "rg", "b", vm_body(image=False))
+    for secs, call in [(60, lambda: svc.power_off(SUB, "rg", "a")), (3, lambda: svc.deallocate(SUB, "rg", "a")),
+                       (100, lambda: svc.update(SUB, "rg", "a", {"properties": {
+                           "hardwareProfile": {"vmSize": "Standard_B2s"},
+                           "storageProfile": {"dataDisks": []}}})),
+                       (5, lambda: svc.action(SUB, "rg", "a", Op.START)), (600, lambda: svc.delete(SUB, "rg", "b")),
+                       (30, lambda: svc.create_or_update(SUB, "rg", "b", vm_body()))]:
+        svc.clock.advance(secs)
+        call()
+    svc.clock.advance(3600)
+    return svc
+
+
+def test_billing_projections_agree_with_the_history(store_factory: Callable[[], Any]) -> None:
+    from azvm.domain.usage import disk_rows, usage_rows
+
+    svc = _scenario(store_factory())
+    s = svc.store
+    expected_usage = [r for _k, ops in s.iter_histories() for r in usage_rows(ops)]
+    assert s.usage_rows() == expected_usage
+    states = [r[2] for r in expected_usage if r[0].endswith("/a")]
+    # the deallocate 3 s into the powerOff preempts it: no stopped phase
+    assert states == ["creating", "running", "running", "running", "stopping", "deallocating",
+                      "deallocated", "deallocated", "deallocated", "starting", "running"]
+    sizes = {r[3] for r in expected_usage if r[0].endswith("/a")}
+    assert sizes == {"Standard_D2s_v3", "Standard_B2s"}
+    expected_disks = sorted(d for _k, ops in s.iter_histories() for d in disk_rows(ops))
+    assert sorted(s.disk_rows()) == expected_disks
+    a_disks = [d for d in expected_disks if d[0].endswith("/a")]
+    assert len(a_disks) == 2 and sum(1 for d in a_disks if d[5] is None) == 1  # the data disk was detached
+    b_disks = [d for d in expected_disks if d[0].endswith("/b")]
+    assert sorted(d[5] is None for d in b_disks) == [False, True]  # deleted with its VM, then a new one
+
+
+def test_migration_backfills_the_billing_projections(tmp_path: Any) -> None:
+    from azvm.store import SqliteStore
+
+    path = tmp_path / "m.sqlite3"
+    svc = _scenario(SqliteStore(path))
+    usage, disks = svc.store.usage_rows(), svc.store.disk_rows()
+    db = svc.store._db
+    db.execute("DROP TABLE usage")
+    db.execute("DROP TABLE disks")
+    db.execute("PRAGMA user_version=1")  # as a store written before migration 2
+    svc.store.close()
+    again = SqliteStore(path)
+    assert again.usage_rows() == usage and sorted(again.disk_rows()) == sorted(disks)
+    again.close()

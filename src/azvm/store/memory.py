@@ -8,6 +8,7 @@ from typing import Any
 
 from ..domain.errors import ConcurrencyError
 from ..domain.history import Operation
+from ..domain.usage import DiskRow, UsageRow, disk_rows, usage_rows
 from ..service.ports import GroupRow, VmRow
 
 
@@ -59,6 +60,18 @@ class MemoryStore:
     def iter_histories(self) -> Iterator[tuple[str, list[Operation]]]:
         for key in sorted(self._ops):
             yield key, list(self._ops[key])
+
+    def usage_rows(self) -> list[UsageRow]:
+        out: list[UsageRow] = []
+        for key in sorted(self._ops):
+            out.extend(usage_rows(self._ops[key]))
+        return out
+
+    def disk_rows(self) -> list[DiskRow]:
+        out: list[DiskRow] = []
+        for key in sorted(self._ops):
+            out.extend(sorted(disk_rows(self._ops[key]), key=lambda d: (d[4], d[1])))
+        return out
 
     def find_operation(self, op_id: str) -> tuple[str, Operation, Operation | None] | None:
         hit = self._op_index.get(op_id)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,9 +18,29 @@ import orjson
 
 from ..domain.errors import ConcurrencyError
 from ..domain.history import Operation
+from ..domain.usage import DiskRow, DiskTracker, UsageRow, disk_rows, op_usage_rows, usage_rows
 from ..service.ports import GroupRow, VmRow
 
-MIGRATIONS: list[str] = [
+def _backfill_usage(db: sqlite3.Connection) -> None:
+    """Migration 2: build the billing projections from the history already stored."""
+    cur_key: str | None = None
+    ops: list[Operation] = []
+
+    def flush() -> None:
+        if cur_key is None:
+            return
+        db.executemany("INSERT INTO usage VALUES (?,?,?,?,?,?,?)", [(cur_key, *r) for r in usage_rows(ops)])
+        db.executemany("INSERT INTO disks VALUES (?,?,?,?,?,?,?)", [(cur_key, *d) for d in disk_rows(ops)])
+
+    for key, body in db.execute("SELECT key, body FROM ops ORDER BY key, version").fetchall():
+        if key != cur_key:
+            flush()
+            cur_key, ops = key, []
+        ops.append(Operation.from_json(orjson.loads(body)))
+    flush()
+
+
+MIGRATIONS: list[str | Callable[[sqlite3.Connection], None]] = [
     # 1: the history, its head projection, resource groups, meta
     """
     CREATE TABLE ops (
@@ -42,6 +62,20 @@ MIGRATIONS: list[str] = [
     CREATE INDEX groups_by_op ON groups (delete_op);
     CREATE TABLE meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
     """,
+    # 2: projections for the billing meter (states over time, disks), kept in step by append()
+    """
+    CREATE TABLE usage (
+        key TEXT NOT NULL, vm_id TEXT NOT NULL, at_us INTEGER NOT NULL, state TEXT NOT NULL,
+        size TEXT NOT NULL, location TEXT NOT NULL, os_type TEXT NOT NULL,
+        PRIMARY KEY (key, at_us)
+    ) WITHOUT ROWID;
+    CREATE TABLE disks (
+        key TEXT NOT NULL, vm_id TEXT NOT NULL, name TEXT NOT NULL, sku TEXT NOT NULL,
+        size_gb INTEGER NOT NULL, start_us INTEGER NOT NULL, end_us INTEGER
+    );
+    CREATE INDEX disks_by_key ON disks (key, end_us);
+    """,
+    _backfill_usage,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -76,7 +110,11 @@ class SqliteStore:
                 if version > SCHEMA_VERSION:
                     raise RuntimeError(f"store schema {version} is newer than this azvm ({SCHEMA_VERSION})")
                 for i in range(version, SCHEMA_VERSION):
-                    for stmt in MIGRATIONS[i].split(";"):
+                    step = MIGRATIONS[i]
+                    if callable(step):
+                        step(self._db)
+                        continue
+                    for stmt in step.split(";"):
                         if stmt.strip():
                             self._db.execute(stmt)
                 self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
@@ -115,10 +153,41 @@ class SqliteStore:
                      orjson.dumps(row.model), last, phases, row.gone_us))
                 db.execute("INSERT OR REPLACE INTO meta (name, value) VALUES ('id_counter', ?)",
                            (str(id_counter),))
+                self._project(row, op)
                 db.execute("COMMIT")
             except BaseException:
                 db.execute("ROLLBACK")
                 raise
+
+    def _project(self, row: VmRow, op: Operation) -> None:
+        db = self._db
+        db.execute("DELETE FROM usage WHERE key=? AND at_us>=?", (row.key, op.at_us))
+        db.executemany("INSERT INTO usage VALUES (?,?,?,?,?,?,?)",
+                       [(row.key, *r) for r in op_usage_rows(op, row.model)])
+        open_disks = {n: (sku, size, start) for n, sku, size, start in db.execute(
+            "SELECT name, sku, size_gb, start_us FROM disks WHERE key=? AND end_us IS NULL", (row.key,))}
+        tracker = DiskTracker(str(row.model.get("id", row.key)), open_disks)
+        tracker.apply(op)
+        for _vm, name, _sku, _size, start, end in tracker.closed:
+            db.execute("UPDATE disks SET end_us=? WHERE key=? AND name=? AND start_us=? AND end_us IS NULL",
+                       (end, row.key, name, start))
+        for name, (sku, size, start) in tracker.open.items():
+            if name not in open_disks:
+                db.execute("INSERT INTO disks VALUES (?,?,?,?,?,?,NULL)",
+                           (row.key, tracker.vm_id, name, sku, size, start))
+
+    def usage_rows(self) -> list[UsageRow]:
+        with self._lock:
+            rows: list[UsageRow] = self._db.execute(
+                "SELECT vm_id, at_us, state, size, location, os_type FROM usage ORDER BY key, at_us").fetchall()
+        return rows
+
+    def disk_rows(self) -> list[DiskRow]:
+        with self._lock:
+            rows: list[DiskRow] = self._db.execute(
+                "SELECT vm_id, name, sku, size_gb, start_us, end_us FROM disks ORDER BY key, start_us, name"
+            ).fetchall()
+        return rows
 
     def list_vms(self, *, sub: str, rg: str | None, location: str | None, live_at_us: int,
                  after_key: str | None, limit: int) -> list[VmRow]:
@@ -227,7 +296,7 @@ class SqliteStore:
             db = self._db
             db.execute("BEGIN IMMEDIATE")
             try:
-                for t in ("ops", "vms", "groups", "meta"):
+                for t in ("ops", "vms", "groups", "meta", "usage", "disks"):
                     db.execute(f"DELETE FROM {t}")
                 db.execute("COMMIT")
             except BaseException:
