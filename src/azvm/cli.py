@@ -45,6 +45,10 @@ def _serve_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
                    help="normal: survives a process crash; full: also a power cut (slower)")
     p.add_argument("--workers", type=int, default=int(env("AZVM_WORKERS", "1")),
                    help="server processes over the same SQLite store")
+    p.add_argument("--billing-rules", default=env("AZVM_BILLING_RULES"),
+                   help="billing rule set: docs-2018, docs-2021 (default), azure-2023, or a JSON file")
+    p.add_argument("--prices", default=env("AZVM_PRICES"),
+                   help="a Retail Prices API JSON file (default: the sample sheet shipped with azvm)")
 
 
 def serve(args: argparse.Namespace) -> int:
@@ -59,7 +63,7 @@ def serve(args: argparse.Namespace) -> int:
                    time_skipping=None if args.time_skipping is None else args.time_skipping == "on",
                    tls=not args.no_tls, poll_delay=args.poll_delay, profile=args.profile, seed=args.seed,
                    page_size=args.page_size, any_api_version=args.any_api_version, durability=args.durability,
-                   workers=args.workers)
+                   workers=args.workers, billing_rules=args.billing_rules, prices=args.prices)
     if opts.in_memory:
         opts.cert_dir = str(default_data_dir())
     if opts.profile not in ("azure", "fast"):
@@ -68,7 +72,13 @@ def serve(args: argparse.Namespace) -> int:
     if opts.workers > 1 and opts.in_memory:
         print("azvm: --workers needs a shared store: drop --in-memory", file=sys.stderr)
         return 2
-    emu = build(opts)
+    from .billing import BillingError
+
+    try:
+        emu = build(opts)
+    except BillingError as e:
+        print(f"azvm: {e}", file=sys.stderr)
+        return 2
     scheme = "https" if opts.tls else "http"
     store = "in memory" if opts.in_memory else str(opts.resolved_data_dir / "azvm.sqlite3")
     if opts.workers > 1:

@@ -18,6 +18,7 @@ from .arm.versions import ApiVersionPolicy
 from .clock import Clock, ClockState, now_wall_us, to_datetime
 from .control.api import ControlApi
 from .ids import IdSource
+from .service.billing import BillingService, resolve_prices, resolve_rules
 from .service.compute import ComputeService, Settings
 from .service.ports import Store
 from .store import open_store
@@ -46,6 +47,8 @@ class Options:
     durability: str = "normal"
     workers: int = 1
     cert_dir: str | None = None
+    billing_rules: str | None = None  # a built-in rule set name, or a JSON file
+    prices: str | None = None  # a Retail Prices API JSON file (default: the shipped sample sheet)
     extra: dict[str, Any] = field(default_factory=dict)
 
     ENV_PREFIX = "AZVM_"
@@ -116,9 +119,11 @@ def build(opts: Options) -> Emulator:
     service = ComputeService(store, clock, IdSource(opts.seed),
                              Settings(profile=opts.profile, page_size=opts.page_size))
     service.persist_clock()
-    control = ControlApi(service, store_kind="memory" if opts.in_memory else "sqlite", version=__version__)
+    billing = BillingService(resolve_prices(opts.prices), resolve_rules(opts.billing_rules))
+    control = ControlApi(service, store_kind="memory" if opts.in_memory else "sqlite", version=__version__,
+                         billing=billing)
     api = ArmApi(service, ServerConfig(poll_delay=opts.poll_delay), ApiVersionPolicy(any_version=opts.any_api_version),
-                 control)
+                 control, billing)
     cert = key = None
     if opts.tls:
         from .tls import ensure_certificate

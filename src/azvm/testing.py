@@ -70,13 +70,16 @@ class AzvmServer:
         return ResourceManagementClient(StaticTokenCredential(), self.subscription_id,  # type: ignore[arg-type]
                                         **{**self.client_kwargs(), **kwargs})
 
+    def ssl_context(self) -> ssl.SSLContext | None:
+        """An SSL context that trusts this server's certificate (for httpx, urllib, aiohttp...)."""
+        return ssl.create_default_context(cafile=str(self.cert)) if self.cert else None
+
     # -- the control API -----------------------------------------------------------------------
     def control(self, method: str, path: str, body: Any = None) -> Any:
         data = None if body is None else json.dumps(body).encode()
         req = urllib.request.Request(f"{self.endpoint}/azvm/{path}", data=data, method=method,
                                      headers={"content-type": "application/json"})
-        ctx = ssl.create_default_context(cafile=str(self.cert)) if self.cert else None
-        with urllib.request.urlopen(req, context=ctx, timeout=30) as r:
+        with urllib.request.urlopen(req, context=self.ssl_context(), timeout=30) as r:
             return json.loads(r.read() or b"null")
 
     def now(self) -> str:

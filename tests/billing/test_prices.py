@@ -9,7 +9,7 @@ import pytest
 from azvm.billing import PriceSheet, PriceSheetError, disk_meter_name, load_prices, parse_prices
 
 DATA = Path(__file__).parents[2] / "src/azvm/data"
-SHARED = Path("/work/shared/pricing/retail-prices-sample.json")
+SHARED = Path(__file__).parents[3] / "shared/pricing/retail-prices-sample.json"  # shared/ beside the repo
 SIZES = [
     "Standard_B1s",
     "Standard_B2s",

@@ -22,6 +22,7 @@ from starlette.routing import Route
 from ..clock import iso
 from ..domain.errors import ArmError, NotFound
 from ..domain.table import Op
+from ..service.billing import BillingService, timeline_from_store
 from ..service.compute import ComputeService, VmState
 from ..service.validation import REGIONS, SIZES, SIZE_NAMES, normalize_location
 from . import render
@@ -58,8 +59,9 @@ def _untoken(tok: str) -> str:
 
 class ArmApi:
     def __init__(self, service: ComputeService, config: ServerConfig, versions: ApiVersionPolicy,
-                 control: Callable[[Req], Response] | None = None) -> None:
+                 control: Callable[[Req], Response] | None = None, billing: BillingService | None = None) -> None:
         self.svc = service
+        self.billing = billing or BillingService()
         self.cfg = config
         self.versions = versions
         self.control = control
@@ -118,6 +120,8 @@ class ArmApi:
         if p[2] == "providers" and n >= 4:
             if p[3] == "microsoft.compute":
                 return self.compute_sub(req, sub)
+            if n == 5 and p[3] == "microsoft.costmanagement" and p[4] == "query":
+                return self.cost_query(req, f"/subscriptions/{sub}")
             if n == 4:
                 self._need(m, "GET")
                 self.versions.check(req.q("api-version"), compute_type=None)
@@ -192,6 +196,9 @@ class ArmApi:
             self._need(m, "PUT", "GET", "HEAD", "DELETE")
         if n >= 6 and req.low[4] == "providers" and req.low[5] == "microsoft.compute":
             return self.compute_rg(req, sub, rg)
+        if n == 7 and req.low[4] == "providers" and req.low[5] == "microsoft.costmanagement" and req.low[6] == "query":
+            self.svc.require_group(sub, rg)
+            return self.cost_query(req, f"/subscriptions/{sub}/resourceGroups/{rg}")
         if n == 5 and req.low[4] == "resources":
             self._need(m, "GET")
             self.versions.check(req.q("api-version"), compute_type=None)
@@ -201,6 +208,13 @@ class ArmApi:
                                              "type": "Microsoft.Compute/virtualMachines",
                                              "location": st.row.location} for st in vms]})
         raise self._no_route(req)
+
+    def cost_query(self, req: Req, scope: str) -> Response:
+        """A subset of the Cost Management Query API, so that azure-mgmt-costmanagement reads azvm's costs."""
+        self._need(req.method, "POST")
+        self.versions.check(req.q("api-version"), compute_type=None)
+        tl = timeline_from_store(self.svc.store)
+        return json_response(self.billing.query(tl, scope, req.json(), self.svc.now()))
 
     def group_operation(self, req: Req, sub: str, op_id: str) -> Response:
         found = self.svc.group_operation(op_id)

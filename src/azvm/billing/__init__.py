@@ -14,7 +14,15 @@ from .explain import (
     explain,
     what_if_deallocate,
 )
-from .export import COST_COLUMNS, CostRecord, cost_records, cost_records_json, query_costs, write_cost_csv
+from .export import (
+    COST_COLUMNS,
+    QUERY_GROUPINGS,
+    CostRecord,
+    cost_records,
+    cost_records_json,
+    query_costs,
+    write_cost_csv,
+)
 from .history import (
     HistoryError,
     HistoryProblem,
@@ -51,6 +59,7 @@ __all__ = [
     "COST_COLUMNS",
     "DEFAULT_RULE_SET",
     "GROUP_BY",
+    "QUERY_GROUPINGS",
     "SECONDS_PER_MONTH",
     "Bill",
     "BillingError",

@@ -13,12 +13,15 @@ from ..arm.http import Req, json_response
 from ..arm.render import status_entries
 from ..clock import ClockError, iso, parse_iso
 from ..domain.errors import ArmError, NotFound
+from ..service.billing import BillingService, timeline_from_store
 from ..service.compute import ComputeService
 
 
 class ControlApi:
-    def __init__(self, service: ComputeService, *, store_kind: str, version: str) -> None:
+    def __init__(self, service: ComputeService, *, store_kind: str, version: str,
+                 billing: BillingService | None = None) -> None:
         self.svc = service
+        self.billing = billing or BillingService()
         self.store_kind = store_kind
         self.version = version
 
@@ -72,6 +75,8 @@ class ControlApi:
                 return json_response({"value": []})
         if p == ["history"] and m == "GET":
             return self.history(req)
+        if p and p[0] == "billing" and m == "GET":
+            return self.bill(req, p[1:])
         raise ArmError(f"No azvm control resource at '/{'/'.join(req.parts)}' for {m}.", code="NotFound")
 
     def move_clock(self, body: Any) -> Response:
@@ -123,6 +128,35 @@ class ControlApi:
             raise ArmError(str(e), code="InvalidParameter", target="kind") from None
         return json_response({"op": rule.op, "kind": rule.fault.kind, "code": rule.fault.code,
                               "remaining": rule.remaining}, 201)
+
+    def bill(self, req: Req, rest: list[str]) -> Response:
+        """GET /azvm/billing[?from&to&groupBy&rules], /azvm/billing/explain?id=, /azvm/billing/what-if,
+        /azvm/billing/cost-details (CSV with the cost-details columns)."""
+        from .. import billing as b
+
+        try:
+            svc = self.billing.with_rules(req.q("rules"))
+            tl = timeline_from_store(self.svc.store)
+            start, end = svc.window(tl, req.q("from"), req.q("to"), self.svc.now())
+            if rest == []:
+                group_by = req.q("groupBy") or "vm"
+                if group_by not in b.GROUP_BY:
+                    raise ArmError(f"groupBy must be one of {', '.join(b.GROUP_BY)}.", code="InvalidParameter",
+                                   target="groupBy")
+                return json_response(svc.bill_json(svc.bill(tl, start, end, group_by)))
+            if rest == ["explain"]:
+                vm = req.q("id")
+                if not vm:
+                    raise ArmError("Query parameter 'id' (a VM resource id) is required.", code="InvalidParameter",
+                                   target="id")
+                return json_response(svc.explain_json(svc.explain(tl, vm, start, end)))
+            if rest == ["what-if"]:
+                return json_response(svc.what_if_json(svc.what_if(tl, start, end)))
+            if rest == ["cost-details"]:
+                return Response(svc.cost_csv(tl, start, end), media_type="text/csv; charset=utf-8")
+        except b.BillingError as e:
+            raise ArmError(str(e), code="InvalidParameter", target=getattr(e, "field", None)) from None
+        raise ArmError(f"No azvm billing resource at '/{'/'.join(req.parts)}'.", code="NotFound")
 
     def history(self, req: Req) -> Response:
         rid = req.q("id")

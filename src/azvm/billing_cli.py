@@ -1,0 +1,175 @@
+"""`azvm bill`: what every VM cost, by state, for any window, from the store or an imported timeline."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from . import billing as b
+from .clock import Clock, ClockState, iso, now_wall_us
+
+
+def add_bill_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "bill", help="bill VMs over a window (table, CSV or JSON), explain a charge, or show the what-if",
+        description="Bill every VM's history. The history comes from azvm's store (--data-dir, default: the"
+                    " per-user data directory) or from an imported timeline (--history FILE: CSV or JSON rows of"
+                    " vm_id, size, region, os, time, power_state).")
+    src = p.add_mutually_exclusive_group()
+    src.add_argument("--data-dir", default=os.environ.get("AZVM_DATA_DIR"), help="azvm's data directory")
+    src.add_argument("--history", help="a CSV or JSON timeline to bill instead of azvm's store")
+    p.add_argument("--from", dest="start", help="window start, ISO 8601 with a zone (default: the first change)")
+    p.add_argument("--to", dest="end", help="window end (default: the store's simulated now, or the last change)")
+    p.add_argument("--group-by", choices=list(b.GROUP_BY), default="vm")
+    p.add_argument("--format", choices=["table", "csv", "json"], default="table",
+                   help="csv: the daily cost-details export (Azure's column names)")
+    p.add_argument("--rules", default=os.environ.get("AZVM_BILLING_RULES"),
+                   help=f"rule set: {', '.join(b.BUILTIN_RULE_SETS)} (default {b.DEFAULT_RULE_SET}) or a JSON file")
+    p.add_argument("--prices", default=os.environ.get("AZVM_PRICES"),
+                   help="a Retail Prices API JSON file (default: the sample sheet shipped with azvm)")
+    p.add_argument("--explain", metavar="VM_ID", help="every interval behind one VM's charge")
+    p.add_argument("--what-if", action="store_true",
+                   help="the saving had every Stopped (allocated) VM been deallocated instead")
+    p.add_argument("--output", "-o", help="write to a file instead of standard output")
+    p.set_defaults(handler=run_bill)
+
+
+def _load(args: argparse.Namespace, progress: Any) -> tuple[Any, int]:
+    from .service.billing import Timeline, timeline_from_file, timeline_from_store
+
+    if args.history:
+        task = progress.add_task(f"reading {args.history}", total=None)
+        tl = timeline_from_file(args.history)
+        progress.update(task, completed=1, total=1)
+        last = max((r[1] for r in tl.rows), default=now_wall_us())
+        return tl, last
+    from .server import default_data_dir
+    from .store import SqliteStore
+
+    data_dir = Path(args.data_dir) if args.data_dir else default_data_dir()
+    db = data_dir / "azvm.sqlite3"
+    if not db.exists():
+        raise SystemExit(f"azvm bill: no store at {db} (run `azvm serve --data-dir {data_dir}` first, or give"
+                         " --history FILE)")
+    task = progress.add_task(f"reading {db}", total=None)
+    store = SqliteStore(db)
+    try:
+        tl: Timeline = timeline_from_store(store)
+        saved = store.get_meta("clock")
+    finally:
+        store.close()
+    progress.update(task, completed=1, total=1)
+    now = now_wall_us()
+    if saved:
+        a, w, sp, k = saved.split(",")
+        now = Clock(ClockState(int(a), int(w), float(sp), k == "1")).now_us()
+    return tl, now
+
+
+def run_bill(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    from .service.billing import BillingService, resolve_prices, resolve_rules
+
+    err = Console(stderr=True)
+    try:
+        svc = BillingService(resolve_prices(args.prices), resolve_rules(args.rules))
+        with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=err,
+                      transient=True, disable=not err.is_terminal) as progress:
+            tl, now = _load(args, progress)
+            start, end = svc.window(tl, args.start, args.end, now)
+            task = progress.add_task("metering and pricing", total=None)
+            text = _render(args, svc, tl, start, end)
+            progress.update(task, completed=1, total=1)
+    except b.HistoryError as e:
+        err.print(f"[red]azvm bill: {len(e.problems)} malformed row(s) in {args.history}:[/red]")
+        for pr in e.problems:
+            err.print(f"  {pr}", markup=False, highlight=False)
+        return 2
+    except (b.BillingError, ValueError) as e:
+        err.print(f"azvm bill: {e}", markup=False, highlight=False)
+        return 2
+    if args.output:
+        Path(args.output).write_text(text, encoding="utf-8")
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def _render(args: argparse.Namespace, svc: Any, tl: Any, start: int, end: int) -> str:
+    from io import StringIO
+
+    from rich.console import Console
+    from rich.table import Table
+
+    if args.explain:
+        ex = svc.explain(tl, args.explain, start, end)
+        if args.format == "json":
+            return json.dumps(svc.explain_json(ex), indent=2) + "\n"
+        t = Table(title=f"{ex.vm_id}: {ex.total_display} {ex.currency} ({ex.rule_set}, {iso(start)} → {iso(end)})")
+        for c in ("start", "end", "seconds", "state", "size", "billed", "rule", "unit price/h", "amount"):
+            t.add_column(c, justify="right" if c in ("seconds", "unit price/h", "amount") else "left")
+        for i in ex.intervals:
+            t.add_row(iso(i.start_us)[:19], iso(i.end_us)[:19], str(i.seconds), i.state, i.size,
+                      "yes" if i.billed else "no", i.reason, _d(i.unit_price), _d(i.amount))
+        for d in ex.disks:
+            t.add_row(iso(d.start_us)[:19], iso(d.end_us)[:19], str(d.seconds), f"disk {d.name}",
+                      d.tier or d.sku, "yes", d.reason, _d(d.unit_price) + "/mo", _d(d.amount))
+        return _print(t)
+    if args.what_if:
+        w = svc.what_if(tl, start, end)
+        if args.format == "json":
+            return json.dumps(svc.what_if_json(w), indent=2) + "\n"
+        t = Table(title=f"Saving had every Stopped VM been deallocated: {w.total_display} {w.currency}"
+                        f" ({w.rule_set})")
+        for c in ("VM", "stopped seconds", "billed stopped seconds", "saving"):
+            t.add_column(c, justify="left" if c == "VM" else "right")
+        for v in w.vms:
+            t.add_row(v.vm_id, str(v.stopped_seconds), str(v.billed_stopped_seconds),
+                      "unpriced" if v.saving is None else str(b.display(v.saving, w.currency)))
+        return _print(t)
+    if args.format == "csv":
+        return str(svc.cost_csv(tl, start, end))
+    bl = svc.bill(tl, start, end, args.group_by)
+    if args.format == "json":
+        return json.dumps(svc.bill_json(bl), indent=2) + "\n"
+    t = Table(title=f"azvm bill by {args.group_by}: {bl.total_display} {bl.currency} ({bl.rule_set},"
+                    f" {iso(start)[:19]} → {iso(end)[:19]})" + ("" if bl.complete else " — INCOMPLETE: unpriced usage"))
+    for c in (args.group_by, "meter", "billed hours", "unit price", "amount"):
+        t.add_column(c, justify="right" if c in ("billed hours", "unit price", "amount") else "left")
+    for ln in bl.lines:
+        t.add_row(_short(ln.group), ln.meter, f"{ln.quantity:.4f}", _d(ln.unit_price),
+                  "unpriced" if ln.amount is None else str(b.display(ln.amount, bl.currency)))
+    for u in bl.unpriced:
+        t.add_row(u.resource_id, f"{u.size} {u.location} {u.os_type}", f"{u.billed_seconds / 3600:.4f}", "-",
+                  f"unpriced: {u.reason}")
+    out = StringIO()
+    Console(file=out, width=200).print(t)
+    return out.getvalue()
+
+
+def _short(group: str) -> str:
+    """A resource id as `resourceGroup/name` (the full id is in the CSV and JSON outputs)."""
+    parts = group.split("/")
+    if len(parts) >= 9 and parts[1].lower() == "subscriptions":
+        return f"{parts[4]}/{parts[-1]}"
+    return group
+
+
+def _d(v: Any) -> str:
+    return "-" if v is None else str(v)
+
+
+def _print(t: Any) -> str:
+    from io import StringIO
+
+    from rich.console import Console
+
+    out = StringIO()
+    Console(file=out, width=200).print(t)
+    return out.getvalue()
