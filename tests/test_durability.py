@@ -155,3 +155,33 @@ def test_clock_never_goes_backwards_across_restart(tmp_path: Path, speed: float)
             assert c.get(f"{base2}/azvm/clock").json()["nowMicroseconds"] == before
     finally:
         stop(proc2)
+
+
+def test_two_server_processes_share_one_world(tmp_path: Path) -> None:
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "azvm", "serve", "--data-dir", str(tmp_path), "--no-tls", "--port", str(port),
+         "--manual-clock", "--start-time", "2026-01-01T00:00:00Z", "--workers", "2"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        with httpx.Client(timeout=10) as c:
+            for _ in range(400):
+                try:
+                    if c.get(f"{base}/azvm/health").status_code == 200:
+                        break
+                except httpx.TransportError:
+                    threading.Event().wait(0.05)  # a real process starting: wall time is unavoidable here
+            c.post(f"{base}/azvm/clock", json={"advanceSeconds": 3600})
+            c.put(f"{base}/subscriptions/{SUB}/resourcegroups/rg?{API}", json={"location": "eastus"})
+            vm = f"{base}/subscriptions/{SUB}/resourceGroups/rg/providers/Microsoft.Compute/virtualMachines/vm1"
+            assert c.put(f"{vm}?{API}", json=vm_body()).status_code == 201
+            clocks, views = set(), set()
+            for _ in range(24):  # new connections: both workers answer
+                with httpx.Client(timeout=10) as fresh:
+                    clocks.add(fresh.get(f"{base}/azvm/clock").json()["now"])
+                    views.add(fresh.get(f"{vm}/instanceView?{API}").json()["statuses"][1]["code"])
+            assert clocks == {"2026-01-01T01:00:00.0000000+00:00"}
+            assert views == {"PowerState/starting"}
+    finally:
+        stop(proc)

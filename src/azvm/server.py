@@ -117,7 +117,8 @@ def build(opts: Options) -> Emulator:
     store = open_store(None if opts.in_memory else opts.resolved_data_dir, durability=opts.durability)
     clock = _restore_clock(store, opts)
     service = ComputeService(store, clock, IdSource(opts.seed),
-                             Settings(profile=opts.profile, page_size=opts.page_size))
+                             Settings(profile=opts.profile, page_size=opts.page_size,
+                                      shared_clock=opts.workers > 1))
     service.persist_clock()
     billing = BillingService(resolve_prices(opts.prices), resolve_rules(opts.billing_rules))
     control = ControlApi(service, store_kind="memory" if opts.in_memory else "sqlite", version=__version__,

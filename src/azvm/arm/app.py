@@ -90,6 +90,7 @@ class ArmApi:
 
     # -- dispatch ----------------------------------------------------------------------------
     def dispatch(self, req: Req) -> Response:
+        self.svc.sync_clock()
         p, n, m = req.low, len(req.low), req.method
         if n >= 1 and p[0] == "azvm" and self.control is not None:
             return self.control(req)

@@ -69,6 +69,7 @@ class FaultRule:
 class Settings:
     profile: str = "azure"
     page_size: int = 100
+    shared_clock: bool = False  # several processes over one store: adopt the stored clock on each request
 
 
 def _deep_merge(base: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
@@ -102,7 +103,21 @@ class ComputeService:
 
     def persist_clock(self, state: ClockState | None = None) -> None:
         s = state or self.clock.state
-        self.store.set_meta("clock", f"{s.sim_anchor_us},{s.wall_anchor_us},{s.speed},{int(s.skip)}")
+        raw = f"{s.sim_anchor_us},{s.wall_anchor_us},{s.speed},{int(s.skip)}"
+        self.store.set_meta("clock", raw)
+        self._clock_raw = raw
+
+    def sync_clock(self) -> None:
+        """With several server processes over one store, the clock one of them moved (by hand or by
+        time skipping) is the clock of all: adopt the stored one when it has changed."""
+        if not self.settings.shared_clock:
+            return
+        raw = self.store.get_meta("clock")
+        if raw is None or raw == getattr(self, "_clock_raw", None):
+            return
+        self._clock_raw = raw
+        a, w, sp, k = raw.split(",")
+        self.clock.load(ClockState(int(a), int(w), float(sp), k == "1"))
 
     # -- resource groups ---------------------------------------------------------------------
     def _live_group(self, sub: str, rg: str, now: int) -> GroupRow | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from bisect import bisect_right, insort
 from collections.abc import Iterator
 from typing import Any
 
@@ -20,6 +21,7 @@ class MemoryStore:
     def reset(self) -> None:
         with self._lock:
             self._vms: dict[str, VmRow] = {}
+            self._keys: list[str] = []  # sorted: listing pages by key without sorting every time
             self._ops: dict[str, list[Operation]] = {}
             self._op_index: dict[str, tuple[str, int]] = {}
             self._groups: dict[str, GroupRow] = {}
@@ -40,17 +42,24 @@ class MemoryStore:
                 raise ValueError(f"duplicate operation id {op.op_id}")
             ops.append(op)
             self._op_index[op.op_id] = (row.key, len(ops) - 1)
+            if row.key not in self._vms:
+                insort(self._keys, row.key)
             self._vms[row.key] = row
             self._meta["id_counter"] = str(id_counter)
 
     def list_vms(self, *, sub: str, rg: str | None, location: str | None, live_at_us: int,
                  after_key: str | None, limit: int) -> list[VmRow]:
         rgl = rg.lower() if rg is not None else None
-        out = [r for k, r in sorted(self._vms.items())
-               if r.sub == sub and (r.gone_us is None or r.gone_us > live_at_us)
-               and (rgl is None or r.rg.lower() == rgl) and (location is None or r.location == location)
-               and (after_key is None or k > after_key)]
-        return out[:limit]
+        keys = self._keys
+        i = 0 if after_key is None else bisect_right(keys, after_key)
+        out: list[VmRow] = []
+        while i < len(keys) and len(out) < limit:
+            r = self._vms[keys[i]]
+            i += 1
+            if r.sub == sub and (r.gone_us is None or r.gone_us > live_at_us) \
+                    and (rgl is None or r.rg.lower() == rgl) and (location is None or r.location == location):
+                out.append(r)
+        return out
 
     def iter_phases(self, live_at_us: int) -> Iterator[tuple[str, list[Any]]]:
         for key, r in list(self._vms.items()):

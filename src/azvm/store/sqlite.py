@@ -86,6 +86,28 @@ def _row(r: tuple[Any, ...]) -> VmRow:
                  Operation.from_json(orjson.loads(r[7])), r[8])
 
 
+class _RowCache:
+    """Parsed heads, reused while their stored bytes are unchanged (so correct across processes)."""
+
+    def __init__(self, size: int = 50_000) -> None:
+        self.size = size
+        self.rows: dict[str, tuple[bytes, bytes, VmRow]] = {}
+
+    def get(self, r: tuple[Any, ...]) -> VmRow:
+        hit = self.rows.get(r[0])
+        if hit is not None and hit[0] == r[7] and hit[1] == r[6]:
+            return hit[2]
+        row = _row(r)
+        if len(self.rows) >= self.size:
+            self.rows.clear()
+        self.rows[r[0]] = (r[7], r[6], row)
+        return row
+
+    def model_blob(self, row: VmRow) -> bytes | None:
+        hit = self.rows.get(row.key)
+        return hit[1] if hit is not None and hit[2].model is row.model else None
+
+
 _VM_COLS = "key, sub, rg, name, location, version, model, last, gone_us"
 
 
@@ -100,6 +122,7 @@ class SqliteStore:
         db.execute(f"PRAGMA synchronous={'FULL' if durability == 'full' else 'NORMAL'}")
         db.execute("PRAGMA busy_timeout=30000")
         db.execute("PRAGMA cache_size=-65536")
+        self._cache = _RowCache()
         self._migrate()
 
     def _migrate(self) -> None:
@@ -127,7 +150,7 @@ class SqliteStore:
     def get_vm(self, key: str) -> VmRow | None:
         with self._lock:
             r = self._db.execute(f"SELECT {_VM_COLS} FROM vms WHERE key=?", (key,)).fetchone()
-        return _row(r) if r else None
+            return self._cache.get(r) if r else None
 
     def load_history(self, key: str) -> list[Operation]:
         with self._lock:
@@ -138,6 +161,7 @@ class SqliteStore:
         last = orjson.dumps(op.to_json())
         phases = orjson.dumps([list(p) for p in op.phases])
         with self._lock:
+            model = self._cache.model_blob(row) or orjson.dumps(row.model)
             db = self._db
             db.execute("BEGIN IMMEDIATE")
             try:
@@ -150,7 +174,7 @@ class SqliteStore:
                     "INSERT OR REPLACE INTO vms (key, sub, rg, rg_lower, name, location, version, model,"
                     " last, phases, gone_us) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
                     (row.key, row.sub, row.rg, row.rg.lower(), row.name, row.location, expected_version + 1,
-                     orjson.dumps(row.model), last, phases, row.gone_us))
+                     model, last, phases, row.gone_us))
                 db.execute("INSERT OR REPLACE INTO meta (name, value) VALUES ('id_counter', ?)",
                            (str(id_counter),))
                 self._project(row, op)
@@ -158,12 +182,15 @@ class SqliteStore:
             except BaseException:
                 db.execute("ROLLBACK")
                 raise
+            self._cache.rows[row.key] = (last, model, row)
 
     def _project(self, row: VmRow, op: Operation) -> None:
         db = self._db
         db.execute("DELETE FROM usage WHERE key=? AND at_us>=?", (row.key, op.at_us))
         db.executemany("INSERT INTO usage VALUES (?,?,?,?,?,?,?)",
                        [(row.key, *r) for r in op_usage_rows(op, row.model)])
+        if op.model is None and op.phases[-1].power is not None:
+            return  # disks change only with the model or a deletion
         open_disks = {n: (sku, size, start) for n, sku, size, start in db.execute(
             "SELECT name, sku, size_gb, start_us FROM disks WHERE key=? AND end_us IS NULL", (row.key,))}
         tracker = DiskTracker(str(row.model.get("id", row.key)), open_disks)
@@ -206,7 +233,7 @@ class SqliteStore:
         args.append(limit)
         with self._lock:
             rows = self._db.execute(sql, args).fetchall()
-        return [_row(r) for r in rows]
+        return [self._cache.get(r) for r in rows]
 
     def iter_phases(self, live_at_us: int) -> Iterator[tuple[str, list[Any]]]:
         with self._lock:
@@ -295,6 +322,7 @@ class SqliteStore:
         with self._lock:
             db = self._db
             db.execute("BEGIN IMMEDIATE")
+            self._cache.rows.clear()
             try:
                 for t in ("ops", "vms", "groups", "meta", "usage", "disks"):
                     db.execute(f"DELETE FROM {t}")
