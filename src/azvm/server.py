@@ -10,10 +10,9 @@ from typing import Any
 
 import platformdirs
 import uvicorn
-from starlette.applications import Starlette
 
 from . import __version__
-from .arm.app import ArmApi, ServerConfig, build_app
+from .arm.app import ArmApi, ArmAsgi, ServerConfig, build_app
 from .arm.versions import ApiVersionPolicy
 from .clock import Clock, ClockState, now_wall_us, to_datetime
 from .control.api import ControlApi
@@ -108,7 +107,7 @@ class Emulator:
     options: Options
     store: Store
     service: ComputeService
-    app: Starlette
+    app: ArmAsgi
     cert: Path | None
     key: Path | None
 
@@ -134,7 +133,7 @@ def build(opts: Options) -> Emulator:
     return Emulator(opts, store, service, build_app(api), cert, key)
 
 
-def app_from_env() -> Starlette:
+def app_from_env() -> ArmAsgi:
     """uvicorn factory for worker processes (`--workers N`): options travel in AZVM_* variables."""
     return build(Options.from_env()).app
 

@@ -1,7 +1,7 @@
 """The ARM REST dialect for Microsoft.Compute/virtualMachines, and what clients call around it.
 
-One catch-all Starlette route: paths are matched segment by segment, case-insensitively, with
-empty segments collapsed (`//`), as ARM does. Handlers parse and delegate to the service.
+One dispatcher: paths are matched segment by segment, case-insensitively, with empty segments
+collapsed (`//`), as ARM does. Handlers parse and delegate to the service.
 """
 
 from __future__ import annotations
@@ -9,15 +9,11 @@ from __future__ import annotations
 import base64
 import logging
 import traceback
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, quote
 
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import Response
-from starlette.routing import Route
 
 from ..clock import iso
 from ..domain.errors import ArmError, NotFound
@@ -26,7 +22,7 @@ from ..service.billing import BillingService, timeline_from_store
 from ..service.compute import ComputeService, VmState
 from ..service.validation import REGIONS, SIZES, SIZE_NAMES, normalize_location
 from . import render
-from .http import MAX_BODY, Req, empty_response, error_response, json_response
+from .http import MAX_BODY, Req, Response, empty_response, error_response, json_response, raw_json_response
 from .versions import COMPUTE_VERSIONS, ApiVersionPolicy
 
 log = logging.getLogger("azvm.arm")
@@ -378,42 +374,91 @@ def req_query_string(req: Req) -> str:
     return "&".join(f"{k}={v}" for k, v in req.query.items())
 
 
-def build_app(api: ArmApi) -> Starlette:
-    async def endpoint(request: Request) -> Response:
+def _parse_query(qs: str) -> dict[str, str]:
+    query: dict[str, str] = {}
+    if not qs:
+        return query
+    if "%" in qs or "+" in qs:
+        for k, v in parse_qsl(qs, keep_blank_values=True):
+            query.setdefault(k.lower(), v)
+        return query
+    for part in qs.split("&"):
+        if part:
+            k, _, v = part.partition("=")
+            query.setdefault(k.lower(), v)
+    return query
+
+
+class ArmAsgi:
+    """The ASGI application: parses just what ARM needs from the request, dispatches, answers.
+
+    It speaks ASGI directly rather than through Starlette's router and request objects: every
+    request goes to one dispatcher anyway, and the read path is the hot path.
+    """
+
+    def __init__(self, api: ArmApi) -> None:
+        self.api = api
+
+    async def __call__(self, scope: dict[str, Any], receive: Callable[[], Awaitable[dict[str, Any]]],
+                       send: Callable[[dict[str, Any]], Awaitable[None]]) -> None:
+        if scope["type"] != "http":
+            return  # lifespan and websockets: nothing to do
+        method: str = scope["method"]
+        host = content_type = ""
+        content_length = -1
+        for name, value in scope["headers"]:
+            if name == b"host":
+                host = value.decode("latin-1")
+            elif name == b"content-type":
+                content_type = value.decode("latin-1")
+            elif name == b"content-length" and value.isdigit():
+                content_length = int(value)
         try:
-            cl = request.headers.get("content-length")
-            if cl is not None and cl.isdigit() and int(cl) > MAX_BODY:
+            body = b""
+            if content_length > MAX_BODY:
                 raise ArmError(f"The request content size exceeds the maximum of {MAX_BODY} bytes.",
                                code="RequestEntityTooLarge")
-            body = b""
-            if request.method in ("PUT", "PATCH", "POST"):
+            if method in ("PUT", "PATCH", "POST"):
                 chunks: list[bytes] = []
                 size = 0
-                async for chunk in request.stream():
+                more = True
+                while more:
+                    message = await receive()
+                    if message["type"] == "http.disconnect":
+                        return
+                    chunk = message.get("body", b"")
                     size += len(chunk)
                     if size > MAX_BODY:
                         raise ArmError(f"The request content size exceeds the maximum of {MAX_BODY} bytes.",
                                        code="RequestEntityTooLarge")
                     chunks.append(chunk)
+                    more = message.get("more_body", False)
                 body = b"".join(chunks)
-            parts = [s for s in request.url.path.split("/") if s]
-            query: dict[str, str] = {}
-            for k, v in parse_qsl(request.url.query, keep_blank_values=True):
-                query.setdefault(k.lower(), v)
-            host = request.headers.get("host") or f"{request.url.hostname}:{request.url.port}"
-            req = Req(request.method, parts, [s.lower() for s in parts], query, body,
-                      f"{request.url.scheme}://{host}", request.headers.get("content-type", ""))
-            return api.dispatch(req)
+            path: str = scope["path"]
+            parts = [s for s in path.split("/") if s]
+            query = _parse_query(scope.get("query_string", b"").decode("latin-1"))
+            if not host:
+                server = scope.get("server") or ("localhost", 80)
+                host = f"{server[0]}:{server[1]}"
+            req = Req(method, parts, [s.lower() for s in parts], query, body, f"{scope.get('scheme', 'http')}://{host}",
+                      content_type)
+            resp = self.api.dispatch(req)
         except ArmError as e:
-            return error_response(e)
+            resp = error_response(e)
         except Exception:  # never a traceback on the wire: log it, answer the ARM envelope
-            log.error("unexpected error on %s %s\n%s", request.method, request.url.path, traceback.format_exc())
-            return error_response(ArmError("The server encountered an internal error; it has been logged.",
+            log.error("unexpected error on %s %s\n%s", method, scope.get("path"), traceback.format_exc())
+            resp = error_response(ArmError("The server encountered an internal error; it has been logged.",
                                            code="InternalServerError"))
+        headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in resp.headers.items()
+                   if k != "content-length"]
+        body_out = b"" if method == "HEAD" else resp.body
+        headers.append((b"content-length", str(len(resp.body) if method != "HEAD" else 0).encode()))
+        await send({"type": "http.response.start", "status": resp.status, "headers": headers})
+        await send({"type": "http.response.body", "body": body_out})
 
-    methods = ["GET", "PUT", "POST", "PATCH", "DELETE", "HEAD"]
-    routes = [Route("/", endpoint, methods=methods), Route("/{path:path}", endpoint, methods=methods)]
-    return Starlette(routes=routes)
+
+def build_app(api: ArmApi) -> ArmAsgi:
+    return ArmAsgi(api)
 
 
 __all__ = ["ArmApi", "ServerConfig", "build_app", "iso"]

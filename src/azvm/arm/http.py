@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import uuid
+import itertools
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
-from starlette.responses import Response
 
 from ..domain.errors import ArmError
 
@@ -29,18 +29,45 @@ def status_for(err: ArmError) -> int:
 JSON_TYPE = "application/json; charset=utf-8"
 
 
+class Response(NamedTuple):
+    """What a handler answers; the ASGI edge (azvm.arm.app) sends it."""
+
+    status: int
+    body: bytes
+    headers: dict[str, str]
+
+
+# request ids: UUID-shaped, unique per process (a random prefix and a counter: no syscall per request)
+_PREFIX = os.urandom(10).hex()
+_COUNTER = itertools.count(1)
+
+
+def request_id() -> str:
+    n = next(_COUNTER)
+    p = _PREFIX
+    return f"{p[:8]}-{p[8:12]}-4{p[12:15]}-a{p[15:18]}-{n:012x}"
+
+
 def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    h = {"x-ms-request-id": str(uuid.uuid4()), "cache-control": "no-cache"}
+    return raw_json_response(orjson.dumps(body), status, headers)
+
+
+def raw_json_response(body: bytes, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    h = {"content-type": JSON_TYPE, "x-ms-request-id": request_id(), "cache-control": "no-cache"}
     if headers:
         h.update(headers)
-    return Response(orjson.dumps(body), status_code=status, headers=h, media_type=JSON_TYPE)
+    return Response(status, body, h)
 
 
 def empty_response(status: int, headers: dict[str, str] | None = None) -> Response:
-    h = {"x-ms-request-id": str(uuid.uuid4()), "cache-control": "no-cache"}
+    h = {"x-ms-request-id": request_id(), "cache-control": "no-cache"}
     if headers:
         h.update(headers)
-    return Response(b"", status_code=status, headers=h)
+    return Response(status, b"", h)
+
+
+def text_response(text: str, media_type: str) -> Response:
+    return Response(200, text.encode(), {"content-type": media_type, "x-ms-request-id": request_id()})
 
 
 def error_response(err: ArmError, headers: dict[str, str] | None = None) -> Response:

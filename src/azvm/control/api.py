@@ -7,9 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from starlette.responses import Response
-
-from ..arm.http import Req, json_response
+from ..arm.http import Req, Response, json_response, text_response
 from ..arm.render import status_entries
 from ..clock import ClockError, iso, parse_iso
 from ..domain.errors import ArmError, NotFound
@@ -153,7 +151,7 @@ class ControlApi:
             if rest == ["what-if"]:
                 return json_response(svc.what_if_json(svc.what_if(tl, start, end)))
             if rest == ["cost-details"]:
-                return Response(svc.cost_csv(tl, start, end), media_type="text/csv; charset=utf-8")
+                return text_response(svc.cost_csv(tl, start, end), "text/csv; charset=utf-8")
         except b.BillingError as e:
             raise ArmError(str(e), code="InvalidParameter", target=getattr(e, "field", None)) from None
         raise ArmError(f"No azvm billing resource at '/{'/'.join(req.parts)}'.", code="NotFound")
