@@ -20,7 +20,7 @@ from .ids import IdSource
 from .service.billing import BillingService, resolve_prices, resolve_rules
 from .service.compute import ComputeService, Settings
 from .service.ports import Store
-from .store import open_store
+from .store import SqliteStore, open_store
 
 
 def default_data_dir() -> Path:
@@ -114,6 +114,8 @@ class Emulator:
 
 def build(opts: Options) -> Emulator:
     store = open_store(None if opts.in_memory else opts.resolved_data_dir, durability=opts.durability)
+    if isinstance(store, SqliteStore):
+        store.group_commit = True  # the ASGI edge commits once per turn of the event loop
     clock = _restore_clock(store, opts)
     service = ComputeService(store, clock, IdSource(opts.seed),
                              Settings(profile=opts.profile, page_size=opts.page_size,

@@ -6,6 +6,7 @@ collapsed (`//`), as ARM does. Handlers parse and delegate to the service.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import logging
 import traceback
@@ -337,8 +338,8 @@ class ArmApi:
                 if self.svc.get_state(sub, rg, name) is None:
                     self.svc.require_group(sub, rg)
                     return empty_response(204)
-                op = self.svc.delete(sub, rg, name, force=force)
-                return self._accepted(req, sub, op.op_id, name, rg)
+                op, location = self.svc.act(sub, rg, name, Op.FORCE_DELETE if force else Op.DELETE)
+                return self._accepted(req, sub, op.op_id, location)
             self._need(m, "GET", "PUT", "PATCH", "DELETE")
         if n == 9:
             action = p[8]
@@ -354,18 +355,16 @@ class ArmApi:
             if action in ops or action in ("poweroff", "deallocate"):
                 self._need(m, "POST")
                 if action == "poweroff":
-                    op = self.svc.power_off(sub, rg, name, skip_shutdown=req.flag("skipShutdown"))
+                    op_kind = Op.POWER_OFF_SKIP if req.flag("skipShutdown") else Op.POWER_OFF
                 elif action == "deallocate":
-                    op = self.svc.deallocate(sub, rg, name, hibernate=req.flag("hibernate"))
+                    op_kind = Op.HIBERNATE if req.flag("hibernate") else Op.DEALLOCATE
                 else:
-                    op = self.svc.action(sub, rg, name, ops[action])
-                return self._accepted(req, sub, op.op_id, name, rg)
+                    op_kind = ops[action]
+                op, location = self.svc.act(sub, rg, name, op_kind)
+                return self._accepted(req, sub, op.op_id, location)
         raise self._no_route(req)
 
-    def _accepted(self, req: Req, sub: str, op_id: str, name: str, rg: str) -> Response:
-        row = self.svc.store.get_vm(f"/subscriptions/{sub}/resourceGroups/{rg}/providers/"
-                                    f"Microsoft.Compute/virtualMachines/{name}".lower())
-        location = row.location if row else "eastus"
+    def _accepted(self, req: Req, sub: str, op_id: str, location: str) -> Response:
         return empty_response(202, {**self._lro_headers(req, sub, location, op_id, location_header=True),
                                     "content-length": "0"})
 
@@ -389,6 +388,36 @@ def _parse_query(qs: str) -> dict[str, str]:
     return query
 
 
+class GroupCommit:
+    """Answers no request before what it wrote is committed, and lets the writes of the requests
+    that one turn of the event loop handles share a single commit (SqliteStore.group_commit)."""
+
+    def __init__(self, store: Any) -> None:
+        self.store = store
+        self.batch: asyncio.Future[None] | None = None
+
+    async def durable(self) -> None:
+        if not self.store.pending():
+            return
+        if self.batch is None:
+            loop = asyncio.get_running_loop()
+            self.batch = loop.create_future()
+            loop.call_soon(self._commit)
+        await asyncio.shield(self.batch)
+
+    def _commit(self) -> None:
+        batch, self.batch = self.batch, None
+        assert batch is not None
+        try:
+            self.store.commit()
+        except Exception as e:  # nobody in this batch is acknowledged
+            log.error("group commit failed: %r", e)
+            batch.set_exception(e)
+            batch.exception()  # retrieved: the waiters re-raise it
+            return
+        batch.set_result(None)
+
+
 class ArmAsgi:
     """The ASGI application: parses just what ARM needs from the request, dispatches, answers.
 
@@ -398,6 +427,7 @@ class ArmAsgi:
 
     def __init__(self, api: ArmApi) -> None:
         self.api = api
+        self.group = GroupCommit(api.svc.store)
 
     async def __call__(self, scope: dict[str, Any], receive: Callable[[], Awaitable[dict[str, Any]]],
                        send: Callable[[dict[str, Any]], Awaitable[None]]) -> None:
@@ -443,8 +473,10 @@ class ArmAsgi:
             req = Req(method, parts, [s.lower() for s in parts], query, body, f"{scope.get('scheme', 'http')}://{host}",
                       content_type)
             resp = self.api.dispatch(req)
+            await self.group.durable()
         except ArmError as e:
             resp = error_response(e)
+            await self.group.durable()
         except Exception:  # never a traceback on the wire: log it, answer the ARM envelope
             log.error("unexpected error on %s %s\n%s", method, scope.get("path"), traceback.format_exc())
             resp = error_response(ArmError("The server encountered an internal error; it has been logged.",

@@ -236,6 +236,7 @@ class ComputeService:
             if current is not None and current.power is None:
                 current, live = None, False
             if not live and op not in (Op.CREATE, Op.CREATE_ATTACHED):
+                self.require_group(sub, rg)  # a missing group is ResourceGroupNotFound
                 raise NotFound(f"The Resource '{VM_TYPE}/{name}' under resource group '{rg}' was not found."
                                " For more details please go to https://aka.ms/ARMResourceNotFoundFix")
             model: dict[str, Any] | None = None
@@ -276,9 +277,10 @@ class ComputeService:
                             row.version + 1 if row else 1, new_model, operation, gone)
             try:
                 self.store.append(new_row, operation, expected_version=row.version if row else 0,
-                                  id_counter=self.ids.counter)
+                                  id_counter=self.ids.counter if self.ids.seed is not None else None)
             except ConcurrencyError:
                 continue
+            self._last_row = new_row
             return operation
         raise OperationNotAllowed("The VM is changing too fast; retry the request.", code="Conflict")
 
@@ -413,8 +415,13 @@ class ComputeService:
         return st, op
 
     def action(self, sub: str, rg: str, name: str, op: Op) -> Operation:
-        self.require_group(sub, rg)
         return self._command(sub, rg, name, op)
+
+    def act(self, sub: str, rg: str, name: str, op: Op) -> tuple[Operation, str]:
+        """An action, and the VM's location (for the operation's URL)."""
+        with self._lock:
+            operation = self._command(sub, rg, name, op)
+            return operation, self._last_row.location
 
     def start(self, sub: str, rg: str, name: str) -> Operation:
         return self.action(sub, rg, name, Op.START)

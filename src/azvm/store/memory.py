@@ -33,7 +33,7 @@ class MemoryStore:
     def load_history(self, key: str) -> list[Operation]:
         return list(self._ops.get(key, ()))
 
-    def append(self, row: VmRow, op: Operation, *, expected_version: int, id_counter: int) -> None:
+    def append(self, row: VmRow, op: Operation, *, expected_version: int, id_counter: int | None) -> None:
         with self._lock:
             ops = self._ops.setdefault(row.key, [])
             if len(ops) != expected_version:
@@ -45,7 +45,8 @@ class MemoryStore:
             if row.key not in self._vms:
                 insort(self._keys, row.key)
             self._vms[row.key] = row
-            self._meta["id_counter"] = str(id_counter)
+            if id_counter is not None:
+                self._meta["id_counter"] = str(id_counter)
 
     def list_vms(self, *, sub: str, rg: str | None, location: str | None, live_at_us: int,
                  after_key: str | None, limit: int) -> list[VmRow]:
@@ -113,6 +114,12 @@ class MemoryStore:
 
     def set_meta(self, name: str, value: str) -> None:
         self._meta[name] = value
+
+    def pending(self) -> bool:
+        return False
+
+    def commit(self) -> None:
+        pass
 
     def close(self) -> None:
         pass

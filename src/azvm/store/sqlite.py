@@ -11,6 +11,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -123,7 +124,60 @@ class SqliteStore:
         db.execute("PRAGMA busy_timeout=30000")
         db.execute("PRAGMA cache_size=-65536")
         self._cache = _RowCache()
+        self._tx_open = False
         self._migrate()
+
+    # -- transactions ------------------------------------------------------------------------
+    # Every write runs in a savepoint of an IMMEDIATE transaction. Alone (the default), the
+    # transaction commits at once. With `group_commit` on, it stays open so that the writes of
+    # many concurrent requests share one commit: the server answers none of them before
+    # `commit()` has returned (azvm.arm.app.GroupCommit), so nothing acknowledged is ever lost.
+    group_commit = False
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            db = self._db
+            if not self._tx_open:
+                db.execute("BEGIN IMMEDIATE")
+                self._tx_open = True
+            if not self.group_commit:  # a transaction of its own
+                try:
+                    yield db
+                except BaseException:
+                    self._end_tx("ROLLBACK")
+                    raise
+                self.commit()
+                return
+            db.execute("SAVEPOINT w")  # one write among the batch's
+            try:
+                yield db
+            except BaseException:
+                db.execute("ROLLBACK TO w")
+                db.execute("RELEASE w")
+                raise
+            db.execute("RELEASE w")
+
+    def _end_tx(self, how: str) -> None:
+        self._tx_open = False
+        try:
+            self._db.execute(how)
+        except BaseException:
+            self._cache.rows.clear()
+            raise
+
+    def pending(self) -> bool:
+        return self._tx_open
+
+    def commit(self) -> None:
+        with self._lock:
+            if self._tx_open:
+                try:
+                    self._end_tx("COMMIT")
+                except BaseException:
+                    if self._db.in_transaction:
+                        self._db.execute("ROLLBACK")
+                    raise
 
     def _migrate(self) -> None:
         with self._lock:
@@ -157,37 +211,35 @@ class SqliteStore:
             rows = self._db.execute("SELECT body FROM ops WHERE key=? ORDER BY version", (key,)).fetchall()
         return [Operation.from_json(orjson.loads(b)) for (b,) in rows]
 
-    def append(self, row: VmRow, op: Operation, *, expected_version: int, id_counter: int) -> None:
+    def append(self, row: VmRow, op: Operation, *, expected_version: int, id_counter: int | None) -> None:
         last = orjson.dumps(op.to_json())
         phases = orjson.dumps([list(p) for p in op.phases])
-        with self._lock:
+        with self._write() as db:
             model = self._cache.model_blob(row) or orjson.dumps(row.model)
-            db = self._db
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                cur = db.execute("SELECT version FROM vms WHERE key=?", (row.key,)).fetchone()
-                if (cur[0] if cur else 0) != expected_version:
-                    raise ConcurrencyError(row.key)
+            try:  # (key, version) is unique: a stream that moved on refuses the insert
                 db.execute("INSERT INTO ops (key, version, at_us, op_id, body) VALUES (?,?,?,?,?)",
                            (row.key, expected_version + 1, op.at_us, op.op_id, last))
-                db.execute(
-                    "INSERT OR REPLACE INTO vms (key, sub, rg, rg_lower, name, location, version, model,"
-                    " last, phases, gone_us) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-                    (row.key, row.sub, row.rg, row.rg.lower(), row.name, row.location, expected_version + 1,
-                     model, last, phases, row.gone_us))
-                db.execute("INSERT OR REPLACE INTO meta (name, value) VALUES ('id_counter', ?)",
-                           (str(id_counter),))
-                self._project(row, op)
-                db.execute("COMMIT")
-            except BaseException:
-                db.execute("ROLLBACK")
+            except sqlite3.IntegrityError as e:
+                if "ops.key" in str(e) or "PRIMARY" in str(e).upper():
+                    raise ConcurrencyError(row.key) from None
                 raise
+            db.execute(
+                "INSERT OR REPLACE INTO vms (key, sub, rg, rg_lower, name, location, version, model,"
+                " last, phases, gone_us) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                (row.key, row.sub, row.rg, row.rg.lower(), row.name, row.location, expected_version + 1,
+                 model, last, phases, row.gone_us))
+            if id_counter is not None:
+                db.execute("INSERT OR REPLACE INTO meta (name, value) VALUES ('id_counter', ?)", (str(id_counter),))
+            self._project(row, op, expected_version)
             self._cache.rows[row.key] = (last, model, row)
 
-    def _project(self, row: VmRow, op: Operation) -> None:
+    def _project(self, row: VmRow, op: Operation, expected_version: int) -> None:
         db = self._db
-        db.execute("DELETE FROM usage WHERE key=? AND at_us>=?", (row.key, op.at_us))
-        db.executemany("INSERT INTO usage VALUES (?,?,?,?,?,?,?)",
+        cached = self._cache.rows.get(row.key)
+        prev_end = cached[2].last.end_us if cached is not None and cached[2].version == expected_version else None
+        if prev_end is None or prev_end > op.at_us:  # the new operation cuts the previous plan
+            db.execute("DELETE FROM usage WHERE key=? AND at_us>=?", (row.key, op.at_us))
+        db.executemany("INSERT OR REPLACE INTO usage VALUES (?,?,?,?,?,?,?)",
                        [(row.key, *r) for r in op_usage_rows(op, row.model)])
         if op.model is None and op.phases[-1].power is not None:
             return  # disks change only with the model or a deletion
@@ -268,22 +320,14 @@ class SqliteStore:
 
     # -- resource groups -------------------------------------------------------------------
     def put_group(self, row: GroupRow, *, id_counter: int | None = None) -> None:
-        with self._lock:
-            db = self._db
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                db.execute(
-                    "INSERT OR REPLACE INTO groups (key, sub, name, location, tags, created_us, delete_op,"
-                    " delete_at_us, gone_us) VALUES (?,?,?,?,?,?,?,?,?)",
-                    (row.key, row.sub, row.name, row.location, orjson.dumps(row.tags), row.created_us,
-                     row.delete_op, row.delete_at_us, row.gone_us))
-                if id_counter is not None:
-                    db.execute("INSERT OR REPLACE INTO meta (name, value) VALUES ('id_counter', ?)",
-                               (str(id_counter),))
-                db.execute("COMMIT")
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
+        with self._write() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO groups (key, sub, name, location, tags, created_us, delete_op,"
+                " delete_at_us, gone_us) VALUES (?,?,?,?,?,?,?,?,?)",
+                (row.key, row.sub, row.name, row.location, orjson.dumps(row.tags), row.created_us,
+                 row.delete_op, row.delete_at_us, row.gone_us))
+            if id_counter is not None:
+                db.execute("INSERT OR REPLACE INTO meta (name, value) VALUES ('id_counter', ?)", (str(id_counter),))
 
     @staticmethod
     def _group(r: tuple[Any, ...]) -> GroupRow:
@@ -315,22 +359,16 @@ class SqliteStore:
         return r[0] if r else None
 
     def set_meta(self, name: str, value: str) -> None:
-        with self._lock:
-            self._db.execute("INSERT OR REPLACE INTO meta (name, value) VALUES (?, ?)", (name, value))
+        with self._write() as db:
+            db.execute("INSERT OR REPLACE INTO meta (name, value) VALUES (?, ?)", (name, value))
 
     def reset(self) -> None:
-        with self._lock:
-            db = self._db
-            db.execute("BEGIN IMMEDIATE")
+        with self._write() as db:
             self._cache.rows.clear()
-            try:
-                for t in ("ops", "vms", "groups", "meta", "usage", "disks"):
-                    db.execute(f"DELETE FROM {t}")
-                db.execute("COMMIT")
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
+            for t in ("ops", "vms", "groups", "meta", "usage", "disks"):
+                db.execute(f"DELETE FROM {t}")
 
     def close(self) -> None:
         with self._lock:
+            self.commit()
             self._db.close()
