@@ -290,7 +290,7 @@ class ArmApi:
         top = req.q("$top")
         limit = None
         if top is not None:
-            if not top.isdigit() or not 1 <= int(top) <= 1000:
+            if not (top.isascii() and top.isdigit()) or not 1 <= int(top) <= 1000:
                 raise ArmError("$top must be an integer from 1 to 1000.", code="InvalidParameter", target="$top")
             limit = int(top)
         vms, last = self.svc.list_vms(sub, rg=rg, location=location, after_key=_untoken(tok) if tok else None,
@@ -329,7 +329,9 @@ class ArmApi:
             if m == "PUT":
                 st, op, created = self.svc.create_or_update(sub, rg, name, req.json())
                 headers = self._lro_headers(req, sub, st.row.location, op.op_id, location_header=False)
-                return json_response(self._vm_json(st), 201 if created else 200, headers)
+                body = self._vm_json(st)
+                headers["etag"] = body["etag"]  # as the real PUT answers (cli_vm_resize_put_200_2025.json)
+                return json_response(body, 201 if created else 200, headers)
             if m == "PATCH":
                 st, op = self.svc.update(sub, rg, name, req.json())
                 return json_response(self._vm_json(st), 200, self._retry_headers())

@@ -40,7 +40,9 @@ class ControlApi:
             if m == "POST":
                 return self.move_clock(req.json())
         if p == ["reset"] and m == "POST":
-            body = req.json(required=False) or {}
+            body = req.json(required=False)
+            if body is None and not req.body.strip():
+                body = {}
             if not isinstance(body, dict):
                 raise ArmError("Expected a JSON object or no body.", code="InvalidParameter", target="body")
             start = body.get("startTime")
@@ -49,9 +51,11 @@ class ControlApi:
                 start_us = parse_iso(start) if isinstance(start, str) else None
             except ValueError:
                 start_us = None
-            if (start is not None and start_us is None) or (seed is not None and not isinstance(seed, int)):
-                raise ArmError("startTime must be an ISO 8601 time with a zone; seed an integer.",
-                               code="InvalidParameter", target="startTime" if start_us is None else "seed")
+            if start is not None and start_us is None:
+                raise ArmError("startTime must be an ISO 8601 time with a zone.", code="InvalidParameter",
+                               target="startTime")
+            if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool)):
+                raise ArmError("seed must be an integer.", code="InvalidParameter", target="seed")
             skip = body.get("timeSkipping")
             self.svc.reset(start_us=start_us, seed=seed, skip=bool(skip) if skip is not None else None)
             return json_response({"status": "reset", **self.clock_body()})
@@ -78,39 +82,58 @@ class ControlApi:
         raise ArmError(f"No azvm control resource at '/{'/'.join(req.parts)}' for {m}.", code="NotFound")
 
     def move_clock(self, body: Any) -> Response:
+        """Validate every field first, then apply them all: a request that fails changes nothing."""
         if not isinstance(body, dict) or not body:
             raise ArmError('Expected one of {"advanceSeconds": N}, {"set": "<ISO time>"}, {"speed": F},'
                            ' {"timeSkipping": true|false}.', code="InvalidParameter", target="body")
+        unknown = set(body) - {"advanceSeconds", "set", "speed", "timeSkipping"}
+        if unknown:
+            raise ArmError(f"Unknown clock field(s): {', '.join(sorted(unknown))}.", code="InvalidParameter",
+                           target=sorted(unknown)[0])
+
+        def number(name: str, low: float, high: float) -> float | None:
+            if name not in body:
+                return None
+            v = body[name]
+            if not isinstance(v, (int, float)) or isinstance(v, bool) or not low <= v <= high:
+                raise ArmError(f"{name} must be a number from {low:g} to {high:g}.", code="InvalidParameter",
+                               target=name)
+            return float(v)
+
+        advance = number("advanceSeconds", 0, 100 * 366 * 86400)
+        speed = number("speed", 0, 1e6)
+        set_us: int | None = None
+        if "set" in body:
+            v = body["set"]
+            try:
+                set_us = parse_iso(v) if isinstance(v, str) else None
+            except ValueError:
+                set_us = None
+            if set_us is None:
+                raise ArmError("set must be an ISO 8601 time with a zone, e.g. 2026-01-01T00:00:00Z.",
+                               code="InvalidParameter", target="set")
+        skip = body.get("timeSkipping")
+        if skip is not None and not isinstance(skip, bool):
+            raise ArmError("timeSkipping must be true or false.", code="InvalidParameter", target="timeSkipping")
         clock = self.svc.clock
-        try:
-            with self.svc._lock:
-                if "advanceSeconds" in body:
-                    v = body["advanceSeconds"]
-                    if not isinstance(v, (int, float)) or isinstance(v, bool):
-                        raise ArmError("advanceSeconds must be a number.", code="InvalidParameter",
-                                       target="advanceSeconds")
-                    clock.advance(float(v))
-                if "set" in body:
-                    v = body["set"]
-                    try:
-                        us = parse_iso(v) if isinstance(v, str) else None
-                    except ValueError:
-                        us = None
-                    if us is None:
-                        raise ArmError("set must be an ISO 8601 time with a zone, e.g. 2026-01-01T00:00:00Z.",
-                                       code="InvalidParameter", target="set")
-                    clock.set(us)
-                if "speed" in body:
-                    v = body["speed"]
-                    if not isinstance(v, (int, float)) or isinstance(v, bool):
-                        raise ArmError("speed must be a number (0 = manual).", code="InvalidParameter",
-                                       target="speed")
-                    clock.set_speed(float(v))
-                if "timeSkipping" in body:
-                    clock.set_skip(bool(body["timeSkipping"]))
-                self.svc.persist_clock()
-        except ClockError as e:
-            raise ArmError(str(e), code="InvalidParameter", target="clock") from None
+        with self.svc._lock:
+            now = clock.now_us()
+            target = now + round((advance or 0) * 1_000_000)
+            if set_us is not None:
+                if set_us < now:
+                    raise ArmError(f"the clock never goes backwards: it reads {iso(now)}.", code="InvalidParameter",
+                                   target="set")
+                target = max(target, set_us)
+            try:
+                if target > now:
+                    clock.set(target)
+                if speed is not None:
+                    clock.set_speed(speed)
+                if skip is not None:
+                    clock.set_skip(skip)
+            except ClockError as e:
+                raise ArmError(str(e), code="InvalidParameter", target="clock") from None
+            self.svc.persist_clock()
         return json_response(self.clock_body())
 
     def add_fault(self, body: Any) -> Response:

@@ -10,7 +10,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..clock import Clock, ClockState, iso
-from ..domain.errors import ConcurrencyError, NotFound, OperationNotAllowed, ResourceGroupNotFound
+from ..domain.errors import (
+    ArmError,
+    ConcurrencyError,
+    InvalidParameter,
+    NotFound,
+    OperationNotAllowed,
+    ResourceGroupNotFound,
+)
 from ..domain.history import (
     INTERNAL_ERROR,
     OS_PROVISIONING_TIMEOUT,
@@ -32,6 +39,8 @@ from .validation import (
     check_location,
     check_size,
     check_tags,
+    check_data_disks,
+    check_subobjects,
     check_vm_body,
     check_vm_name,
     normalize_location,
@@ -308,20 +317,7 @@ class ComputeService:
                             f"/disks/{os_disk['name']}")
         os_disk.setdefault("deleteOption", "Detach")
         os_disk.setdefault("diskSizeGB", 127 if os_disk["osType"] == "Windows" else 30)
-        disks = []
-        for i, d in enumerate(storage.get("dataDisks") or []):
-            d = dict(d)
-            d.setdefault("name", f"{name}_disk{i + 2}_{self.ids.uuid().replace('-', '')}")
-            d.setdefault("caching", "None")
-            dm = dict(d.get("managedDisk") or {})
-            dm.setdefault("storageAccountType", "Standard_LRS")
-            dm.setdefault("id", f"/subscriptions/{rid.split('/')[2]}/resourceGroups/{rg}/providers"
-                                f"/Microsoft.Compute/disks/{d['name']}")
-            d["managedDisk"] = dm
-            d.setdefault("deleteOption", "Detach")
-            d.setdefault("diskSizeGB", 1023 if d.get("createOption") == "Empty" else 32)
-            d.setdefault("toBeDetached", False)
-            disks.append(d)
+        disks = self._complete_data_disks({"id": rid, "name": name}, storage.get("dataDisks") or [])
         storage["dataDisks"] = disks
         osp = props.get("osProfile")
         if osp is not None:
@@ -355,6 +351,26 @@ class ComputeService:
             model["resources"] = body["resources"]
         return model
 
+    def _complete_data_disks(self, model: dict[str, Any], disks_in: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Data disks as Azure returns them: names, managed disk ids and defaults filled in."""
+        rid, name = str(model["id"]), str(model["name"])
+        parts = rid.split("/")
+        sub, rg = parts[2], parts[4]
+        disks = []
+        for i, d in enumerate(disks_in):
+            d = dict(d)
+            d.setdefault("name", f"{name}_disk{i + 2}_{self.ids.uuid().replace('-', '')}")
+            d.setdefault("caching", "None")
+            dm = dict(d.get("managedDisk") or {})
+            dm.setdefault("storageAccountType", "Standard_LRS")
+            dm.setdefault("id", f"/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.Compute/disks/{d['name']}")
+            d["managedDisk"] = dm
+            d.setdefault("deleteOption", "Detach")
+            d.setdefault("diskSizeGB", 1023 if d.get("createOption") == "Empty" else 32)
+            d.setdefault("toBeDetached", False)
+            disks.append(d)
+        return disks
+
     def _updated_model(self, row: VmRow, body: dict[str, Any]) -> dict[str, Any]:
         props = check_vm_body(body, existing=True)
         loc = body.get("location")
@@ -365,14 +381,15 @@ class ComputeService:
         return self._merge(row, {"properties": props, "tags": body.get("tags")}, replace_tags=True)
 
     def _patched_model(self, row: VmRow, patch: dict[str, Any]) -> dict[str, Any]:
-        if not isinstance(patch, dict):
-            raise OperationNotAllowed("The request body must be a JSON object.", code="InvalidRequestContent")
         props = patch.get("properties")
         if props is not None and not isinstance(props, dict):
-            check_vm_body({"properties": props}, existing=True)
-        if isinstance(props, dict) and isinstance(props.get("hardwareProfile"), dict) and \
-                "vmSize" in props["hardwareProfile"]:
-            check_size(props["hardwareProfile"]["vmSize"])
+            raise InvalidParameter("The value of parameter 'properties' must be an object.", target="properties")
+        if isinstance(props, dict):
+            check_subobjects(props)
+            storage = props.get("storageProfile") or {}
+            check_data_disks(storage.get("dataDisks"))
+            if isinstance(props.get("hardwareProfile"), dict) and "vmSize" in props["hardwareProfile"]:
+                check_size(props["hardwareProfile"]["vmSize"])
         if patch.get("tags") is not None:
             check_tags(patch.get("tags"))
         return self._merge(row, {"properties": props or {}, "tags": patch.get("tags")},
@@ -386,7 +403,8 @@ class ComputeService:
         storage = props.pop("storageProfile", None)
         model["properties"] = _deep_merge(model["properties"], props)
         if isinstance(storage, dict) and isinstance(storage.get("dataDisks"), list):
-            model["properties"]["storageProfile"]["dataDisks"] = storage["dataDisks"]
+            model["properties"]["storageProfile"]["dataDisks"] = self._complete_data_disks(
+                model, storage["dataDisks"])
         if "hardwareProfile" in props:
             hw = model["properties"]["hardwareProfile"]
             hw["vmSize"] = check_size(hw.get("vmSize"))
@@ -409,7 +427,11 @@ class ComputeService:
 
     def update(self, sub: str, rg: str, name: str, patch: Any) -> tuple[VmState, Operation]:
         self.require_group(sub, rg)
-        op = self._command(sub, rg, name, Op.UPDATE, patch=patch if isinstance(patch, dict) else None)
+        if not isinstance(patch, dict):
+            self.require_vm(sub, rg, name)  # a missing VM is a 404 whatever the body
+            raise ArmError("The request content was invalid and could not be deserialized: the body must be a"
+                           " JSON object.", code="InvalidRequestContent")
+        op = self._command(sub, rg, name, Op.UPDATE, patch=patch)
         st = self.get_state(sub, rg, name)
         assert st is not None
         return st, op

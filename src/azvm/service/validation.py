@@ -151,25 +151,13 @@ def check_vm_body(body: Any, *, existing: bool) -> dict[str, Any]:
                 raise InvalidParameter(f"The value '{os_type}' of parameter 'osDisk.osType' is not allowed."
                                        " Allowed values are 'Windows', 'Linux'.",
                                        target="storageProfile.osDisk.osType")
-    data_disks = storage.get("dataDisks") or []
-    if not isinstance(data_disks, list):
-        raise InvalidParameter("The value of parameter 'storageProfile.dataDisks' must be an array.",
-                               target="storageProfile.dataDisks")
-    luns: set[int] = set()
-    for i, d in enumerate(data_disks):
-        d = _obj(d, f"storageProfile.dataDisks[{i}]", required=True)
-        lun = d.get("lun")
-        if not isinstance(lun, int) or isinstance(lun, bool) or not 0 <= lun <= 63:
-            raise InvalidParameter(f"Required parameter 'dataDisks[{i}].lun' must be an integer from 0 to 63.",
-                                   target=f"storageProfile.dataDisks[{i}].lun")
-        if lun in luns:
-            raise InvalidParameter(f"Data disk LUN {lun} is used more than once.",
-                                   target=f"storageProfile.dataDisks[{i}].lun")
-        luns.add(lun)
-        size = d.get("diskSizeGB")
-        if size is not None and (not isinstance(size, int) or isinstance(size, bool) or not 1 <= size <= 65536):
-            raise InvalidParameter(f"The value of 'dataDisks[{i}].diskSizeGB' must be an integer from 1 to 65536.",
-                                   target=f"storageProfile.dataDisks[{i}].diskSizeGB")
+    _obj(os_disk.get("managedDisk"), "storageProfile.osDisk.managedDisk")
+    osp_any = props.get("osProfile")
+    if isinstance(osp_any, dict):
+        for conf in ("linuxConfiguration", "windowsConfiguration"):
+            _obj(osp_any.get(conf), f"osProfile.{conf}")
+    check_data_disks(storage.get("dataDisks"))
+    check_subobjects(props)
     net = _obj(props.get("networkProfile"), "networkProfile", required=not existing)
     if not existing:
         nics = net.get("networkInterfaces")
@@ -185,3 +173,41 @@ def check_vm_body(body: Any, *, existing: bool) -> dict[str, Any]:
                 _str(nic.get("id"), f"networkProfile.networkInterfaces[{i}].id", required=True)
     check_tags(body.get("tags"))
     return props
+
+
+# properties of a VM that are objects: a PUT or PATCH must not put anything else there
+OBJECT_PROPERTIES = ("hardwareProfile", "storageProfile", "osProfile", "networkProfile", "additionalCapabilities",
+                     "diagnosticsProfile", "securityProfile", "billingProfile", "scheduledEventsProfile",
+                     "capacityReservation", "applicationProfile", "availabilitySet", "proximityPlacementGroup",
+                     "host", "hostGroup", "virtualMachineScaleSet")
+
+
+def check_subobjects(props: dict[str, Any]) -> None:
+    for k in OBJECT_PROPERTIES:
+        _obj(props.get(k), k)
+    for k in ("osDisk", "imageReference"):
+        _obj((props.get("storageProfile") or {}).get(k), f"storageProfile.{k}")
+
+
+def check_data_disks(data_disks: Any) -> None:
+    if data_disks is None:
+        return
+    if not isinstance(data_disks, list):
+        raise InvalidParameter("The value of parameter 'storageProfile.dataDisks' must be an array.",
+                               target="storageProfile.dataDisks")
+    luns: set[int] = set()
+    for i, d in enumerate(data_disks):
+        d = _obj(d, f"storageProfile.dataDisks[{i}]", required=True)
+        _obj(d.get("managedDisk"), f"storageProfile.dataDisks[{i}].managedDisk")
+        lun = d.get("lun")
+        if not isinstance(lun, int) or isinstance(lun, bool) or not 0 <= lun <= 63:
+            raise InvalidParameter(f"Required parameter 'dataDisks[{i}].lun' must be an integer from 0 to 63.",
+                                   target=f"storageProfile.dataDisks[{i}].lun")
+        if lun in luns:
+            raise InvalidParameter(f"Data disk LUN {lun} is used more than once.",
+                                   target=f"storageProfile.dataDisks[{i}].lun")
+        luns.add(lun)
+        size = d.get("diskSizeGB")
+        if size is not None and (not isinstance(size, int) or isinstance(size, bool) or not 1 <= size <= 65536):
+            raise InvalidParameter(f"The value of 'dataDisks[{i}].diskSizeGB' must be an integer from 1 to 65536.",
+                                   target=f"storageProfile.dataDisks[{i}].diskSizeGB")
