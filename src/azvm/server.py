@@ -114,13 +114,15 @@ class Emulator:
 
 def build(opts: Options) -> Emulator:
     store = open_store(None if opts.in_memory else opts.resolved_data_dir, durability=opts.durability)
-    if isinstance(store, SqliteStore):
-        store.group_commit = True  # the ASGI edge commits once per turn of the event loop
     clock = _restore_clock(store, opts)
     service = ComputeService(store, clock, IdSource(opts.seed),
                              Settings(profile=opts.profile, page_size=opts.page_size,
                                       shared_clock=opts.workers > 1))
     service.persist_clock()
+    if isinstance(store, SqliteStore):
+        # from here on only the ASGI edge writes, and it commits once per turn of the event loop
+        # (anything written before this point has committed on its own)
+        store.group_commit = True
     billing = BillingService(resolve_prices(opts.prices), resolve_rules(opts.billing_rules))
     control = ControlApi(service, store_kind="memory" if opts.in_memory else "sqlite", version=__version__,
                          billing=billing)
