@@ -58,12 +58,13 @@ def _load(args: argparse.Namespace, progress: Any) -> tuple[Any, int]:
     task = progress.add_task(f"reading {db}", total=None)
     store = SqliteStore(db)
     try:
-        tl: Timeline = timeline_from_store(store)
+        stored: Timeline = timeline_from_store(store)
         saved = store.get_meta("clock")
     finally:
         store.close()
     progress.update(task, completed=1, total=1)
     now = now_wall_us()
+    tl = stored
     if saved:
         a, w, sp, k = saved.split(",")
         now = Clock(ClockState(int(a), int(w), float(sp), k == "1")).now_us()

@@ -36,7 +36,8 @@ def _serve_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     p.add_argument("--poll-delay", type=float, default=float(env("AZVM_POLL_DELAY", "1")),
                    help="seconds clients wait between polls (Retry-After; default 1)")
     p.add_argument("--profile", default=env("AZVM_PROFILE", "azure"), help="durations profile: azure or fast")
-    p.add_argument("--seed", type=int, default=int(env("AZVM_SEED")) if env("AZVM_SEED") else None,
+    seed = env("AZVM_SEED")
+    p.add_argument("--seed", type=int, default=int(seed) if seed else None,
                    help="seed for deterministic ids")
     p.add_argument("--page-size", type=int, default=int(env("AZVM_PAGE_SIZE", "100")))
     p.add_argument("--any-api-version", action="store_true", default=env("AZVM_ANY_API_VERSION", "") in ("1", "true"),
@@ -140,12 +141,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     _serve_parser(sub)
     d = sub.add_parser("states-doc", help="write the states page generated from the transition table")
     d.add_argument("--output", "-o", default="-")
-    try:
-        from .billing_cli import add_bill_parser
-    except ImportError:
-        add_bill_parser = None
-    if add_bill_parser is not None:
-        add_bill_parser(sub)
+    from .billing_cli import add_bill_parser
+
+    add_bill_parser(sub)
     args = parser.parse_args(argv)
     if args.command == "serve":
         return serve(args)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 US = 1_000_000
@@ -113,8 +113,9 @@ class Clock:
         """Adopt a persisted state (never moving backwards)."""
         self._state = state
 
-    def _reanchor(self, sim_us: int, **changes: object) -> ClockState:
-        new = replace(self._state, sim_anchor_us=sim_us, wall_anchor_us=self._wall(), **changes)
+    def _reanchor(self, sim_us: int, *, speed: float | None = None, skip: bool | None = None) -> ClockState:
+        s = self._state
+        new = ClockState(sim_us, self._wall(), s.speed if speed is None else speed, s.skip if skip is None else skip)
         self._state = new
         if self._on_change is not None:
             self._on_change(new)

@@ -155,7 +155,6 @@ class ThreadedServer:
     def __init__(self, emu: Emulator) -> None:  # noqa: D107
         self.emu = emu
         self.server = uvicorn.Server(uvicorn_config(emu))
-        self.server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
         self.thread = threading.Thread(target=self.server.run, name="azvm-server", daemon=True)
 
     def start(self) -> int:

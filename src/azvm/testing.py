@@ -59,16 +59,18 @@ class AzvmServer:
     def compute_client(self, **kwargs: Any) -> Any:
         from azure.mgmt.compute import ComputeManagementClient
 
-        return ComputeManagementClient(StaticTokenCredential(), self.subscription_id,  # type: ignore[arg-type]
+        return ComputeManagementClient(StaticTokenCredential(), self.subscription_id,
                                        **{**self.client_kwargs(), **kwargs})
 
     def resource_client(self, **kwargs: Any) -> Any:
+        import importlib
+
         try:
-            from azure.mgmt.resource.resources import ResourceManagementClient
+            module = importlib.import_module("azure.mgmt.resource.resources")
         except ImportError:  # azure-mgmt-resource < 26
-            from azure.mgmt.resource import ResourceManagementClient  # type: ignore[no-redef]
-        return ResourceManagementClient(StaticTokenCredential(), self.subscription_id,  # type: ignore[arg-type]
-                                        **{**self.client_kwargs(), **kwargs})
+            module = importlib.import_module("azure.mgmt.resource")
+        return module.ResourceManagementClient(StaticTokenCredential(), self.subscription_id,
+                                               **{**self.client_kwargs(), **kwargs})
 
     def ssl_context(self) -> ssl.SSLContext | None:
         """An SSL context that trusts this server's certificate (for httpx, urllib, aiohttp...)."""

@@ -6,10 +6,9 @@ from typing import Any
 
 import pytest
 from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceNotFoundError
-
-from azvm.testing import AzvmServer
 from tests.conftest import SUB, vm_body
 
+from azvm.testing import AzvmServer
 
 
 def codes(compute: Any, name: str = "vm1", rg: str = "rg") -> list[str]:

@@ -12,9 +12,9 @@ from typing import Any
 
 import httpx
 import pytest
+from tests.conftest import SUB, vm_body
 
 from azvm.testing import AzvmServer, StaticTokenCredential, azvm_server
-from tests.conftest import SUB, vm_body
 
 T0 = "2026-01-01T00:00:00Z"
 WINDOW = {"from": "2026-01-01T00:00:00Z", "to": "2026-01-02T00:00:00Z"}

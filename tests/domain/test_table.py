@@ -8,12 +8,12 @@ from importlib import resources
 from typing import Any
 
 import pytest
+from tests.conftest import SUB, vm_body
 
 from azvm.domain.errors import NotFound, OperationNotAllowed
 from azvm.domain.states import PowerState, Prov
 from azvm.domain.table import LIVE, Op, Situation, TableError, load
 from azvm.service.compute import ComputeService
-from tests.conftest import SUB, vm_body
 
 R, J = "refused", "joined"
 OPS = [Op.UPDATE, Op.START, Op.POWER_OFF, Op.POWER_OFF_SKIP, Op.DEALLOCATE, Op.HIBERNATE, Op.RESTART,

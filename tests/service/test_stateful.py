@@ -8,6 +8,7 @@ from pathlib import Path
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
+from tests.conftest import START, SUB, vm_body
 
 from azvm.clock import Clock, ClockState
 from azvm.domain.errors import NotFound, OperationNotAllowed
@@ -17,7 +18,6 @@ from azvm.domain.table import Op, Situation
 from azvm.ids import IdSource
 from azvm.service.compute import ComputeService, Settings
 from azvm.store import SqliteStore
-from tests.conftest import START, SUB, vm_body
 
 NAMES = ["a", "b", "c"]
 ACTIONS = [Op.START, Op.POWER_OFF, Op.POWER_OFF_SKIP, Op.DEALLOCATE, Op.HIBERNATE, Op.RESTART, Op.REDEPLOY,
@@ -87,7 +87,7 @@ class Lifecycle(RuleBasedStateMachine):
     @invariant()
     def states_are_documented_and_consistent(self) -> None:
         now = self.svc.now()
-        for key, ops in self.svc.store.iter_histories():
+        for _key, ops in self.svc.store.iter_histories():
             h = History(ops)
             ph = h.phase(now)
             if ph is not None and ph.power is not None:

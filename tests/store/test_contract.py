@@ -96,8 +96,9 @@ def test_sqlite_survives_reopening(tmp_path: Any) -> None:
 
 
 def _scenario(store: Any) -> Any:
-    from azvm.domain.table import Op
     from tests.conftest import make_service, vm_body
+
+    from azvm.domain.table import Op
 
     svc = make_service(store)
     svc.create_or_update_group(SUB, "rg", {"location": "eastus"})

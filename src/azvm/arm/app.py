@@ -15,15 +15,14 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, quote
 
-
 from ..clock import iso
 from ..domain.errors import ArmError, NotFound
 from ..domain.table import Op
 from ..service.billing import BillingService, timeline_from_store
 from ..service.compute import ComputeService, VmState
-from ..service.validation import REGIONS, SIZES, SIZE_NAMES, normalize_location
+from ..service.validation import REGIONS, SIZE_NAMES, SIZES, normalize_location
 from . import render
-from .http import MAX_BODY, Req, Response, empty_response, error_response, json_response, raw_json_response
+from .http import MAX_BODY, Req, Response, empty_response, error_response, json_response
 from .versions import COMPUTE_VERSIONS, ApiVersionPolicy
 
 log = logging.getLogger("azvm.arm")
@@ -258,7 +257,8 @@ class ArmApi:
                  "locations/virtualMachines", "operations"]
         return {"id": f"/subscriptions/{sub}/providers/Microsoft.Compute", "namespace": "Microsoft.Compute",
                 "registrationState": "Registered", "registrationPolicy": "RegistrationRequired",
-                "resourceTypes": [{"resourceType": t, "locations": locs, "apiVersions": list(reversed(COMPUTE_VERSIONS)),
+                "resourceTypes": [{"resourceType": t, "locations": locs,
+                                   "apiVersions": list(reversed(COMPUTE_VERSIONS)),
                                    "defaultApiVersion": COMPUTE_VERSIONS[-1], "capabilities": "None"}
                                   for t in types]}
 

@@ -101,8 +101,7 @@ class Operation:
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> Operation:
-        phases = tuple(Phase(p[0], p[1], p[2], p[3], tuple(p[4]) if p[4] else None)  # type: ignore[arg-type]
-                       for p in d["phases"])
+        phases = tuple(Phase(p[0], p[1], p[2], p[3], (p[4][0], p[4][1]) if p[4] else None) for p in d["phases"])
         err = d.get("error")
         return cls(d["id"], d["name"], d["at"], phases, d.get("preempts", True), d.get("model"),
                    (err[0], err[1]) if err else None)

@@ -63,7 +63,7 @@ _WIRE_NAMES = {
 }
 
 CREATE_OPS = frozenset({Op.CREATE, Op.CREATE_ATTACHED})
-LIVE = tuple(s for s in Situation if s not in (Situation.ABSENT, Situation.DELETED))
+LIVE: tuple[Situation, ...] = tuple(s for s in Situation if s not in (Situation.ABSENT, Situation.DELETED))
 KEEP = "keep"
 SETTLE = "settle"
 _SETTLED = {
@@ -188,8 +188,11 @@ def _parse(raw: dict[str, Any]) -> Table:
     return table
 
 
+_POWER_VALUES = frozenset(p.value for p in PowerState)
+
+
 def _step_situation(source: Situation, prov: str, power: str) -> Situation:
-    rep = _REPRESENTATIVE_POWER.get(source, PowerState(source) if source in PowerState.__members__.values()
+    rep = _REPRESENTATIVE_POWER.get(source, PowerState(source.value) if source.value in _POWER_VALUES
                                     else PowerState.RUNNING)
     p = rep if power == KEEP else PowerState(power)
     pv = Prov.SUCCEEDED if prov == KEEP else prov
@@ -229,16 +232,16 @@ def successors(table: Table, source: Situation) -> set[Situation]:
 
 def validate(table: Table) -> None:
     ops_live = [op for op in Op if op not in CREATE_OPS]
-    for s in LIVE:
+    for live in LIVE:
         for op in ops_live:
-            if (s, op) not in table.rules:
-                raise TableError(f"no rule for operation {op} in situation {s}")
-    for s, op in table.rules:
-        if s == Situation.DELETED:
+            if (live, op) not in table.rules:
+                raise TableError(f"no rule for operation {op} in situation {live}")
+    for src, op in table.rules:
+        if src == Situation.DELETED:
             raise TableError(f"the final situation has an exit: {op}")
-        if s == Situation.ABSENT and op not in CREATE_OPS:
+        if src == Situation.ABSENT and op not in CREATE_OPS:
             raise TableError(f"only a create applies to an absent VM, not {op}")
-        if s != Situation.ABSENT and op in CREATE_OPS:
+        if src != Situation.ABSENT and op in CREATE_OPS:
             raise TableError(f"a create applies only to an absent VM (PUT on an existing VM is {Op.UPDATE})")
     for name, profile in table.profiles.items():
         for rule in table.rules.values():
@@ -248,8 +251,8 @@ def validate(table: Table) -> None:
                     if key not in profile:
                         raise TableError(f"profile {name!r} has no duration {key!r}")
     edges = graph(table)
-    seen = {Situation.ABSENT}
-    queue = deque(seen)
+    seen: set[Situation] = {Situation.ABSENT}
+    queue: deque[Situation] = deque(seen)
     while queue:
         for nxt in edges[queue.popleft()]:
             if nxt not in seen:
@@ -257,11 +260,12 @@ def validate(table: Table) -> None:
                 queue.append(nxt)
     unreachable = set(Situation) - seen
     if unreachable:
-        raise TableError(f"unreachable situations: {sorted(s.value for s in unreachable)}")
+        raise TableError(f"unreachable situations: {sorted(u.value for u in unreachable)}")
     for s in Situation:
         if s == Situation.DELETED:
             continue
-        reach, queue = {s}, deque([s])
+        reach: set[Situation] = {s}
+        queue = deque([s])
         while queue:
             for nxt in edges[queue.popleft()]:
                 if nxt not in reach:

@@ -163,13 +163,13 @@ class BillingService:
                     "Cost", "PreTaxCost", "CostUSD", "UsageQuantity"):
                 raise ArmError(f"Aggregation '{alias}' is not supported: use Sum of Cost or UsageQuantity.",
                                code="BadRequest", target=f"dataset.aggregation.{alias}")
-        groups = []
+        groups: list[str] = []
         for g in ds.get("grouping") or []:
             name = g.get("name") if isinstance(g, dict) else None
             if name not in b.QUERY_GROUPINGS or (g.get("type") or "Dimension") != "Dimension":
                 raise ArmError(f"Grouping '{name}' is not supported: use a Dimension among "
                                f"{', '.join(b.QUERY_GROUPINGS)}.", code="BadRequest", target="dataset.grouping")
-            groups.append(name)
+            groups.append(str(name))
         scope_low = scope.lower().rstrip("/")
         records = [r for r in self.records(tl, start, end)
                    if r.resource_id.lower().startswith(scope_low + "/")]
@@ -194,7 +194,9 @@ class BillingService:
 
         today = dt.datetime.fromtimestamp(day0 / 1e6, dt.UTC)
         month0 = today.replace(day=1)
-        us = lambda d: int(d.timestamp()) * 1_000_000  # noqa: E731
+
+        def us(d: dt.datetime) -> int:
+            return int(d.timestamp()) * 1_000_000
         if tf in ("MonthToDate", "BillingMonthToDate"):
             return us(month0), now_us
         if tf in ("TheLastMonth", "TheLastBillingMonth"):

@@ -4,9 +4,8 @@ from it and the clock, and never write (except time skipping, which moves the cl
 from __future__ import annotations
 
 import copy
-from dataclasses import replace
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ..clock import Clock, ClockState, iso
@@ -35,12 +34,12 @@ from ..domain.table import TABLE, Op, Situation, Table
 from ..ids import IdSource
 from .ports import GroupRow, Store, VmRow
 from .validation import (
+    check_data_disks,
     check_group_name,
     check_location,
     check_size,
-    check_tags,
-    check_data_disks,
     check_subobjects,
+    check_tags,
     check_vm_body,
     check_vm_name,
     normalize_location,
@@ -363,7 +362,8 @@ class ComputeService:
             d.setdefault("caching", "None")
             dm = dict(d.get("managedDisk") or {})
             dm.setdefault("storageAccountType", "Standard_LRS")
-            dm.setdefault("id", f"/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.Compute/disks/{d['name']}")
+            dm.setdefault("id", f"/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.Compute"
+                                f"/disks/{d['name']}")
             d["managedDisk"] = dm
             d.setdefault("deleteOption", "Detach")
             d.setdefault("diskSizeGB", 1023 if d.get("createOption") == "Empty" else 32)

@@ -22,6 +22,7 @@ from ..domain.history import Operation
 from ..domain.usage import DiskRow, DiskTracker, UsageRow, disk_rows, op_usage_rows, usage_rows
 from ..service.ports import GroupRow, VmRow
 
+
 def _backfill_usage(db: sqlite3.Connection) -> None:
     """Migration 2: build the billing projections from the history already stored."""
     cur_key: str | None = None

@@ -1,0 +1,39 @@
+"""The house style, checked: ruff (incl. the ban on wall-clock reads outside azvm.clock), mypy
+--strict, and the import contracts that keep the layers pointing inward."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).parents[1]
+
+
+def run(*cmd: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
+
+
+def tool(name: str) -> str:
+    path = shutil.which(name, path=str(Path(sys.executable).parent))
+    if path is None:
+        pytest.fail(f"{name} is not installed: pip install -e '.[test]'")
+    return path
+
+
+def test_ruff() -> None:
+    r = run(tool("ruff"), "check", "src", "tests", "benchmarks")
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_mypy_strict() -> None:
+    r = run(tool("mypy"), "src")
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_layers_point_inward() -> None:
+    r = run(tool("lint-imports"))
+    assert r.returncode == 0, r.stdout + r.stderr
