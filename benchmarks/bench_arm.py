@@ -1,12 +1,13 @@
 """HTTP benchmarks of the ARM surface, driven by wrk, against azvm and two peers.
 
-    /work/venv/bin/python benchmarks/bench_arm.py [--duration 5] [--connections 16]
+    .venv/bin/python benchmarks/bench_arm.py [--duration 5] [--connections 16]
 
 Needs `wrk` (Debian/Ubuntu: `apt-get update && apt-get install -y wrk`) and, for the moto peer,
 `pip install "moto[server]"` into the venv. Everything is plain HTTP on 127.0.0.1.
 
-azvm, one process (`azvm serve --no-tls --in-memory --manual-clock`), populated over HTTP, and two
-processes (`azvm serve --no-tls --data-dir D --workers 2`), populated in-process into D first:
+azvm in memory, one process (`azvm serve --no-tls --in-memory --manual-clock`), populated over HTTP;
+azvm over its default SQLite store (`--data-dir D`), one process and two (`--workers 2`), populated
+in-process into D first:
   a. GET instanceView of one VM
   b. list all VMs with statusOnly=true over 10,000 VMs (every page of the listing, in turn)
   c. POST start / powerOff alternating over a pool of VMs, with the clock at 1000x so that each
@@ -190,62 +191,6 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
 
 def azvm_argv(port: int, *extra: str) -> list[str]:
     return [PY, "-m", "azvm", "serve", "--no-tls", "--host", HOST, "--port", str(port), *extra]
-
-
-# Fallback for one process when `azvm serve` itself cannot start (seen with uvicorn 0.54: the CLI calls
-# Server.startup() after config.load(), but Server.lifespan is only created inside Server._serve()).
-# It parses the same flags with azvm's own parser, builds the same Options, and runs the same
-# uvicorn config (azvm.server.uvicorn_config) through uvicorn.Server.run(), as azvm.testing does.
-LAUNCHER = """
-import argparse, sys
-import uvicorn
-from azvm.cli import _serve_parser
-from azvm.clock import parse_iso
-from azvm.server import Options, build, uvicorn_config
-
-parser = argparse.ArgumentParser(prog="azvm")
-_serve_parser(parser.add_subparsers(dest="command"))
-a = parser.parse_args(["serve", *sys.argv[1:]])
-opts = Options(host=a.host, port=a.port, data_dir=a.data_dir, in_memory=a.in_memory,
-               clock_speed=a.clock_speed,
-               manual_clock=a.manual_clock, start_time_us=parse_iso(a.start_time) if a.start_time else None,
-               time_skipping=None if a.time_skipping is None else a.time_skipping == "on", tls=not a.no_tls,
-               poll_delay=a.poll_delay, profile=a.profile, seed=a.seed, page_size=a.page_size,
-               any_api_version=a.any_api_version, durability=a.durability, workers=1)
-emu = build(opts)
-try:
-    uvicorn.Server(uvicorn_config(emu)).run()
-finally:
-    emu.store.close()
-"""
-
-
-class Azvm1:
-    """How to start one azvm process: `azvm serve`, or the launcher if `azvm serve` fails."""
-
-    def __init__(self, tmp: Path) -> None:
-        self.tmp = tmp
-        self.launcher = tmp / "azvm_launcher.py"
-        self.launcher.write_text(LAUNCHER)
-        self.broken: str | None = None
-
-    def probe(self, log: Path) -> None:
-        port = free_port()
-        try:
-            with serve("probe", azvm_argv(port, "--in-memory"), port, "/azvm/health", log):
-                pass
-        except RuntimeError as e:
-            tail = [ln for ln in log.read_text(errors="replace").splitlines() if ln.strip()][-1:]
-            self.broken = f"{e}: {tail[0] if tail else ''}"
-
-    def argv(self, port: int, *extra: str) -> list[str]:
-        if self.broken is None:
-            return azvm_argv(port, *extra)
-        return [PY, str(self.launcher), "--no-tls", "--host", HOST, "--port", str(port), *extra]
-
-    @property
-    def label(self) -> str:
-        return "azvm serve --in-memory --no-tls" + (" (launcher, see note)" if self.broken else "")
 
 
 # -- wrk --------------------------------------------------------------------------------------
@@ -526,6 +471,14 @@ def power_workload(tag: str, port: int, tmp: Path, args: argparse.Namespace, row
     return accepted
 
 
+def speed_up(port: int) -> None:
+    """1000 simulated seconds per second: each operation has ended before its VM comes round again."""
+    status, body = request(port, "POST", "/azvm/clock", {"speed": 1000})
+    if status != 200:
+        raise RuntimeError(f"POST /azvm/clock speed -> {status} {body[:400]!r}")
+    time.sleep(0.2)  # noqa: TID251 - wall time for the 1000x clock
+
+
 def errors(r: WrkResult) -> str:
     parts = []
     if r.non_2xx:
@@ -572,14 +525,17 @@ def moto_setup(port: int) -> list[str]:
     return [i["InstanceId"] for i in r["Instances"]]
 
 
-def startup_times(tmp: Path, n: int, moto: str | None, az1: Azvm1) -> dict[str, list[float]]:
-    out: dict[str, list[float]] = {az1.label: []}
+AZVM_STARTUP_LABEL = "azvm serve --in-memory --no-tls"
+
+
+def startup_times(tmp: Path, n: int, moto: str | None) -> dict[str, list[float]]:
+    out: dict[str, list[float]] = {AZVM_STARTUP_LABEL: []}
     if moto:
         out["moto_server"] = []
     for _ in range(n):
         port = free_port()
-        with serve("azvm", az1.argv(port, "--in-memory"), port, "/azvm/health", tmp / "startup.log") as s:
-            out[az1.label].append(s.ready_s)
+        with serve("azvm", azvm_argv(port, "--in-memory"), port, "/azvm/health", tmp / "startup.log") as s:
+            out[AZVM_STARTUP_LABEL].append(s.ready_s)
         if moto:
             port = free_port()
             with serve(
@@ -659,59 +615,42 @@ def main(argv: list[str] | None = None) -> int:
         tmp = Path(d)
         log = tmp / "servers.log"
 
-        # -- azvm, one process, in memory ---------------------------------------------------
-        az1 = Azvm1(tmp)
-        az1.probe(tmp / "probe.log")
-        if az1.broken:
-            setup.append(
-                f"NOTE: `azvm serve` (one process) failed to start: {az1.broken}. The one-process"
-                " figures use the launcher in this script (azvm.server.build + uvicorn_config +"
-                " uvicorn.Server.run, the same app and uvicorn settings)."
-            )
+        # -- azvm, one process, in memory (populated over HTTP) ------------------------------
         port = free_port()
         with serve(
-            "azvm x1",
-            az1.argv(port, "--in-memory", "--manual-clock", "--start-time", START_TIME),
+            "azvm x1 memory",
+            azvm_argv(port, "--in-memory", "--manual-clock", "--start-time", START_TIME),
             port,
             "/azvm/health",
             log,
         ) as s:
             secs = populate_http(port, N_LIST_VMS)
             setup.append(
-                f"azvm x1: ready in {s.ready_s * 1000:.0f} ms; {N_LIST_VMS:,} VMs PUT over HTTP"
+                f"azvm x1 memory: ready in {s.ready_s * 1000:.0f} ms; {N_LIST_VMS:,} VMs PUT over HTTP"
                 f" (8 threads) in {secs:.1f} s = {N_LIST_VMS / secs:,.0f} PUT/s"
             )
-            iv_body = azvm_workloads("azvm x1", port, tmp, args, rows)
-            status, body = request(port, "POST", "/azvm/clock", {"speed": 1000})
-            if status != 200:
-                raise RuntimeError(f"POST /azvm/clock speed -> {status} {body[:400]!r}")
-            time.sleep(0.2)  # noqa: TID251 - wall time for the 1000x clock
-            power_workload("azvm x1", port, tmp, args, rows)
+            iv_body = azvm_workloads("azvm x1 memory", port, tmp, args, rows)
+            speed_up(port)
+            power_workload("azvm x1 memory", port, tmp, args, rows)
 
-        # -- azvm, two processes over one SQLite store --------------------------------------
+        # -- azvm over SQLite (the default store): one process, then two -------------------------
         data = tmp / "data"
         secs = populate_dir(data, N_LIST_VMS)
-        setup.append(f"azvm x2: {N_LIST_VMS:,} VMs created in-process into {data.name}/ in {secs:.1f} s")
-        port = free_port()
-        with serve(
-            "azvm x2",
-            azvm_argv(port, "--data-dir", str(data), "--workers", "2", "--manual-clock"),
-            port,
-            "/azvm/health",
-            log,
-            settle=1.5,
-        ) as s:
-            azvm_workloads("azvm x2", port, tmp, args, rows)
-        port = free_port()
-        with serve(
-            "azvm x2",
-            azvm_argv(port, "--data-dir", str(data), "--workers", "2", "--clock-speed", "1000"),
-            port,
-            "/azvm/health",
-            log,
-            settle=1.5,
-        ):
-            power_workload("azvm x2", port, tmp, args, rows)
+        setup.append(f"azvm sqlite: {N_LIST_VMS:,} VMs created in-process into {data.name}/ in {secs:.1f} s")
+        for workers in (1, 2):
+            tag = f"azvm x{workers} sqlite"
+            port = free_port()
+            with serve(
+                tag,
+                azvm_argv(port, "--data-dir", str(data), "--workers", str(workers), "--manual-clock"),
+                port,
+                "/azvm/health",
+                log,
+                settle=1.5 if workers > 1 else 0,
+            ):
+                azvm_workloads(tag, port, tmp, args, rows)
+                speed_up(port)  # every worker adopts the clock stored in the shared store
+                power_workload(tag, port, tmp, args, rows)
 
         # -- bare Starlette + uvicorn, serving azvm's own instance-view body ----------------
         (tmp / "bare_app.py").write_text(BARE_APP)
@@ -785,20 +724,20 @@ def main(argv: list[str] | None = None) -> int:
         def find(workload: str, server: str) -> Row | None:
             return next((r for r in rows if r.workload.startswith(workload) and r.server == server), None)
 
-        for w in (1, 2):
-            az, bare = find("a.", f"azvm x{w}"), find("a.", f"bare Starlette x{w}")
+        for tag, w in (("azvm x1 memory", 1), ("azvm x1 sqlite", 1), ("azvm x2 sqlite", 2)):
+            az, bare = find("a.", tag), find("a.", f"bare Starlette x{w}")
             if az and bare:
                 q = az.r.rps / bare.r.rps
                 az.ratio = (
                     f"azvm/bare = {q:.3f} (goal >= {GOAL_BARE:.2f}: {'MET' if q >= GOAL_BARE else 'MISSED'})"
                 )
-            pw, mp = find("c.", f"azvm x{w}"), find("StartInstances", "moto_server")
+            pw, mp = find("c.", tag), find("StartInstances", "moto_server")
             if pw and mp and mp.r.per_s(200):
                 q = pw.r.per_s(202) / mp.r.per_s(200)
                 met = "MET" if q >= GOAL_MOTO else "MISSED"
                 pw.ratio = f"azvm/moto = {q:.1f}x (goal >= {GOAL_MOTO:.0f}x: {met})"
 
-        startup = startup_times(tmp, args.startup_runs, moto, az1)
+        startup = startup_times(tmp, args.startup_runs, moto)
         setup.append(f"total run time {time.perf_counter() - t_all:.0f} s")
         show(rows, startup, setup)
         errs = [

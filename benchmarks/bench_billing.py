@@ -1,6 +1,6 @@
 """Benchmark the billing meter: 10,000 VMs over 30 days with 1,000,000 state changes.
 
-Run: /work/venv/bin/python benchmarks/bench_billing.py [--vms 10000] [--rows-per-vm 100]
+Run: .venv/bin/python benchmarks/bench_billing.py [--vms 10000] [--rows-per-vm 100]
 
 Prints wall times (time.perf_counter) for billing an in-memory timeline by each grouping, for the
 same timeline imported from a generated CSV history, and for the daily cost-details export; then

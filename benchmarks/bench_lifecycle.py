@@ -1,6 +1,6 @@
 """Lifecycle benchmarks: how fast azvm accepts operations, and how fast it derives current states.
 
-    /work/venv/bin/python benchmarks/bench_lifecycle.py [--vms 200] [--cycles 10] [--derive-vms 100000]
+    .venv/bin/python benchmarks/bench_lifecycle.py [--vms 200] [--cycles 10] [--derive-vms 100000]
 
 a. accept throughput: a ComputeService over a fresh SqliteStore (durability "normal": every
    accepted operation is committed in its own transaction, in the WAL before the call returns, so

@@ -1,7 +1,7 @@
 """The raw HTTP surface of the ARM dialect: api-versions, casing, LRO headers, errors, the control API.
 
 Raw `httpx` because the SDK cannot send malformed requests. Expectations come from the recordings of
-the real service in /work/shared/conformance/recorded/ (named per test) and SPEC.md section 5.
+the real service in shared/conformance/recorded/ (named per test) and SPEC.md section 5.
 """
 
 from __future__ import annotations
