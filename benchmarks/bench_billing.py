@@ -137,7 +137,11 @@ def main() -> None:
         def load_store() -> None:  # what azvm's projection holds after these state changes
             db = store._db
             db.execute("BEGIN")
-            db.executemany("INSERT INTO usage VALUES (?,?,?,?,?,?,?)", ((r[0].lower(), *r) for r in rows))
+            by_vm: dict[str, list[tuple[str, int, str, str, str, str]]] = {}
+            for r in rows:
+                by_vm.setdefault(r[0].lower(), []).append(tuple(r))  # type: ignore[arg-type]
+            for key, vm_rows in by_vm.items():
+                db.executemany("INSERT INTO usage VALUES (?,?,?,?)", store._ids.rows(db, key, vm_rows))
             db.executemany("INSERT INTO disks VALUES (?,?,?,?,?,?,?)", ((d[0].lower(), *d) for d in disks))
             db.execute("COMMIT")
 

@@ -146,10 +146,11 @@ def test_migration_backfills_the_billing_projections(tmp_path: Any) -> None:
     svc = _scenario(SqliteStore(path))
     usage, disks = svc.store.usage_rows(), svc.store.disk_rows()
     db = svc.store._db
-    db.execute("DROP TABLE usage")
-    db.execute("DROP TABLE disks")
-    db.execute("PRAGMA user_version=1")  # as a store written before migration 2
+    for table in ("usage", "disks", "streams", "facts"):
+        db.execute(f"DROP TABLE {table}")
+    db.execute("PRAGMA user_version=1")  # as a store written before migrations 2 and 3
     svc.store.close()
     again = SqliteStore(path)
     assert again.usage_rows() == usage and sorted(again.disk_rows()) == sorted(disks)
+    assert again._db.execute("SELECT count(*) FROM facts").fetchone()[0] >= 3  # compact rows
     again.close()

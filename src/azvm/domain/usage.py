@@ -19,6 +19,12 @@ UsageRow = tuple[str, int, str, str, str, str]
 DiskRow = tuple[str, str, str, int, int, int | None]
 
 
+# the state names of azvm.billing, numbered for compact storage (append only: stored codes stay valid)
+USAGE_STATES: tuple[str, ...] = ("creating", "starting", "running", "stopping", "stopped", "deallocating",
+                                 "deallocated", "hibernated", "unknown", "deleted")
+USAGE_STATE_CODE = {s: i for i, s in enumerate(USAGE_STATES)}
+
+
 def billing_state(phase: Phase) -> str:
     """The state names of azvm.billing: creating is the Starting phase of a create."""
     if phase.power is None:
