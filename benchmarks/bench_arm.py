@@ -634,11 +634,11 @@ def main(argv: list[str] | None = None) -> int:
             power_workload("azvm x1 memory", port, tmp, args, rows)
 
         # -- azvm over SQLite (the default store): one process, then two -------------------------
-        data = tmp / "data"
-        secs = populate_dir(data, N_LIST_VMS)
-        setup.append(f"azvm sqlite: {N_LIST_VMS:,} VMs created in-process into {data.name}/ in {secs:.1f} s")
         for workers in (1, 2):
             tag = f"azvm x{workers} sqlite"
+            data = tmp / f"data{workers}"  # a fresh world each: the power workload leaves VMs stopped
+            secs = populate_dir(data, N_LIST_VMS)
+            setup.append(f"{tag}: {N_LIST_VMS:,} VMs created in-process into {data.name}/ in {secs:.1f} s")
             port = free_port()
             with serve(
                 tag,
