@@ -1,0 +1,41 @@
+"""Deterministic ids with a seed, and never the same id twice across a restart."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from azvm.clock import Clock
+from azvm.ids import IdSource
+from azvm.service.compute import ComputeService, Settings
+from azvm.store import MemoryStore, SqliteStore
+from tests.conftest import START, SUB, vm_body
+
+
+def run(svc: ComputeService) -> list[str]:
+    svc.create_or_update_group(SUB, "rg", {"location": "eastus"})
+    ids = []
+    for name in ("a", "b"):
+        st, op, _ = svc.create_or_update(SUB, "rg", name, vm_body())
+        ids += [op.op_id, st.row.model["properties"]["vmId"]]
+    svc.clock.advance(60)
+    ids.append(svc.power_off(SUB, "rg", "a").op_id)
+    return ids
+
+
+def test_the_same_seed_gives_the_same_ids() -> None:
+    one = run(ComputeService(MemoryStore(), Clock.manual(START, skip=False), IdSource(42), Settings()))
+    two = run(ComputeService(MemoryStore(), Clock.manual(START, skip=False), IdSource(42), Settings()))
+    other = run(ComputeService(MemoryStore(), Clock.manual(START, skip=False), IdSource(43), Settings()))
+    assert one == two and set(one).isdisjoint(other) and len(set(one)) == len(one)
+
+
+def test_a_restarted_server_never_repeats_an_id(tmp_path: Path) -> None:
+    path = tmp_path / "s.sqlite3"
+    first = ComputeService(SqliteStore(path), Clock.manual(START, skip=False), IdSource(42), Settings())
+    before = run(first)
+    now = first.now()
+    first.store.close()
+    again = ComputeService(SqliteStore(path), Clock.manual(now, skip=False), IdSource(42), Settings())
+    after = [again.start(SUB, "rg", "a").op_id, again.restart(SUB, "rg", "b").op_id]
+    assert set(after).isdisjoint(before)
+    again.store.close()

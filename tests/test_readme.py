@@ -1,0 +1,40 @@
+"""The README stays true: its pytest example runs as written, through the installed plugin, and its
+quick start names commands that exist."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).parents[1]
+README = (ROOT / "README.md").read_text(encoding="utf-8")
+
+
+def python_blocks() -> list[str]:
+    return re.findall(r"```python\n(.*?)```", README, re.S)
+
+
+def test_the_pytest_example_runs_as_written(tmp_path: Path) -> None:
+    example = next(b for b in python_blocks() if "def test_" in b and "azvm" in b)
+    # the reader's "code under test": a job that deallocates every running VM
+    job = '''
+def my_shutdown_job(compute):
+    for vm in compute.virtual_machines.list_all():
+        rg = vm.id.split("/")[4]
+        compute.virtual_machines.begin_deallocate(rg, vm.name).result()
+'''
+    (tmp_path / "test_example.py").write_text(job + "\n" + example, encoding="utf-8")
+    r = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(tmp_path)],
+                       capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "1 passed" in r.stdout
+
+
+def test_the_quick_start_commands_exist() -> None:
+    blocks = re.findall(r"```\n(.*?)```", README, re.S)
+    assert "pip install . && azvm serve" in blocks[0]
+    assert blocks[1].strip() == "./scripts/test"
+    assert (ROOT / "scripts" / "test").stat().st_mode & 0o111
+    assert "./scripts/test" in (ROOT / ".ci" / "run").read_text()
