@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from tests.conftest import START, SUB, vm_body
+
 from azvm.clock import Clock
 from azvm.ids import IdSource
 from azvm.service.compute import ComputeService, Settings
 from azvm.store import MemoryStore, SqliteStore
-from tests.conftest import START, SUB, vm_body
 
 
 def run(svc: ComputeService) -> list[str]:
