@@ -60,7 +60,9 @@ def timeline_from_store(store: Store) -> Timeline:
 
 
 def timeline_from_file(path: str) -> Timeline:
-    return Timeline(b.read_history(path))
+    from .history_import import read_history
+
+    return Timeline(read_history(path))
 
 
 @dataclass
