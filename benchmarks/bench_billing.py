@@ -16,6 +16,8 @@ import datetime as dt
 import gc
 import io
 import resource
+import subprocess
+import sys
 import tempfile
 import time
 import tracemalloc
@@ -118,7 +120,9 @@ def main() -> None:
         )  # type: ignore[misc]
     print(f"  total {result.total_display} {result.currency}, {len(result.lines)} lines (by meter)")
 
-    with tempfile.TemporaryDirectory() as tmp:
+    keep = tempfile.TemporaryDirectory()
+    tmp = keep.name
+    if True:
         path = Path(tmp) / "history.csv"
         timed("write the history CSV (setup, not part of the target)", lambda: write_history_csv(rows, path))
         print(f"  history.csv: {path.stat().st_size / 1e6:.1f} MB")
@@ -147,7 +151,7 @@ def main() -> None:
         else:
             print("  (pip install azvm[fast-import] for the Arrow fast path)")
 
-    with tempfile.TemporaryDirectory() as tmp:
+    if True:
         store = SqliteStore(Path(tmp) / "azvm.sqlite3")
 
         def load_store() -> None:  # what azvm's projection holds after these state changes
@@ -192,7 +196,42 @@ def main() -> None:
     tracemalloc.stop()
     print(f"  tracemalloc peak during bill(group_by='day'): {peak / 2**20:8.1f} MiB (input rows excluded)")
     maxrss_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print(f"  max RSS of the whole run (input, CSV import, export): {maxrss_kib / 1024:8.1f} MiB")
+    print(f"  max RSS of this whole run (input, copies, CSV import, export): {maxrss_kib / 1024:8.1f} MiB")
+    print("  peak RSS of one billing run alone, each in a fresh process (target < 1 GB):")
+    for label, how in (("store to bill", "store"), ("CSV to bill, Arrow fast path", "arrow"),
+                       ("CSV to bill, standard reader", "csv")):
+        if how == "arrow" and not arrow_available():
+            continue
+        print(f"    {label:<50} {child_peak_mib(how, Path(tmp), window):8.1f} MiB")
+    keep.cleanup()
+
+
+CHILD = """
+import sys
+from pathlib import Path
+from azvm.billing import bill, read_history_csv, rule_set, sample_prices
+how, tmp, start, end = sys.argv[1], Path(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+if how == "store":
+    from azvm.service.billing import timeline_from_store
+    from azvm.store import SqliteStore
+    store = SqliteStore(tmp / "azvm.sqlite3")
+    tl = timeline_from_store(store)
+    rows, disks = tl.rows, tl.disks
+elif how == "arrow":
+    from azvm.service.history_import import read_history
+    rows, disks = read_history(tmp / "history.csv"), []
+else:
+    rows, disks = read_history_csv(tmp / "history.csv"), []
+bill(rows, disks, sample_prices(), rule_set("docs-2021"), start, end)
+# VmHWM: this process's own peak (ru_maxrss would carry the parent's peak across fork and exec)
+print(next(line.split()[1] for line in open("/proc/self/status") if line.startswith("VmHWM:")))
+"""
+
+
+def child_peak_mib(how: str, tmp: Path, window: tuple[int, int]) -> float:
+    out = subprocess.run([sys.executable, "-c", CHILD, how, str(tmp), str(window[0]), str(window[1])],
+                         capture_output=True, text=True, check=True, timeout=600)
+    return int(out.stdout.strip().splitlines()[-1]) / 1024
 
 
 if __name__ == "__main__":
