@@ -36,7 +36,7 @@ from azvm.billing import (
     write_cost_csv,
 )
 from azvm.service.billing import timeline_from_store
-from azvm.service.history_import import arrow_available, read_history
+from azvm.service.history_import import arrow_available, read_timeline
 from azvm.store import SqliteStore
 
 T = TypeVar("T")
@@ -138,9 +138,9 @@ def main() -> None:
         if arrow_available():
             print("the same through azvm's import (Apache Arrow's CSV reader, pip install azvm[fast-import]):")
             t = time.perf_counter()
-            fast = read_history(path)
+            fast = read_timeline(path)
             read = time.perf_counter() - t
-            print(f"  {'read_history with the Arrow fast path':<52} {read:7.3f} s")
+            print(f"  {'read_timeline with the Arrow fast path':<52} {read:7.3f} s")
             t = time.perf_counter()
             fast_bill = bill(fast, disks, prices, rules, *window)
             billed = time.perf_counter() - t
@@ -218,8 +218,8 @@ if how == "store":
     tl = timeline_from_store(store)
     rows, disks = tl.rows, tl.disks
 elif how == "arrow":
-    from azvm.service.history_import import read_history
-    rows, disks = read_history(tmp / "history.csv"), []
+    from azvm.service.history_import import read_timeline
+    rows, disks = read_timeline(tmp / "history.csv"), []
 else:
     rows, disks = read_history_csv(tmp / "history.csv"), []
 bill(rows, disks, sample_prices(), rule_set("docs-2021"), start, end)

@@ -70,3 +70,15 @@ def test_epoch_seconds_go_through_the_standard_reader(tmp_path: Path) -> None:
                  [(VM + "a", "Standard_B1s", "eastus", "Linux", "1767225600", "running")])
     assert hi._read_csv_arrow(path) is None
     assert hi.read_history(path)[0].at_us == 1767225600 * 1_000_000
+
+
+def test_plain_rows_for_the_meter_equal_the_named_ones(tmp_path: Path) -> None:
+    rows = [(VM + vm, "Standard_B1s", "eastus", "Linux", t, s)
+            for vm, t, s in [("a", TIMES[0], "running"), ("a", TIMES[1], "stopped"), ("b", TIMES[0], "running"),
+                             ("A", TIMES[2], "deallocated")]]
+    path = write(tmp_path / "h.csv", "vm_id,size,region,os,time,power_state", rows)
+    plain = hi.read_timeline(path)
+    named = hi.read_history(path)
+    assert [tuple(r) for r in named] == plain and all(type(r) is tuple for r in plain)
+    # VM "A" is "a" (ids compare case-insensitively): its row is grouped with "a"'s, in time order
+    assert [r[2] for r in plain if r[0].lower().endswith("/a")] == ["running", "stopped", "deallocated"]

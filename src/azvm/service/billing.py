@@ -60,9 +60,9 @@ def timeline_from_store(store: Store) -> Timeline:
 
 
 def timeline_from_file(path: str) -> Timeline:
-    from .history_import import read_history
+    from .history_import import read_timeline
 
-    return Timeline(read_history(path))
+    return Timeline(read_timeline(path))
 
 
 @dataclass
