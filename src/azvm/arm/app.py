@@ -474,14 +474,19 @@ class ArmAsgi:
                 host = f"{server[0]}:{server[1]}"
             req = Req(method, parts, [s.lower() for s in parts], query, body, f"{scope.get('scheme', 'http')}://{host}",
                       content_type)
-            resp = self.api.dispatch(req)
-            await self.group.durable()
+            with self.api.svc.store.request():
+                resp = self.api.dispatch(req)
         except ArmError as e:
             resp = error_response(e)
-            await self.group.durable()
         except Exception:  # never a traceback on the wire: log it, answer the ARM envelope
             log.error("unexpected error on %s %s\n%s", method, scope.get("path"), traceback.format_exc())
             resp = error_response(ArmError("The server encountered an internal error; it has been logged.",
+                                           code="InternalServerError"))
+        try:
+            await self.group.durable()  # nothing is answered before what it wrote is committed
+        except Exception:
+            log.error("commit failed for %s %s\n%s", method, scope.get("path"), traceback.format_exc())
+            resp = error_response(ArmError("The change could not be committed; it was not applied.",
                                            code="InternalServerError"))
         headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in resp.headers.items()
                    if k != "content-length"]

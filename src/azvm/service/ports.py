@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -59,6 +60,8 @@ class Store(Protocol):
     def get_meta(self, name: str) -> str | None: ...
     def set_meta(self, name: str, value: str) -> None: ...
     def reset(self) -> None: ...
+    def request(self) -> AbstractContextManager[None]:
+        """Scope the writes of one request: all of them, or none if it fails."""
     def pending(self) -> bool:
         """Whether writes wait for a group commit (see SqliteStore.group_commit)."""
     def commit(self) -> None: ...

@@ -152,6 +152,7 @@ def check_vm_body(body: Any, *, existing: bool) -> dict[str, Any]:
                                        " Allowed values are 'Windows', 'Linux'.",
                                        target="storageProfile.osDisk.osType")
     _obj(os_disk.get("managedDisk"), "storageProfile.osDisk.managedDisk")
+    check_os_disk(os_disk)
     osp_any = props.get("osProfile")
     if isinstance(osp_any, dict):
         for conf in ("linuxConfiguration", "windowsConfiguration"):
@@ -180,6 +181,21 @@ OBJECT_PROPERTIES = ("hardwareProfile", "storageProfile", "osProfile", "networkP
                      "diagnosticsProfile", "securityProfile", "billingProfile", "scheduledEventsProfile",
                      "capacityReservation", "applicationProfile", "availabilitySet", "proximityPlacementGroup",
                      "host", "hostGroup", "virtualMachineScaleSet")
+
+
+def check_os_disk(os_disk: dict[str, Any]) -> None:
+    size = os_disk.get("diskSizeGB")
+    if size is not None and (not isinstance(size, int) or isinstance(size, bool) or not 1 <= size <= 4095):
+        raise InvalidParameter("The value of 'osDisk.diskSizeGB' must be an integer from 1 to 4095.",
+                               target="storageProfile.osDisk.diskSizeGB")
+    os_type = os_disk.get("osType")
+    if os_type is not None and os_type not in ("Linux", "Windows"):
+        raise InvalidParameter(f"The value '{os_type}' of parameter 'osDisk.osType' is not allowed."
+                               " Allowed values are 'Windows', 'Linux'.", target="storageProfile.osDisk.osType")
+    for key in ("name", "createOption", "caching", "deleteOption"):
+        if os_disk.get(key) is not None and not isinstance(os_disk.get(key), str):
+            raise InvalidParameter(f"The value of 'osDisk.{key}' must be a string.",
+                                   target=f"storageProfile.osDisk.{key}")
 
 
 def check_subobjects(props: dict[str, Any]) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from bisect import bisect_right, insort
 from collections.abc import Iterator
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 from ..domain.errors import ConcurrencyError
@@ -114,6 +115,9 @@ class MemoryStore:
 
     def set_meta(self, name: str, value: str) -> None:
         self._meta[name] = value
+
+    def request(self) -> AbstractContextManager[None]:
+        return nullcontext()
 
     def pending(self) -> bool:
         return False

@@ -8,6 +8,7 @@ forward on open.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator
@@ -147,7 +148,7 @@ MIGRATIONS: list[str | Callable[[sqlite3.Connection], None]] = [
         PRIMARY KEY (stream, at_us)
     ) WITHOUT ROWID;
     """,
-    lambda db: _backfill_compact_usage(db),
+    _backfill_compact_usage,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -197,6 +198,8 @@ class SqliteStore:
         self._cache = _RowCache()
         self._ids = _Ids()
         self._tx_open = False
+        self._in_request = self._request_savepoint = False
+        self._generation: str | None = None
         self._migrate()
 
     # -- transactions ------------------------------------------------------------------------
@@ -213,29 +216,69 @@ class SqliteStore:
             if not self._tx_open:
                 db.execute("BEGIN IMMEDIATE")
                 self._tx_open = True
+                self._check_generation()
             if not self.group_commit:  # a transaction of its own
                 try:
                     yield db
                 except BaseException:
                     self._end_tx("ROLLBACK")
+                    self._forget()
                     raise
                 self.commit()
                 return
+            if self._in_request and not self._request_savepoint:
+                db.execute("SAVEPOINT request")  # everything one request writes: all or nothing
+                self._request_savepoint = True
             db.execute("SAVEPOINT w")  # one write among the batch's
             try:
                 yield db
             except BaseException:
                 db.execute("ROLLBACK TO w")
                 db.execute("RELEASE w")
+                self._forget()
                 raise
             db.execute("RELEASE w")
+
+    @contextmanager
+    def request(self) -> Iterator[None]:
+        """The writes of one request: if it fails after writing, none of them stays (under group
+        commit they would otherwise be committed with the batch)."""
+        with self._lock:
+            self._in_request, self._request_savepoint = True, False
+            try:
+                yield
+            except BaseException:
+                if self._request_savepoint:
+                    self._db.execute("ROLLBACK TO request")
+                    self._db.execute("RELEASE request")
+                    self._forget()
+                raise
+            else:
+                if self._request_savepoint:
+                    self._db.execute("RELEASE request")
+            finally:
+                self._in_request, self._request_savepoint = False, False
+
+    def _forget(self) -> None:
+        """Drop what this process cached: after a rollback it may name rows that do not exist."""
+        self._cache.rows.clear()
+        self._ids = _Ids()
+
+    def _check_generation(self) -> None:
+        """Another process may have reset the store since this one last wrote: then its cached ids
+        are stale. The generation changes on every reset."""
+        r = self._db.execute("SELECT value FROM meta WHERE name='generation'").fetchone()
+        gen = r[0] if r else ""
+        if gen != self._generation:
+            self._forget()
+            self._generation = gen
 
     def _end_tx(self, how: str) -> None:
         self._tx_open = False
         try:
             self._db.execute(how)
         except BaseException:
-            self._cache.rows.clear()
+            self._forget()
             raise
 
     def pending(self) -> bool:
@@ -448,10 +491,11 @@ class SqliteStore:
 
     def reset(self) -> None:
         with self._write() as db:
-            self._cache.rows.clear()
-            self._ids = _Ids()
+            self._forget()
             for t in ("ops", "vms", "groups", "meta", "usage", "disks", "streams", "facts"):
                 db.execute(f"DELETE FROM {t}")
+            self._generation = os.urandom(8).hex()  # other processes drop their cached ids
+            db.execute("INSERT INTO meta (name, value) VALUES ('generation', ?)", (self._generation,))
 
     def close(self) -> None:
         with self._lock:
