@@ -58,7 +58,7 @@ def _load(args: argparse.Namespace, progress: Any) -> tuple[Any, int]:
     task = progress.add_task(f"reading {db}", total=None)
     store = SqliteStore(db)
     try:
-        stored: Timeline = timeline_from_store(store)
+        stored: Timeline = timeline_from_store(store, tags=args.format == "csv")
         saved = store.get_meta("clock")
     finally:
         store.close()

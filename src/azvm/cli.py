@@ -73,6 +73,10 @@ def serve(args: argparse.Namespace) -> int:
     if opts.workers > 1 and opts.in_memory:
         print("azvm: --workers needs a shared store: drop --in-memory", file=sys.stderr)
         return 2
+    if opts.workers > 1 and opts.seed is not None:
+        print("azvm: --seed gives deterministic ids in one process; with --workers the processes would"
+              " hand out the same ids: drop one of them", file=sys.stderr)
+        return 2
     from .billing import BillingError
 
     try:

@@ -95,13 +95,9 @@ class CostRecord(NamedTuple):
 _EXACT = Context(prec=60, traps=[Inexact])
 
 
-def _tags_json(tags: Mapping[str, Mapping[str, str]] | None, vm_id: str) -> str:
-    if not tags:
-        return "{}"
-    for k, v in tags.items():
-        if k.lower() == vm_id.lower():
-            return json.dumps(dict(v), sort_keys=True, separators=(",", ":"))
-    return "{}"
+def _tags_json(tags_by_lower_id: Mapping[str, Mapping[str, str]], vm_id: str) -> str:
+    v = tags_by_lower_id.get(vm_id.lower())
+    return json.dumps(dict(v), sort_keys=True, separators=(",", ":")) if v else "{}"
 
 
 def cost_records(
@@ -150,13 +146,14 @@ def cost_records(
     divide = CONTEXT.divide
     hour = Decimal(SECONDS_PER_HOUR)
     month = Decimal(SECONDS_PER_MONTH)
+    tags_lower = {k.lower(): v for k, v in (tags or {}).items()}
     for (vm, pk, day), secs in acc.items():
         if secs <= 0:
             continue
         vm_id = usage.names[vm]
         if vm not in parsed:
             parsed[vm] = parse_vm_id(vm_id)
-            vm_tags[vm] = _tags_json(tags, vm_id)
+            vm_tags[vm] = _tags_json(tags_lower, vm_id)
         sub, rg, _ = parsed[vm]
         date = days.get(day) or days.setdefault(day, day_string(day))
         m = prices.vm(*pk)

@@ -157,7 +157,7 @@ class ControlApi:
 
         try:
             svc = self.billing.with_rules(req.q("rules"))
-            tl = timeline_from_store(self.svc.store)
+            tl = timeline_from_store(self.svc.store, tags=rest == ["cost-details"])
             start, end = svc.window(tl, req.q("from"), req.q("to"), self.svc.now())
             if rest == []:
                 group_by = req.q("groupBy") or "vm"

@@ -54,9 +54,9 @@ class Timeline:
         return min((r[1] for r in self.rows), default=None)
 
 
-def timeline_from_store(store: Store) -> Timeline:
-    tags: dict[str, dict[str, str]] = {}
-    return Timeline(store.usage_rows(), store.disk_rows(), tags)
+def timeline_from_store(store: Store, *, tags: bool = False) -> Timeline:
+    """The store's billing projection; with `tags`, each VM's tags too (for the cost export)."""
+    return Timeline(store.usage_rows(), store.disk_rows(), store.vm_tags() if tags else {})
 
 
 def timeline_from_file(path: str) -> Timeline:

@@ -37,6 +37,7 @@ from .validation import (
     check_data_disks,
     check_group_name,
     check_location,
+    check_os_disk,
     check_size,
     check_subobjects,
     check_tags,
@@ -110,6 +111,7 @@ class ComputeService:
         return self.clock.now_us()
 
     def persist_clock(self, state: ClockState | None = None) -> None:
+        self.sync_clock()  # another process may have moved it further meanwhile: never go back
         s = state or self.clock.state
         raw = f"{s.sim_anchor_us},{s.wall_anchor_us},{s.speed},{int(s.skip)}"
         self.store.set_meta("clock", raw)
@@ -117,7 +119,8 @@ class ComputeService:
 
     def sync_clock(self) -> None:
         """With several server processes over one store, the clock one of them moved (by hand or by
-        time skipping) is the clock of all: adopt the stored one when it has changed."""
+        time skipping) is the clock of all: adopt the stored one when it has changed, unless it
+        would take this process's clock backwards."""
         if not self.settings.shared_clock:
             return
         raw = self.store.get_meta("clock")
@@ -125,7 +128,9 @@ class ComputeService:
             return
         self._clock_raw = raw
         a, w, sp, k = raw.split(",")
-        self.clock.load(ClockState(int(a), int(w), float(sp), k == "1"))
+        stored = ClockState(int(a), int(w), float(sp), k == "1")
+        if Clock(stored, self.clock.wall_us).now_us() >= self.clock.now_us():
+            self.clock.load(stored)
 
     # -- resource groups ---------------------------------------------------------------------
     def _live_group(self, sub: str, rg: str, now: int) -> GroupRow | None:
@@ -133,6 +138,13 @@ class ComputeService:
         if g is None or (g.gone_us is not None and g.gone_us <= now):
             return None
         return g
+
+    def _require_writable_group(self, sub: str, rg: str) -> None:
+        g = self.require_group(sub, rg)
+        if g.delete_op is not None:
+            raise OperationNotAllowed(
+                f"The resource group '{g.name}' is in deprovisioning state and cannot perform this operation.",
+                code="ResourceGroupBeingDeleted")
 
     def require_group(self, sub: str, rg: str) -> GroupRow:
         g = self._live_group(sub, rg, self.now())
@@ -188,7 +200,7 @@ class ComputeService:
                     if st is None:
                         continue
                     if st.phase.situation != Situation.DELETING:
-                        op = self._command(sub, r.rg, r.name, Op.DELETE)
+                        op, _row = self._command(sub, r.rg, r.name, Op.DELETE)
                     else:
                         op = r.last
                     end = max(end, op.end_us)
@@ -224,16 +236,18 @@ class ComputeService:
             self.faults.append(rule)
         return rule
 
-    def _take_fault(self, op: Op, key: str) -> Fault | None:
+    def _peek_fault(self, op: Op, key: str) -> FaultRule | None:
+        """The fault rule that the operation would apply; it is spent only if the operation is
+        accepted and the fault shapes its plan (a refused or retried request spends nothing)."""
         for rule in self.faults:
             if rule.remaining > 0 and rule.op in ("*", op.value) and rule.vm in (None, key):
-                rule.remaining -= 1
-                return rule.fault
+                return rule
         return None
 
     # -- commands ----------------------------------------------------------------------------
     def _command(self, sub: str, rg: str, name: str, op: Op, *, body: dict[str, Any] | None = None,
-                 patch: dict[str, Any] | None = None) -> Operation:
+                 patch: dict[str, Any] | None = None) -> tuple[Operation, VmRow]:
+        """Decide and append one operation; returns it with the VM's new head."""
         rid = vm_id(sub, rg, name)
         key = rid.lower()
         for _attempt in range(20):
@@ -267,13 +281,15 @@ class ComputeService:
                     raise OperationNotAllowed(
                         f"Operation 'deallocate' with hibernate=true is not allowed on VM '{name}' since"
                         " hibernation is not enabled on it (additionalCapabilities.hibernationEnabled).")
+            if op_eff in (Op.CREATE, Op.CREATE_ATTACHED, Op.UPDATE):
+                self._require_writable_group(sub, rg)
             ongoing = row.last if row is not None and live else None
-            fault = self._take_fault(op_eff, key)
+            fault_rule = self._peek_fault(op_eff, key)
             try:
                 phases, error, preempts = plan(
                     op_eff, current, now, vm_name=name, profile=self.settings.profile,
                     extensions=len((model or (row.model if row else {})).get("resources") or []),
-                    fault=fault, table=self.table, ongoing=ongoing)
+                    fault=fault_rule.fault if fault_rule else None, table=self.table, ongoing=ongoing)
             except Refused as r:
                 raise OperationNotAllowed(r.message) from None
             operation = Operation(self.ids.uuid(), op_eff.value, now, phases, preempts, model, error)
@@ -288,8 +304,9 @@ class ComputeService:
                                   id_counter=self.ids.counter if self.ids.seed is not None else None)
             except ConcurrencyError:
                 continue
-            self._last_row = new_row
-            return operation
+            if fault_rule is not None and error is not None and preempts:
+                fault_rule.remaining -= 1  # the fault shaped this accepted operation
+            return operation, new_row
         raise OperationNotAllowed("The VM is changing too fast; retry the request.", code="Conflict")
 
     def _new_model(self, rid: str, name: str, rg: str, body: dict[str, Any], now: int) -> dict[str, Any]:
@@ -350,6 +367,34 @@ class ComputeService:
             model["resources"] = body["resources"]
         return model
 
+    @staticmethod
+    def _merge_os_disk(row: VmRow, model: dict[str, Any], storage: dict[str, Any]) -> None:
+        """The OS disk can grow; what it is (name, image, OS, how it was created) cannot change."""
+        current = model["properties"]["storageProfile"]
+        image = storage.get("imageReference")
+        if image is not None and {k: v for k, v in image.items() if k != "exactVersion"} != {
+                k: v for k, v in (current.get("imageReference") or {}).items() if k != "exactVersion"}:
+            raise OperationNotAllowed(f"Changing property 'imageReference' is not allowed on VM '{row.name}'.",
+                                      code="PropertyChangeNotAllowed", target="storageProfile.imageReference")
+        os_disk = storage.get("osDisk")
+        if not isinstance(os_disk, dict):
+            return
+        cur = current.setdefault("osDisk", {})
+        for key in ("name", "createOption", "osType"):
+            if os_disk.get(key) is not None and os_disk[key] != cur.get(key):
+                raise OperationNotAllowed(f"Changing property 'osDisk.{key}' is not allowed on VM '{row.name}'.",
+                                          code="PropertyChangeNotAllowed", target=f"storageProfile.osDisk.{key}")
+        size = os_disk.get("diskSizeGB")
+        if size is not None:
+            if size < int(cur.get("diskSizeGB") or 0):
+                raise OperationNotAllowed(
+                    f"Disk '{cur.get('name')}' cannot shrink from {cur.get('diskSizeGB')} GB to {size} GB: an OS"
+                    " disk can only grow.", code="PropertyChangeNotAllowed", target="storageProfile.osDisk.diskSizeGB")
+            cur["diskSizeGB"] = size
+        for key in ("caching",):
+            if os_disk.get(key) is not None:
+                cur[key] = os_disk[key]
+
     def _complete_data_disks(self, model: dict[str, Any], disks_in: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Data disks as Azure returns them: names, managed disk ids and defaults filled in."""
         rid, name = str(model["id"]), str(model["name"])
@@ -388,6 +433,8 @@ class ComputeService:
             check_subobjects(props)
             storage = props.get("storageProfile") or {}
             check_data_disks(storage.get("dataDisks"))
+            if isinstance(storage.get("osDisk"), dict):
+                check_os_disk(storage["osDisk"])
             if isinstance(props.get("hardwareProfile"), dict) and "vmSize" in props["hardwareProfile"]:
                 check_size(props["hardwareProfile"]["vmSize"])
         if patch.get("tags") is not None:
@@ -402,6 +449,8 @@ class ComputeService:
             props.pop(ro, None)  # read-only, or immutable after creation
         storage = props.pop("storageProfile", None)
         model["properties"] = _deep_merge(model["properties"], props)
+        if isinstance(storage, dict):
+            self._merge_os_disk(row, model, storage)
         if isinstance(storage, dict) and isinstance(storage.get("dataDisks"), list):
             model["properties"]["storageProfile"]["dataDisks"] = self._complete_data_disks(
                 model, storage["dataDisks"])
@@ -419,11 +468,8 @@ class ComputeService:
         self.require_group(sub, rg)
         if not isinstance(body, dict):
             check_vm_body(body, existing=False)
-        existed = self.get_state(sub, rg, name) is not None
-        op = self._command(sub, rg, name, Op.CREATE, body=body)
-        st = self.get_state(sub, rg, name)
-        assert st is not None
-        return st, op, not existed
+        op, row = self._command(sub, rg, name, Op.CREATE, body=body)
+        return VmState(row, phase_at(op, op.at_us), op.at_us), op, op.name != Op.UPDATE
 
     def update(self, sub: str, rg: str, name: str, patch: Any) -> tuple[VmState, Operation]:
         self.require_group(sub, rg)
@@ -431,19 +477,16 @@ class ComputeService:
             self.require_vm(sub, rg, name)  # a missing VM is a 404 whatever the body
             raise ArmError("The request content was invalid and could not be deserialized: the body must be a"
                            " JSON object.", code="InvalidRequestContent")
-        op = self._command(sub, rg, name, Op.UPDATE, patch=patch)
-        st = self.get_state(sub, rg, name)
-        assert st is not None
-        return st, op
+        op, row = self._command(sub, rg, name, Op.UPDATE, patch=patch)
+        return VmState(row, phase_at(op, op.at_us), op.at_us), op
 
     def action(self, sub: str, rg: str, name: str, op: Op) -> Operation:
-        return self._command(sub, rg, name, op)
+        return self._command(sub, rg, name, op)[0]
 
     def act(self, sub: str, rg: str, name: str, op: Op) -> tuple[Operation, str]:
         """An action, and the VM's location (for the operation's URL)."""
-        with self._lock:
-            operation = self._command(sub, rg, name, op)
-            return operation, self._last_row.location
+        operation, row = self._command(sub, rg, name, op)
+        return operation, row.location
 
     def start(self, sub: str, rg: str, name: str) -> Operation:
         return self.action(sub, rg, name, Op.START)
@@ -479,7 +522,7 @@ class ComputeService:
         if st.phase.prov not in ("succeeded", "failed"):
             raise OperationNotAllowed(f"The guest OS of VM '{name}' cannot shut down while an operation"
                                       " is in progress on it.")
-        return self._command(sub, st.row.rg, st.row.name, Op.GUEST_SHUTDOWN)
+        return self._command(sub, st.row.rg, st.row.name, Op.GUEST_SHUTDOWN)[0]
 
     # -- reads -------------------------------------------------------------------------------
     def get_state_row(self, row: VmRow, at_us: int | None = None) -> VmState | None:

@@ -78,6 +78,9 @@ class MemoryStore:
             out.extend(usage_rows(self._ops[key]))
         return out
 
+    def vm_tags(self) -> dict[str, dict[str, str]]:
+        return {str(r.model.get("id")): dict(r.model["tags"]) for r in self._vms.values() if r.model.get("tags")}
+
     def disk_rows(self) -> list[DiskRow]:
         out: list[DiskRow] = []
         for key in sorted(self._ops):

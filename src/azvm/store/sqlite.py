@@ -388,6 +388,12 @@ class SqliteStore:
             append((f[0], at, names[code], f[1], f[2], f[3]))
         return out
 
+    def vm_tags(self) -> dict[str, dict[str, str]]:
+        """Each VM's tags (current model), by resource id: for the cost export's Tags column."""
+        with self._lock:
+            models = [orjson.loads(m) for (m,) in self._db.execute("SELECT model FROM vms")]
+        return {str(m.get("id")): dict(m["tags"]) for m in models if m.get("tags")}
+
     def disk_rows(self) -> list[DiskRow]:
         with self._lock:
             rows: list[DiskRow] = self._db.execute(
