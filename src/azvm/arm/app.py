@@ -19,7 +19,7 @@ from ..clock import iso
 from ..domain.errors import ArmError, NotFound
 from ..domain.table import Op
 from ..service.billing import BillingService, timeline_from_store
-from ..service.compute import ComputeService, VmState
+from ..service.compute import ComputeService
 from ..service.validation import REGIONS, SIZE_NAMES, SIZES, normalize_location
 from . import render
 from .http import MAX_BODY, Req, Response, empty_response, error_response, json_response
@@ -80,9 +80,6 @@ class ArmApi:
         if location_header:
             h["Location"] = monitor_url
         return h
-
-    def _vm_json(self, st: VmState, *, expand: bool = False, status_only: bool = False) -> dict[str, Any]:
-        return render.vm_body(st, expand=expand, status_only=status_only)
 
     # -- dispatch ----------------------------------------------------------------------------
     def dispatch(self, req: Req) -> Response:
@@ -295,11 +292,10 @@ class ArmApi:
             limit = int(top)
         vms, last = self.svc.list_vms(sub, rg=rg, location=location, after_key=_untoken(tok) if tok else None,
                                       limit=limit)
-        body: dict[str, Any] = {"value": [self._vm_json(st, expand=expand == "instanceview", status_only=status_only)
+        body: dict[str, Any] = {"value": [render.vm_body(st, expand=expand == "instanceview", status_only=status_only)
                                           for st in vms]}
         if last is not None:
-            q = [(k, v) for k, v in parse_qsl(req_query_string(req), keep_blank_values=True)
-                 if k.lower() != "$skiptoken"]
+            q = [(k, v) for k, v in req.query.items() if k != "$skiptoken"]
             q.append(("$skiptoken", _token(last)))
             path = "/" + "/".join(req.parts)
             body["nextLink"] = f"{req.base}{path}?" + "&".join(f"{quote(k, safe='$')}={quote(v, safe='')}"
@@ -325,16 +321,16 @@ class ArmApi:
                                    " Allowed values are 'instanceView', 'userData'.", code="InvalidParameter",
                                    target="$expand")
                 st = self.svc.require_vm(sub, rg, name, skip_update=not expand)
-                return json_response(self._vm_json(st, expand=expand == "instanceview"))
+                return json_response(render.vm_body(st, expand=expand == "instanceview"))
             if m == "PUT":
                 st, op, created = self.svc.create_or_update(sub, rg, name, req.json())
                 headers = self._lro_headers(req, sub, st.row.location, op.op_id, location_header=False)
-                body = self._vm_json(st)
+                body = render.vm_body(st)
                 headers["etag"] = body["etag"]  # as the real PUT answers (cli_vm_resize_put_200_2025.json)
                 return json_response(body, 201 if created else 200, headers)
             if m == "PATCH":
                 st, op = self.svc.update(sub, rg, name, req.json())
-                return json_response(self._vm_json(st), 200, self._retry_headers())
+                return json_response(render.vm_body(st), 200, self._retry_headers())
             if m == "DELETE":
                 force = req.flag("forceDeletion")
                 if self.svc.get_state(sub, rg, name) is None:
@@ -369,10 +365,6 @@ class ArmApi:
     def _accepted(self, req: Req, sub: str, op_id: str, location: str) -> Response:
         return empty_response(202, {**self._lro_headers(req, sub, location, op_id, location_header=True),
                                     "content-length": "0"})
-
-
-def req_query_string(req: Req) -> str:
-    return "&".join(f"{k}={v}" for k, v in req.query.items())
 
 
 def _parse_query(qs: str) -> dict[str, str]:

@@ -159,20 +159,6 @@ class History:
                 return m
         return None
 
-    def created_us(self, t_us: int) -> int | None:
-        """When the VM that exists at t was created."""
-        for i in range(self.index_at(t_us), -1, -1):
-            if self.ops[i].name in CREATE_OPS:
-                return self.ops[i].at_us
-        return None
-
-    def status(self, op_id: str, t_us: int) -> OperationView | None:
-        for i, op in enumerate(self.ops):
-            if op.op_id == op_id:
-                nxt = self.ops[i + 1] if i + 1 < len(self.ops) else None
-                return operation_status(op, nxt, t_us)
-        return None
-
 
 class Refused(Exception):
     def __init__(self, rule: Rule, message: str) -> None:
