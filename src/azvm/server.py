@@ -123,6 +123,7 @@ def build(opts: Options) -> Emulator:
         # from here on only the ASGI edge writes, and it commits once per turn of the event loop
         # (anything written before this point has committed on its own)
         store.group_commit = True
+        store.start_background_checkpoints()
     billing = BillingService(resolve_prices(opts.prices), resolve_rules(opts.billing_rules))
     control = ControlApi(service, store_kind="memory" if opts.in_memory else "sqlite", version=__version__,
                          billing=billing)

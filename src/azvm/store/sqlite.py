@@ -199,6 +199,7 @@ class SqliteStore:
         self._ids = _Ids()
         self._tx_open = False
         self._in_request = self._request_savepoint = False
+        self._checkpointer: tuple[threading.Event, threading.Thread] | None = None
         self._generation: str | None = None
         self._migrate()
 
@@ -226,9 +227,12 @@ class SqliteStore:
                     raise
                 self.commit()
                 return
-            if self._in_request and not self._request_savepoint:
-                db.execute("SAVEPOINT request")  # everything one request writes: all or nothing
-                self._request_savepoint = True
+            if self._in_request:
+                if not self._request_savepoint:
+                    db.execute("SAVEPOINT request")  # everything one request writes: all or nothing
+                    self._request_savepoint = True
+                yield db  # a failure rolls back to the request's savepoint (request())
+                return
             db.execute("SAVEPOINT w")  # one write among the batch's
             try:
                 yield db
@@ -503,7 +507,40 @@ class SqliteStore:
             self._generation = os.urandom(8).hex()  # other processes drop their cached ids
             db.execute("INSERT INTO meta (name, value) VALUES ('generation', ?)", (self._generation,))
 
+    def start_background_checkpoints(self, every_s: float = 0.25) -> None:
+        """Move WAL frames into the database from a thread of its own instead of inside a commit:
+        a checkpoint (with its fsync of the database file) then never holds up a request, and
+        SQLite works on the other core meanwhile (it releases the GIL)."""
+        if self._checkpointer is not None:
+            return
+        self._db.execute("PRAGMA wal_autocheckpoint=0")
+        stop = threading.Event()
+
+        def run() -> None:
+            conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30.0)
+            try:
+                while not stop.wait(every_s):
+                    try:
+                        conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                    except sqlite3.Error:  # busy now: the next round catches up
+                        continue
+            finally:
+                conn.close()
+
+        thread = threading.Thread(target=run, name="azvm-checkpoint", daemon=True)
+        thread.start()
+        self._checkpointer = (stop, thread)
+
     def close(self) -> None:
         with self._lock:
             self.commit()
+            if self._checkpointer is not None:
+                stop, thread = self._checkpointer
+                stop.set()
+                thread.join(10)
+                self._checkpointer = None
+                try:
+                    self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+                except sqlite3.Error:
+                    pass
             self._db.close()
