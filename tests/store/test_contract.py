@@ -154,3 +154,27 @@ def test_migration_backfills_the_billing_projections(tmp_path: Any) -> None:
     assert again.usage_rows() == usage and sorted(again.disk_rows()) == sorted(disks)
     assert again._db.execute("SELECT count(*) FROM facts").fetchone()[0] >= 3  # compact rows
     again.close()
+
+
+def test_a_stale_head_in_one_process_is_refreshed_after_a_conflict(tmp_path: Any) -> None:
+    from azvm.clock import Clock
+    from azvm.ids import IdSource
+    from azvm.service.compute import ComputeService, Settings
+    from azvm.store import SqliteStore
+    from tests.conftest import START, vm_body
+
+    path = tmp_path / "two.sqlite3"
+    a = ComputeService(SqliteStore(path), Clock.manual(START, skip=False), IdSource(None), Settings())
+    b = ComputeService(SqliteStore(path), Clock.manual(START, skip=False), IdSource(None), Settings())
+    a.create_or_update_group(SUB, "rg", {"location": "eastus"})
+    a.create_or_update(SUB, "rg", "vm", vm_body())
+    for s in (a, b):
+        s.clock.advance(60)
+    with a.store.request():  # a's cache is trusted from here on ...
+        b.power_off(SUB, "rg", "vm")  # ... when b commits a change a has not seen
+        op = a.deallocate(SUB, "rg", "vm")  # a conflicts once, re-reads, decides on the fresh head
+    key = f"/subscriptions/{SUB}/resourcegroups/rg/providers/microsoft.compute/virtualmachines/vm"
+    assert [o.name for o in a.store.load_history(key)] == ["create", "powerOff", "deallocate"]
+    assert a.store.load_history(key)[-1].op_id == op.op_id
+    a.store.close()
+    b.store.close()

@@ -165,6 +165,7 @@ class _RowCache:
     def __init__(self, size: int = 50_000) -> None:
         self.size = size
         self.rows: dict[str, tuple[bytes, bytes, VmRow]] = {}
+        self.trusted = False  # True while the cached heads are known to be the stored ones
 
     def get(self, r: tuple[Any, ...]) -> VmRow:
         hit = self.rows.get(r[0])
@@ -199,6 +200,7 @@ class SqliteStore:
         self._ids = _Ids()
         self._tx_open = False
         self._in_request = self._request_savepoint = False
+        self._data_version: int | None = None
         self._checkpointer: tuple[threading.Event, threading.Thread] | None = None
         self._generation: str | None = None
         self._migrate()
@@ -249,6 +251,11 @@ class SqliteStore:
         commit they would otherwise be committed with the batch)."""
         with self._lock:
             self._in_request, self._request_savepoint = True, False
+            version = self._db.execute("PRAGMA data_version").fetchone()[0]
+            if version != self._data_version:  # another process committed: cached heads may be stale
+                self._cache.rows.clear()
+                self._data_version = version
+            self._cache.trusted = True
             try:
                 yield
             except BaseException:
@@ -262,6 +269,7 @@ class SqliteStore:
                     self._db.execute("RELEASE request")
             finally:
                 self._in_request, self._request_savepoint = False, False
+                self._cache.trusted = False
 
     def _forget(self) -> None:
         """Drop what this process cached: after a rollback it may name rows that do not exist."""
@@ -322,6 +330,10 @@ class SqliteStore:
     # -- VMs -------------------------------------------------------------------------------
     def get_vm(self, key: str) -> VmRow | None:
         with self._lock:
+            if self._cache.trusted:  # inside a request, nobody else has committed since it began
+                hit = self._cache.rows.get(key)
+                if hit is not None:
+                    return hit[2]
             r = self._db.execute(f"SELECT {_VM_COLS} FROM vms WHERE key=?", (key,)).fetchone()
             return self._cache.get(r) if r else None
 
@@ -340,6 +352,7 @@ class SqliteStore:
                            (row.key, expected_version + 1, op.at_us, op.op_id, last))
             except sqlite3.IntegrityError as e:
                 if "ops.key" in str(e) or "PRIMARY" in str(e).upper():
+                    self._cache.rows.pop(row.key, None)  # another process moved on: read it afresh
                     raise ConcurrencyError(row.key) from None
                 raise
             db.execute(
