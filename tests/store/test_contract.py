@@ -157,11 +157,12 @@ def test_migration_backfills_the_billing_projections(tmp_path: Any) -> None:
 
 
 def test_a_stale_head_in_one_process_is_refreshed_after_a_conflict(tmp_path: Any) -> None:
+    from tests.conftest import START, vm_body
+
     from azvm.clock import Clock
     from azvm.ids import IdSource
     from azvm.service.compute import ComputeService, Settings
     from azvm.store import SqliteStore
-    from tests.conftest import START, vm_body
 
     path = tmp_path / "two.sqlite3"
     a = ComputeService(SqliteStore(path), Clock.manual(START, skip=False), IdSource(None), Settings())
