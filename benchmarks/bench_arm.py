@@ -44,6 +44,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from bench_lifecycle import vm_body  # the same VM body (this folder is on sys.path for a script)
+
 PY = sys.executable
 HOST = "127.0.0.1"
 SUB = "00000000-0000-0000-0000-000000000000"
@@ -63,32 +65,6 @@ MOTO_AUTH = (
 )
 GOAL_BARE = 0.40
 GOAL_MOTO = 20.0
-
-
-def vm_body(name: str) -> dict[str, Any]:
-    return {
-        "location": "eastus",
-        "properties": {
-            "hardwareProfile": {"vmSize": "Standard_D2s_v3"},
-            "storageProfile": {
-                "imageReference": {
-                    "publisher": "Canonical",
-                    "offer": "ubuntu-24_04-lts",
-                    "sku": "server",
-                    "version": "latest",
-                }
-            },
-            "osProfile": {"computerName": name, "adminUsername": "azure", "adminPassword": "Passw0rd!!"},
-            "networkProfile": {
-                "networkInterfaces": [
-                    {
-                        "id": f"/subscriptions/{SUB}/resourceGroups/rg/providers/Microsoft.Network"
-                        "/networkInterfaces/nic0"
-                    }
-                ]
-            },
-        },
-    }
 
 
 def free_port() -> int:

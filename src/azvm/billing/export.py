@@ -14,7 +14,7 @@ from .bill import _disk_meter, day_string, disk_resource_id, meter_disks, price_
 from .meter import Row, meter
 from .model import BILLING_STATES, SECONDS_PER_HOUR, SECONDS_PER_MONTH, BillingError, DiskSpan, parse_vm_id
 from .money import CONTEXT
-from .prices import PriceSheet
+from .prices import Meter, PriceSheet
 from .rules import RuleSet
 
 __all__ = [
@@ -95,6 +95,18 @@ class CostRecord(NamedTuple):
 _EXACT = Context(prec=60, traps=[Inexact])
 
 
+def _meter_fields(
+    m: Meter | None, category: str, label: str, unit: str, secs: int, per: Decimal
+) -> tuple[str, str, str, str, str, Decimal | None, Decimal | None]:
+    """(MeterCategory, MeterSubCategory, MeterName, MeterId, UnitOfMeasure, price, cost) of a
+    record; an unpriced one keeps its label and has neither price nor cost."""
+    if m is None:
+        return category, "", label, "", unit, None, None
+    price = m.unit_price
+    return (m.service_name or category, m.product_name, m.meter_name, m.meter_id, m.unit_of_measure or unit,
+            price, CONTEXT.divide(price * secs, per))
+
+
 def _tags_json(tags_by_lower_id: Mapping[str, Mapping[str, str]], vm_id: str) -> str:
     v = tags_by_lower_id.get(vm_id.lower())
     return json.dumps(dict(v), sort_keys=True, separators=(",", ":")) if v else "{}"
@@ -158,18 +170,8 @@ def cost_records(
         date = days.get(day) or days.setdefault(day, day_string(day))
         m = prices.vm(*pk)
         quantity = divide(secs, hour)
-        if m is None:
-            category, subcategory, meter_name, meter_id = "Virtual Machines", "", spelling[pk], ""
-            unit, price, cost = "1 Hour", None, None
-        else:
-            category, subcategory, meter_name, meter_id = (
-                m.service_name or "Virtual Machines",
-                m.product_name,
-                m.meter_name,
-                m.meter_id,
-            )
-            unit, price = m.unit_of_measure or "1 Hour", m.unit_price
-            cost = divide(price * secs, hour)
+        category, subcategory, meter_name, meter_id, unit, price, cost = _meter_fields(
+            m, "Virtual Machines", spelling[pk], "1 Hour", secs, hour)
         out.append(
             CostRecord(
                 date,
@@ -199,18 +201,8 @@ def cost_records(
         dm = _disk_meter(prices, label, loc)
         quantity = divide(secs, month)
         date = days.get(day) or days.setdefault(day, day_string(day))
-        if dm is None:
-            category, subcategory, meter_name, meter_id = "Storage", "", label, ""
-            unit, price, cost = "1/Month", None, None
-        else:
-            category, subcategory, meter_name, meter_id = (
-                dm.service_name or "Storage",
-                dm.product_name,
-                dm.meter_name,
-                dm.meter_id,
-            )
-            unit, price = dm.unit_of_measure or "1/Month", dm.unit_price
-            cost = divide(price * secs, month)
+        category, subcategory, meter_name, meter_id, unit, price, cost = _meter_fields(
+            dm, "Storage", label, "1/Month", secs, month)
         out.append(
             CostRecord(
                 date,
