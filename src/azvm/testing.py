@@ -22,12 +22,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from .clock import iso, parse_iso
-from .server import Emulator, Options, ThreadedServer, build
+
+if TYPE_CHECKING:  # the server (uvicorn, cryptography) loads only when a test asks for one
+    from .server import Emulator
 
 DEFAULT_START = "2026-01-01T00:00:00Z"
 DEFAULT_SUBSCRIPTION = "00000000-0000-0000-0000-000000000000"
@@ -111,6 +113,8 @@ def azvm_server(*, manual_clock: bool = True, start_time: str = DEFAULT_START, s
 
     In memory unless `data_dir` is given. Any other `azvm.server.Options` field may be passed.
     """
+    from .server import Options, ThreadedServer, build
+
     with tempfile.TemporaryDirectory(prefix="azvm-") as tmp:
         options.setdefault("port", 0)
         options.setdefault("cert_dir", tmp)
