@@ -153,7 +153,7 @@ def uvicorn_config(emu: Emulator, **kw: Any) -> uvicorn.Config:
 class ThreadedServer:
     """A uvicorn server in a background thread (for azvm.testing and benchmarks)."""
 
-    def __init__(self, emu: Emulator) -> None:  # noqa: D107
+    def __init__(self, emu: Emulator) -> None:
         self.emu = emu
         self.server = uvicorn.Server(uvicorn_config(emu))
         self.thread = threading.Thread(target=self.server.run, name="azvm-server", daemon=True)

@@ -21,6 +21,7 @@ from ..domain.history import (
     INTERNAL_ERROR,
     OS_PROVISIONING_TIMEOUT,
     Fault,
+    History,
     Operation,
     OperationView,
     Phase,
@@ -557,8 +558,6 @@ class ComputeService:
 
     def state_at(self, key: str, at_us: int) -> VmState | None:
         """A VM at any time, past or future, from its full history."""
-        from ..domain.history import History
-
         ops = self.store.load_history(key)
         h = History(ops)
         i = h.index_at(at_us)
@@ -568,9 +567,9 @@ class ComputeService:
         if ph.power is None:
             return None
         model = h.model(at_us) or {}
-        op = ops[i]
-        row = VmRow(key, model.get("id", key).split("/")[2] if model else "", "", model.get("name", ""),
-                    model.get("location", ""), i + 1, model, op, None)
+        parts = str(model.get("id", key)).split("/")  # /subscriptions/{s}/resourceGroups/{rg}/...
+        sub, rg = (parts[2], parts[4]) if len(parts) > 4 else ("", "")
+        row = VmRow(key, sub, rg, model.get("name", ""), model.get("location", ""), i + 1, model, ops[i], None)
         return VmState(row, ph, at_us)
 
     def list_vms(self, sub: str, *, rg: str | None = None, location: str | None = None,
