@@ -141,6 +141,9 @@ def states_doc(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="azvm", description="A local emulator of Azure Virtual Machines,"
                                      " with a billing meter.")
+    from . import __version__
+
+    parser.add_argument("--version", action="version", version=f"azvm {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     _serve_parser(sub)
     d = sub.add_parser("states-doc", help="write the states page generated from the transition table")
