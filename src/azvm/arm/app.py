@@ -95,8 +95,7 @@ class ArmApi:
                                              "tenantId": self.cfg.tenant_id, "tenantCategory": "Home",
                                              "displayName": "azvm"}]})
         if n == 0 or p[0] != "subscriptions":
-            raise ArmError(f"No HTTP resource was found that matches the request URI '/{'/'.join(req.parts)}'.",
-                           code="NotFound")
+            raise self._no_route(req)
         if n == 1:
             self._need(m, "GET")
             self.versions.check(req.q("api-version"), compute_type=None)
