@@ -23,7 +23,7 @@ import time
 import tracemalloc
 from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from azvm.billing import (
     DiskSpan,
@@ -88,6 +88,21 @@ def timed(label: str, fn: Callable[[], T]) -> T:
     return out
 
 
+def read_then_bill(label: str, read: Callable[[], tuple[Any, Any]], prices: Any, rules: Any,
+                   window: tuple[int, int]) -> Any:
+    """Time reading rows (and disks) and billing them by VM, and print both and their sum."""
+    t = time.perf_counter()
+    rows, disks = read()
+    took_read = time.perf_counter() - t
+    print(f"  {label:<52} {took_read:7.3f} s")
+    t = time.perf_counter()
+    result = bill(rows, disks, prices, rules, *window)
+    took_bill = time.perf_counter() - t
+    print(f"  {'bill(group_by=' + repr('vm') + ') of those rows':<52} {took_bill:7.3f} s")
+    print(f"  {'total, read to bill':<52} {took_read + took_bill:7.3f} s  (target <= 2 s)")
+    return result
+
+
 def write_history_csv(rows: list[StateChange], path: Path) -> None:
     epoch = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
     with path.open("w", newline="", encoding="utf-8") as fp:
@@ -121,64 +136,46 @@ def main() -> None:
     print(f"  total {result.total_display} {result.currency}, {len(result.lines)} lines (by meter)")
 
     keep = tempfile.TemporaryDirectory()
-    tmp = keep.name
-    if True:
-        path = Path(tmp) / "history.csv"
-        timed("write the history CSV (setup, not part of the target)", lambda: write_history_csv(rows, path))
-        print(f"  history.csv: {path.stat().st_size / 1e6:.1f} MB")
-        print("the same from an imported CSV:")
-        imported = timed("read_history_csv (parse, validate, sort)", lambda: read_history_csv(path))
-        t = time.perf_counter()
-        again = bill(imported, disks, prices, rules, *window)
-        billed = time.perf_counter() - t
-        label = "bill(group_by='vm') of the imported rows"
-        print(f"  {label:<52} {billed:7.3f} s")
-        assert again.total_exact == bill(rows, disks, prices, rules, *window).total_exact
-        del imported
-        if arrow_available():
-            print("the same through azvm's import (Apache Arrow's CSV reader, pip install azvm[fast-import]):")
-            t = time.perf_counter()
-            fast = read_timeline(path)
-            read = time.perf_counter() - t
-            print(f"  {'read_timeline with the Arrow fast path':<52} {read:7.3f} s")
-            t = time.perf_counter()
-            fast_bill = bill(fast, disks, prices, rules, *window)
-            billed = time.perf_counter() - t
-            print(f"  {'bill(group_by=' + repr('vm') + ') of the imported rows':<52} {billed:7.3f} s")
-            print(f"  {'total, CSV to bill':<52} {read + billed:7.3f} s  (target <= 2 s)")
-            assert fast_bill.total_exact == again.total_exact
-            del fast
-        else:
-            print("  (pip install azvm[fast-import] for the Arrow fast path)")
+    tmp = Path(keep.name)
+    expected = bill(rows, disks, prices, rules, *window).total_exact
+    path = tmp / "history.csv"
+    timed("write the history CSV (setup, not part of the target)", lambda: write_history_csv(rows, path))
+    print(f"  history.csv: {path.stat().st_size / 1e6:.1f} MB")
+    print("the same from an imported CSV:")
+    result = read_then_bill("read_history_csv (parse, validate, sort)", lambda: (read_history_csv(path), disks),
+                            prices, rules, window)
+    assert result.total_exact == expected
+    if arrow_available():
+        print("the same through azvm's import (Apache Arrow's CSV reader, pip install azvm[fast-import]):")
+        result = read_then_bill("read_timeline with the Arrow fast path", lambda: (read_timeline(path), disks),
+                                prices, rules, window)
+        assert result.total_exact == expected
+    else:
+        print("  (pip install azvm[fast-import] for the Arrow fast path)")
 
-    if True:
-        store = SqliteStore(Path(tmp) / "azvm.sqlite3")
+    store = SqliteStore(tmp / "azvm.sqlite3")
 
-        def load_store() -> None:  # what azvm's projection holds after these state changes
-            db = store._db
-            db.execute("BEGIN")
-            by_vm: dict[str, list[tuple[str, int, str, str, str, str]]] = {}
-            for r in rows:
-                by_vm.setdefault(r[0].lower(), []).append(tuple(r))  # type: ignore[arg-type]
-            for key, vm_rows in by_vm.items():
-                db.executemany("INSERT INTO usage VALUES (?,?,?,?)", store._ids.rows(db, key, vm_rows))
-            db.executemany("INSERT INTO disks VALUES (?,?,?,?,?,?,?)", ((d[0].lower(), *d) for d in disks))
-            db.execute("COMMIT")
+    def load_store() -> None:  # what azvm's projection holds after these state changes
+        db = store._db
+        db.execute("BEGIN")
+        by_vm: dict[str, list[tuple[str, int, str, str, str, str]]] = {}
+        for r in rows:
+            by_vm.setdefault(r[0].lower(), []).append(tuple(r))  # type: ignore[arg-type]
+        for key, vm_rows in by_vm.items():
+            db.executemany("INSERT INTO usage VALUES (?,?,?,?)", store._ids.rows(db, key, vm_rows))
+        db.executemany("INSERT INTO disks VALUES (?,?,?,?,?,?,?)", ((d[0].lower(), *d) for d in disks))
+        db.execute("COMMIT")
 
-        timed("load the rows into a SQLite store (setup, not part of the target)", load_store)
-        print("the same from azvm's SQLite store:")
-        t = time.perf_counter()
+    def from_store() -> tuple[Any, Any]:
         tl = timeline_from_store(store)
-        read = time.perf_counter() - t
-        print(f"  {'read the timeline and disks from the store':<52} {read:7.3f} s")
-        t = time.perf_counter()
-        from_store = bill(tl.rows, tl.disks, prices, rules, *window)
-        billed = time.perf_counter() - t
-        print(f"  {'bill(group_by=' + repr('vm') + ') of the stored rows':<52} {billed:7.3f} s")
-        print(f"  {'total, store to bill':<52} {read + billed:7.3f} s  (target <= 2 s)")
-        assert from_store.total_exact == bill(rows, disks, prices, rules, *window).total_exact
-        store.close()
-        del tl
+        return tl.rows, tl.disks
+
+    timed("load the rows into a SQLite store (setup, not part of the target)", load_store)
+    print("the same from azvm's SQLite store:")
+    result = read_then_bill("read the timeline and disks from the store", from_store, prices, rules, window)
+    assert result.total_exact == expected
+    store.close()
+    del result
 
     print("daily cost-details export (not part of the 2 s target):")
     recs = timed(
@@ -202,7 +199,7 @@ def main() -> None:
                        ("CSV to bill, standard reader", "csv")):
         if how == "arrow" and not arrow_available():
             continue
-        print(f"    {label:<50} {child_peak_mib(how, Path(tmp), window):8.1f} MiB")
+        print(f"    {label:<50} {child_peak_mib(how, tmp, window):8.1f} MiB")
     keep.cleanup()
 
 

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from .clock import iso, parse_iso
+from .clock import parse_iso
 
 if TYPE_CHECKING:  # the server (uvicorn, cryptography) loads only when a test asks for one
     from .server import Emulator
@@ -144,4 +144,4 @@ def azvm(azvm_session: AzvmServer) -> AzvmServer:
     return azvm_session
 
 
-__all__ = ["AzvmServer", "StaticTokenCredential", "azvm", "azvm_server", "azvm_session", "iso"]
+__all__ = ["AzvmServer", "StaticTokenCredential", "azvm", "azvm_server", "azvm_session"]

@@ -124,11 +124,15 @@ def test_cost_management_client_reads_azvm_costs(azvm: AzvmServer) -> None:
 
     period = QueryTimePeriod(from_property=to_datetime(parse_iso(WINDOW["from"])),
                              to=to_datetime(parse_iso(WINDOW["to"])))
-    agg = {"totalCost": QueryAggregation(name="Cost", function="Sum")}
-    result = client.query.usage(f"/subscriptions/{SUB}", QueryDefinition(
-        type="ActualCost", timeframe="Custom", time_period=period,
-        dataset=QueryDataset(granularity="None", aggregation=agg,
-                             grouping=[QueryGrouping(type="Dimension", name="ResourceId")])))
+
+    def query(scope: str, granularity: str, dimension: str) -> Any:
+        return client.query.usage(scope, QueryDefinition(
+            type="ActualCost", timeframe="Custom", time_period=period,
+            dataset=QueryDataset(granularity=granularity,
+                                 aggregation={"totalCost": QueryAggregation(name="Cost", function="Sum")},
+                                 grouping=[QueryGrouping(type="Dimension", name=dimension)])))
+
+    result = query(f"/subscriptions/{SUB}", "None", "ResourceId")
     assert result is not None
     cols = [c.name for c in result.columns]
     assert cols[:2] == ["Cost", "UsageQuantity"] and "ResourceId" in cols and cols[-1] == "Currency"
@@ -136,10 +140,7 @@ def test_cost_management_client_reads_azvm_costs(azvm: AzvmServer) -> None:
     vm_row = by_id[VM_ID.lower()]
     assert vm_row[0] == pytest.approx(0.19168) and vm_row[-1] == "USD"
     assert any("/disks/" in k for k in by_id)
-    daily = client.query.usage(f"/subscriptions/{SUB}/resourceGroups/rg", QueryDefinition(
-        type="ActualCost", timeframe="Custom", time_period=period,
-        dataset=QueryDataset(granularity="Daily", aggregation=agg,
-                             grouping=[QueryGrouping(type="Dimension", name="MeterSubCategory")])))
+    daily = query(f"/subscriptions/{SUB}/resourceGroups/rg", "Daily", "MeterSubCategory")
     assert daily is not None
     dcols = [c.name for c in daily.columns]
     assert "UsageDate" in dcols and {r[dcols.index("UsageDate")] for r in daily.rows} == {20260101}

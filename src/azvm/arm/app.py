@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, quote
 
-from ..clock import iso
 from ..domain.errors import ArmError, NotFound
 from ..domain.table import Op
 from ..service.billing import BillingService, timeline_from_store
@@ -491,4 +490,4 @@ def build_app(api: ArmApi) -> ArmAsgi:
     return ArmAsgi(api)
 
 
-__all__ = ["ArmApi", "ServerConfig", "build_app", "iso"]
+__all__ = ["ArmApi", "ArmAsgi", "ServerConfig", "build_app"]

@@ -21,7 +21,7 @@ from .model import (
     DiskSpan,
     parse_vm_id,
 )
-from .money import display, to_decimal
+from .money import ExactTotal, to_decimal
 from .prices import Meter, PriceSheet, disk_meter_name
 from .rules import RuleSet
 
@@ -108,7 +108,7 @@ class Unpriced:
 
 
 @dataclass(frozen=True)
-class Bill:
+class Bill(ExactTotal):
     rule_set: str
     currency: str
     window_start_us: int
@@ -117,16 +117,6 @@ class Bill:
     lines: tuple[LineItem, ...]
     total_exact: Fraction
     unpriced: tuple[Unpriced, ...]
-
-    @property
-    def total(self) -> Decimal:
-        """Exact total of the priced lines (50 significant digits); unpriced lines add nothing."""
-        return to_decimal(self.total_exact)
-
-    @property
-    def total_display(self) -> Decimal:
-        """The total rounded once to the currency's minor unit."""
-        return display(self.total_exact, self.currency)
 
     @property
     def complete(self) -> bool:

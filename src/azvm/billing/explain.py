@@ -18,7 +18,7 @@ from .model import (
     DiskSpan,
     seconds_between,
 )
-from .money import display, to_decimal
+from .money import ExactTotal, to_decimal
 from .prices import PriceSheet, disk_meter_name
 from .rules import RuleSet
 
@@ -78,7 +78,7 @@ class DiskInterval:
 
 
 @dataclass(frozen=True)
-class Explanation:
+class Explanation(ExactTotal):
     vm_id: str
     rule_set: str
     currency: str
@@ -91,14 +91,6 @@ class Explanation:
     def total_exact(self) -> Fraction:
         parts = [i.exact for i in self.intervals] + [d.exact for d in self.disks]
         return sum((p for p in parts if p is not None), Fraction(0))
-
-    @property
-    def total(self) -> Decimal:
-        return to_decimal(self.total_exact)
-
-    @property
-    def total_display(self) -> Decimal:
-        return display(self.total_exact, self.currency)
 
     @property
     def complete(self) -> bool:
@@ -255,7 +247,7 @@ class WhatIfVm:
 
 
 @dataclass(frozen=True)
-class WhatIf:
+class WhatIf(ExactTotal):
     """The saving had every Stopped (allocated) VM been deallocated instead."""
 
     rule_set: str
@@ -264,14 +256,6 @@ class WhatIf:
     window_end_us: int
     vms: tuple[WhatIfVm, ...]  # VMs with stopped time, largest saving first
     total_exact: Fraction  # priced VMs only
-
-    @property
-    def total(self) -> Decimal:
-        return to_decimal(self.total_exact)
-
-    @property
-    def total_display(self) -> Decimal:
-        return display(self.total_exact, self.currency)
 
     @property
     def unpriced(self) -> tuple[WhatIfVm, ...]:

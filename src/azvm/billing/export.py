@@ -95,16 +95,19 @@ class CostRecord(NamedTuple):
 _EXACT = Context(prec=60, traps=[Inexact])
 
 
-def _meter_fields(
-    m: Meter | None, category: str, label: str, unit: str, secs: int, per: Decimal
-) -> tuple[str, str, str, str, str, Decimal | None, Decimal | None]:
-    """(MeterCategory, MeterSubCategory, MeterName, MeterId, UnitOfMeasure, price, cost) of a
-    record; an unpriced one keeps its label and has neither price nor cost."""
+def _cost_record(date: str, resource_id: str, rg: str, sub: str, m: Meter | None, category: str, label: str,
+                 unit: str, secs: int, unit_seconds: int, currency: str, location: str, tags: str) -> CostRecord:
+    """One row of the export; an unpriced one keeps its label as the meter name and has neither price
+    nor cost."""
+    per = Decimal(unit_seconds)
+    quantity = CONTEXT.divide(secs, per)
     if m is None:
-        return category, "", label, "", unit, None, None
-    price = m.unit_price
-    return (m.service_name or category, m.product_name, m.meter_name, m.meter_id, m.unit_of_measure or unit,
-            price, CONTEXT.divide(price * secs, per))
+        return CostRecord(date, resource_id, rg, sub, category, "", label, "", quantity, unit, None, None, currency,
+                          location, CONSUMED_SERVICE, tags, secs, unit_seconds)
+    return CostRecord(date, resource_id, rg, sub, m.service_name or category, m.product_name, m.meter_name,
+                      m.meter_id, quantity, m.unit_of_measure or unit, m.unit_price,
+                      CONTEXT.divide(m.unit_price * secs, per), currency, location, CONSUMED_SERVICE, tags, secs,
+                      unit_seconds)
 
 
 def _tags_json(tags_by_lower_id: Mapping[str, Mapping[str, str]], vm_id: str) -> str:
@@ -155,9 +158,6 @@ def cost_records(
     days: dict[int, str] = {}
     parsed: dict[str, tuple[str, str, str]] = {}
     vm_tags: dict[str, str] = {}
-    divide = CONTEXT.divide
-    hour = Decimal(SECONDS_PER_HOUR)
-    month = Decimal(SECONDS_PER_MONTH)
     tags_lower = {k.lower(): v for k, v in (tags or {}).items()}
     for (vm, pk, day), secs in acc.items():
         if secs <= 0:
@@ -169,62 +169,16 @@ def cost_records(
         sub, rg, _ = parsed[vm]
         date = days.get(day) or days.setdefault(day, day_string(day))
         m = prices.vm(*pk)
-        quantity = divide(secs, hour)
-        category, subcategory, meter_name, meter_id, unit, price, cost = _meter_fields(
-            m, "Virtual Machines", spelling[pk], "1 Hour", secs, hour)
-        out.append(
-            CostRecord(
-                date,
-                vm_id,
-                rg,
-                sub,
-                category,
-                subcategory,
-                meter_name,
-                meter_id,
-                quantity,
-                unit,
-                price,
-                cost,
-                currency,
-                pk[1],
-                CONSUMED_SERVICE,
-                vm_tags[vm],
-                secs,
-                SECONDS_PER_HOUR,
-            )
-        )
+        out.append(_cost_record(date, vm_id, rg, sub, m, "Virtual Machines", spelling[pk], "1 Hour", secs,
+                                SECONDS_PER_HOUR, currency, pk[1], vm_tags[vm]))
     for (vm, name, label, loc, day), secs in meter_disks(disks, usage, True, True).items():
         vm_id = usage.names.get(vm, vm)
         sub, rg, _ = parse_vm_id(vm_id)
         rid = disk_resource_id(vm_id, name)
         dm = _disk_meter(prices, label, loc)
-        quantity = divide(secs, month)
         date = days.get(day) or days.setdefault(day, day_string(day))
-        category, subcategory, meter_name, meter_id, unit, price, cost = _meter_fields(
-            dm, "Storage", label, "1/Month", secs, month)
-        out.append(
-            CostRecord(
-                date,
-                rid,
-                rg,
-                sub,
-                category,
-                subcategory,
-                meter_name,
-                meter_id,
-                quantity,
-                unit,
-                price,
-                cost,
-                currency,
-                loc.lower(),
-                CONSUMED_SERVICE,
-                "{}",
-                secs,
-                SECONDS_PER_MONTH,
-            )
-        )
+        out.append(_cost_record(date, rid, rg, sub, dm, "Storage", label, "1/Month", secs, SECONDS_PER_MONTH,
+                                currency, loc.lower(), "{}"))
     out.sort(key=lambda r: (r.date, r.resource_id.lower(), r.meter_category, r.meter_name))
     return out
 

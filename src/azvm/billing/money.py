@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from decimal import ROUND_HALF_UP, Context, Decimal
 from fractions import Fraction
+from typing import Protocol
 
 __all__ = ["CONTEXT", "currency_places", "display", "to_decimal"]
 
@@ -38,3 +39,24 @@ def display(value: Fraction | Decimal, currency: str = "USD") -> Decimal:
     scaled = abs(value) * 10**places
     units = math.floor(scaled + Fraction(1, 2))
     return (Decimal(units) if value >= 0 else -Decimal(units)).scaleb(-places)
+
+
+class _HasExactTotal(Protocol):
+    @property
+    def total_exact(self) -> Fraction: ...
+
+    @property
+    def currency(self) -> str: ...
+
+
+class ExactTotal:
+    """`total` (exact, 50 significant digits) and `total_display` (rounded once) of anything with
+    a `total_exact` and a `currency`."""
+
+    @property
+    def total(self: _HasExactTotal) -> Decimal:
+        return to_decimal(self.total_exact)
+
+    @property
+    def total_display(self: _HasExactTotal) -> Decimal:
+        return display(self.total_exact, self.currency)

@@ -33,10 +33,6 @@ def resolve_prices(path: str | None) -> b.PriceSheet:
     return b.sample_prices() if path is None else b.load_prices(path)
 
 
-def _num(d: Decimal | None) -> float | None:
-    return None if d is None else float(d)
-
-
 def _str(d: Decimal | None) -> str | None:
     return None if d is None else format(d.normalize() if d == d.to_integral() else d, "f")
 

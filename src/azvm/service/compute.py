@@ -282,8 +282,6 @@ class ComputeService:
                     raise OperationNotAllowed(
                         f"Operation 'deallocate' with hibernate=true is not allowed on VM '{name}' since"
                         " hibernation is not enabled on it (additionalCapabilities.hibernationEnabled).")
-            if op_eff in (Op.CREATE, Op.CREATE_ATTACHED, Op.UPDATE):
-                self._require_writable_group(sub, rg)
             ongoing = row.last if row is not None and live else None
             fault_rule = self._peek_fault(op_eff, key)
             try:
@@ -466,14 +464,14 @@ class ComputeService:
         return model
 
     def create_or_update(self, sub: str, rg: str, name: str, body: Any) -> tuple[VmState, Operation, bool]:
-        self.require_group(sub, rg)
+        self._require_writable_group(sub, rg)
         if not isinstance(body, dict):
             check_vm_body(body, existing=False)
         op, row = self._command(sub, rg, name, Op.CREATE, body=body)
         return VmState(row, phase_at(op, op.at_us), op.at_us), op, op.name != Op.UPDATE
 
     def update(self, sub: str, rg: str, name: str, patch: Any) -> tuple[VmState, Operation]:
-        self.require_group(sub, rg)
+        self._require_writable_group(sub, rg)
         if not isinstance(patch, dict):
             self.require_vm(sub, rg, name)  # a missing VM is a 404 whatever the body
             raise ArmError("The request content was invalid and could not be deserialized: the body must be a"

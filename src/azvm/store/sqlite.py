@@ -33,23 +33,25 @@ from ..domain.usage import (
 from ..service.ports import GroupRow, VmRow
 
 
-def _backfill_usage(db: sqlite3.Connection) -> None:
-    """Migration 2: build the billing projections from the history already stored."""
+def _stored_histories(db: sqlite3.Connection) -> Iterator[tuple[str, list[Operation]]]:
+    """Every stored history, VM by VM (for migrations that rebuild a projection)."""
     cur_key: str | None = None
     ops: list[Operation] = []
-
-    def flush() -> None:
-        if cur_key is None:
-            return
-        db.executemany("INSERT INTO usage VALUES (?,?,?,?,?,?,?)", [(cur_key, *r) for r in usage_rows(ops)])
-        db.executemany("INSERT INTO disks VALUES (?,?,?,?,?,?,?)", [(cur_key, *d) for d in disk_rows(ops)])
-
     for key, body in db.execute("SELECT key, body FROM ops ORDER BY key, version").fetchall():
         if key != cur_key:
-            flush()
+            if cur_key is not None:
+                yield cur_key, ops
             cur_key, ops = key, []
         ops.append(Operation.from_json(orjson.loads(body)))
-    flush()
+    if cur_key is not None:
+        yield cur_key, ops
+
+
+def _backfill_usage(db: sqlite3.Connection) -> None:
+    """Migration 2: build the billing projections from the history already stored."""
+    for key, ops in _stored_histories(db):
+        db.executemany("INSERT INTO usage VALUES (?,?,?,?,?,?,?)", [(key, *r) for r in usage_rows(ops)])
+        db.executemany("INSERT INTO disks VALUES (?,?,?,?,?,?,?)", [(key, *d) for d in disk_rows(ops)])
 
 
 class _Ids:
@@ -82,20 +84,10 @@ class _Ids:
 
 
 def _backfill_compact_usage(db: sqlite3.Connection) -> None:
+    """Migration 3: the compact usage projection, from the history already stored."""
     ids = _Ids()
-    cur_key: str | None = None
-    ops: list[Operation] = []
-
-    def flush() -> None:
-        if cur_key is not None:
-            db.executemany("INSERT OR REPLACE INTO usage VALUES (?,?,?,?)", ids.rows(db, cur_key, usage_rows(ops)))
-
-    for key, body in db.execute("SELECT key, body FROM ops ORDER BY key, version").fetchall():
-        if key != cur_key:
-            flush()
-            cur_key, ops = key, []
-        ops.append(Operation.from_json(orjson.loads(body)))
-    flush()
+    for key, ops in _stored_histories(db):
+        db.executemany("INSERT OR REPLACE INTO usage VALUES (?,?,?,?)", ids.rows(db, key, usage_rows(ops)))
 
 
 MIGRATIONS: list[str | Callable[[sqlite3.Connection], None]] = [
@@ -447,17 +439,8 @@ class SqliteStore:
 
     def iter_histories(self) -> Iterator[tuple[str, list[Operation]]]:
         with self._lock:
-            rows = self._db.execute("SELECT key, body FROM ops ORDER BY key, version").fetchall()
-        cur_key: str | None = None
-        ops: list[Operation] = []
-        for key, body in rows:
-            if key != cur_key:
-                if cur_key is not None:
-                    yield cur_key, ops
-                cur_key, ops = key, []
-            ops.append(Operation.from_json(orjson.loads(body)))
-        if cur_key is not None:
-            yield cur_key, ops
+            histories = list(_stored_histories(self._db))
+        yield from histories
 
     def find_operation(self, op_id: str) -> tuple[str, Operation, Operation | None] | None:
         with self._lock:
