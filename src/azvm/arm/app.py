@@ -21,7 +21,7 @@ from ..service.billing import BillingService, timeline_from_store
 from ..service.compute import ComputeService
 from ..service.validation import REGIONS, SIZE_NAMES, SIZES, normalize_location
 from . import render
-from .http import MAX_BODY, Req, Response, empty_response, error_response, json_response
+from .http import MAX_BODY, Deferred, Req, Response, empty_response, error_response, json_response
 from .versions import COMPUTE_VERSIONS, ApiVersionPolicy
 
 log = logging.getLogger("azvm.arm")
@@ -38,7 +38,7 @@ class ServerConfig:
     subscription_id: str = DEFAULT_SUBSCRIPTION
 
 
-Handler = Callable[[Req], Response]
+Handler = Callable[[Req], Response | Deferred]
 
 
 def _token(key: str) -> str:
@@ -54,7 +54,7 @@ def _untoken(tok: str) -> str:
 
 class ArmApi:
     def __init__(self, service: ComputeService, config: ServerConfig, versions: ApiVersionPolicy,
-                 control: Callable[[Req], Response] | None = None, billing: BillingService | None = None) -> None:
+                 control: Callable[[Req], Response | Deferred] | None = None, billing: BillingService | None = None) -> None:
         self.svc = service
         self.billing = billing or BillingService()
         self.cfg = config
@@ -81,7 +81,7 @@ class ArmApi:
         return h
 
     # -- dispatch ----------------------------------------------------------------------------
-    def dispatch(self, req: Req) -> Response:
+    def dispatch(self, req: Req) -> Response | Deferred:
         self.svc.sync_clock()
         p, n, m = req.low, len(req.low), req.method
         if n >= 1 and p[0] == "azvm" and self.control is not None:
@@ -466,6 +466,8 @@ class ArmAsgi:
                       content_type)
             with self.api.svc.store.request():
                 resp = self.api.dispatch(req)
+            if isinstance(resp, Deferred):  # long pure work (billing): off the event loop
+                resp = await asyncio.to_thread(resp.work)
         except ArmError as e:
             resp = error_response(e)
         except Exception:  # never a traceback on the wire: log it, answer the ARM envelope

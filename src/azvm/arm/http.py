@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -35,6 +35,14 @@ class Response(NamedTuple):
     status: int
     body: bytes
     headers: dict[str, str]
+
+
+class Deferred(NamedTuple):
+    """What a handler answers when its work is long and pure (a bill over read rows): the edge
+    runs `work` in a worker thread, off the event loop, so that other requests keep being served.
+    `work` must not touch the store: read what it needs before returning the Deferred."""
+
+    work: Callable[[], Response]
 
 
 # request ids: UUID-shaped, unique per process (a random prefix and a counter: no syscall per request)
