@@ -1,4 +1,9 @@
-"""`azvm bill`: what every VM cost, by state, for any window, from the store or an imported timeline."""
+"""`azvm bill`: what every VM cost, by state, for any window, from the store or an imported timeline.
+
+Also the pieces of the command line that every subcommand shares: typed flag values whose errors say
+what was expected (flags and their AZVM_* environment defaults alike), user files read with their
+errors named after the flag, and `UsageError`, which `azvm.cli.main` prints as one line and exit 2.
+"""
 
 from __future__ import annotations
 
@@ -6,35 +11,183 @@ import argparse
 import json
 import os
 import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn, TypeVar
 
 from . import billing as b
-from .clock import Clock, ClockState, iso, now_wall_us
+from .clock import Clock, ClockState, iso, now_wall_us, parse_iso
+
+T = TypeVar("T")
+
+TIME_EXPECTED = "an ISO 8601 time with a zone, e.g. 2026-01-01T00:00:00Z"
 
 
-def add_bill_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+class UsageError(Exception):
+    """A user's mistake on the command line: `azvm: <message>` on stderr and exit code 2, no traceback."""
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, with its errors raised as UsageError (one line) instead of printed after the usage."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{message} (see `{self.prog} --help`)")
+
+
+class BadValue(ValueError):
+    """Raised by a flag's converter with what is wrong with the value (the caller adds what was expected)."""
+
+
+class EnvValue(str):
+    """A flag's default read from an AZVM_* variable, so that an error names the variable."""
+
+    variable = ""
+
+
+def env_default(name: str, fallback: str | None = None) -> str | None:
+    """The value of the environment variable `name` as a flag default (unset or empty: `fallback`).
+
+    A string default goes through the flag's `type=` like a value typed on the command line, so a
+    bad variable is reported as cleanly as a bad flag, and only by the subcommand that reads it."""
+    raw = os.environ.get(name)
+    if not raw:
+        return fallback
+    value = EnvValue(raw)
+    value.variable = name
+    return value
+
+
+def arg_type(expected: str, convert: Callable[[str], T]) -> Callable[[str], T]:
+    """An argparse `type=`: `convert` raises ValueError (or OverflowError) on a bad value, which is
+    reported with the value, where it came from, what is wrong (a BadValue's words) and what was
+    `expected`."""
+
+    def parse(text: str) -> T:
+        try:
+            return convert(text)
+        except (ValueError, OverflowError) as e:
+            where = f" (from {text.variable})" if isinstance(text, EnvValue) else ""
+            why = f" {e}:" if isinstance(e, BadValue) else ""
+            raise argparse.ArgumentTypeError(f"{text!r}{where}:{why} expected {expected}") from None
+
+    return parse
+
+
+def _time(text: str) -> str:
+    try:
+        parse_iso(text)
+    except ValueError as e:
+        raise BadValue("no time zone") if str(e).endswith("has no time zone") else e from None
+    return text  # kept as given: the billing service parses windows itself
+
+
+def _regular_file(text: str) -> str:
+    p = Path(text)
+    try:
+        if not p.exists():
+            raise BadValue("no such file")
+        if p.is_dir():
+            raise BadValue("a directory")
+        if not p.is_file():  # a device or a pipe (/dev/zero would never end)
+            raise BadValue("not a regular file")
+    except OSError as e:
+        raise BadValue(e.strerror or "cannot be read") from None
+    return text
+
+
+def _rules_name_or_file(text: str) -> str:
+    return text if text in b.BUILTIN_RULE_SETS else _regular_file(text)
+
+
+def _output_file(text: str) -> str:
+    p = Path(text)
+    try:
+        if not text or p.is_dir():
+            raise BadValue("a directory")
+        if not p.parent.is_dir():
+            raise BadValue("no such directory")
+    except OSError as e:
+        raise BadValue(e.strerror or "cannot be written") from None
+    return text
+
+
+iso_time = arg_type(TIME_EXPECTED, _time)
+readable_file = arg_type("a CSV or JSON timeline file", _regular_file)
+rules_arg = arg_type(f"a rule set ({', '.join(b.BUILTIN_RULE_SETS)}) or a JSON file of one", _rules_name_or_file)
+prices_arg = arg_type("a Retail Prices API JSON file", _regular_file)
+output_file = arg_type("a file in an existing directory", _output_file)
+
+
+@contextmanager
+def user_file(flag: str, path: str) -> Iterator[None]:
+    """Errors while reading or writing the file a user named with `flag`, as one UsageError each."""
+    try:
+        yield
+    except UsageError:
+        raise
+    except OSError as e:
+        raise UsageError(f"argument {flag}: {path!r}: {e.strerror or e}") from None
+    except UnicodeError:
+        raise UsageError(f"argument {flag}: {path!r}: not UTF-8 text") from None
+    except RecursionError:
+        raise UsageError(f"argument {flag}: {path!r}: nested too deeply") from None
+    except ValueError as e:  # billing's own errors (PriceSheetError, RuleSetError) and json's
+        if isinstance(e, b.HistoryError):
+            raise
+        message = str(e)
+        for prefix in (f"{path}: ", f"{Path(path)}: "):
+            message = message.removeprefix(prefix)
+        raise UsageError(f"argument {flag}: {path!r}: {message}") from None
+
+
+def load_rules_arg(flag: str, value: str | None) -> b.RuleSet:
+    from .service.billing import resolve_rules
+
+    if value is None or value in b.BUILTIN_RULE_SETS:
+        return resolve_rules(value)
+    with user_file(flag, value):
+        return resolve_rules(value)
+
+
+def load_prices_arg(flag: str, value: str | None) -> b.PriceSheet:
+    from .service.billing import resolve_prices
+
+    if value is None:
+        return resolve_prices(None)
+    with user_file(flag, value):
+        return resolve_prices(value)
+
+
+def write_output(flag: str, path: str, text: str) -> None:
+    with user_file(flag, path):
+        Path(path).write_text(text, encoding="utf-8")
+
+
+def add_bill_parser(sub: argparse._SubParsersAction[Parser]) -> None:
     p = sub.add_parser(
         "bill", help="bill VMs over a window (table, CSV or JSON), explain a charge, or show the what-if",
         description="Bill every VM's history. The history comes from azvm's store (--data-dir, default: the"
                     " per-user data directory) or from an imported timeline (--history FILE: CSV or JSON rows of"
                     " vm_id, size, region, os, time, power_state).")
     src = p.add_mutually_exclusive_group()
-    src.add_argument("--data-dir", default=os.environ.get("AZVM_DATA_DIR"), help="azvm's data directory")
-    src.add_argument("--history", help="a CSV or JSON timeline to bill instead of azvm's store")
-    p.add_argument("--from", dest="start", help="window start, ISO 8601 with a zone (default: the first change)")
-    p.add_argument("--to", dest="end", help="window end (default: the store's simulated now, or the last change)")
+    src.add_argument("--data-dir", default=env_default("AZVM_DATA_DIR"), help="azvm's data directory")
+    src.add_argument("--history", type=readable_file, help="a CSV or JSON timeline to bill instead of azvm's store")
+    p.add_argument("--from", dest="start", type=iso_time,
+                   help="window start, ISO 8601 with a zone (default: the first change)")
+    p.add_argument("--to", dest="end", type=iso_time,
+                   help="window end (default: the store's simulated now, or the last change)")
     p.add_argument("--group-by", choices=list(b.GROUP_BY), default="vm")
     p.add_argument("--format", choices=["table", "csv", "json"], default="table",
                    help="csv: the daily cost-details export (Azure's column names)")
-    p.add_argument("--rules", default=os.environ.get("AZVM_BILLING_RULES"),
+    p.add_argument("--rules", type=rules_arg, default=env_default("AZVM_BILLING_RULES"),
                    help=f"rule set: {', '.join(b.BUILTIN_RULE_SETS)} (default {b.DEFAULT_RULE_SET}) or a JSON file")
-    p.add_argument("--prices", default=os.environ.get("AZVM_PRICES"),
+    p.add_argument("--prices", type=prices_arg, default=env_default("AZVM_PRICES"),
                    help="a Retail Prices API JSON file (default: the sample sheet shipped with azvm)")
     p.add_argument("--explain", metavar="VM_ID", help="every interval behind one VM's charge")
     p.add_argument("--what-if", action="store_true",
                    help="the saving had every Stopped (allocated) VM been deallocated instead")
-    p.add_argument("--output", "-o", help="write to a file instead of standard output")
+    p.add_argument("--output", "-o", type=output_file, help="write to a file instead of standard output")
     p.set_defaults(handler=run_bill)
 
 
@@ -43,25 +196,31 @@ def _load(args: argparse.Namespace, progress: Any) -> tuple[Any, int]:
 
     if args.history:
         task = progress.add_task(f"reading {args.history}", total=None)
-        tl = timeline_from_file(args.history)
+        with user_file("--history", args.history):
+            tl = timeline_from_file(args.history)
         progress.update(task, completed=1, total=1)
         last = max((r[1] for r in tl.rows), default=now_wall_us())
         return tl, last
+    import sqlite3
+
     from .server import default_data_dir
     from .store import SqliteStore
 
     data_dir = Path(args.data_dir) if args.data_dir else default_data_dir()
     db = data_dir / "azvm.sqlite3"
-    if not db.exists():
-        raise SystemExit(f"azvm bill: no store at {db} (run `azvm serve --data-dir {data_dir}` first, or give"
-                         " --history FILE)")
+    if not db.is_file():
+        raise UsageError(f"argument --data-dir: no store at {str(db)!r}: expected the data directory of an"
+                         f" `azvm serve` (run `azvm serve --data-dir {data_dir}` first), or give --history FILE")
     task = progress.add_task(f"reading {db}", total=None)
-    store = SqliteStore(db)
     try:
-        stored: Timeline = timeline_from_store(store, tags=args.format == "csv")
-        saved = store.get_meta("clock")
-    finally:
-        store.close()
+        store = SqliteStore(db)
+        try:
+            stored: Timeline = timeline_from_store(store, tags=args.format == "csv")
+            saved = store.get_meta("clock")
+        finally:
+            store.close()
+    except sqlite3.DatabaseError as e:
+        raise UsageError(f"argument --data-dir: {str(db)!r}: {e}: expected the store of an `azvm serve`") from None
     progress.update(task, completed=1, total=1)
     now = now_wall_us()
     tl = stored
@@ -75,31 +234,40 @@ def run_bill(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-    from .service.billing import BillingService, resolve_prices, resolve_rules
+    from .domain.errors import ArmError
+    from .service.billing import BillingService
 
     err = Console(stderr=True)
+    svc = BillingService(load_prices_arg("--prices", args.prices), load_rules_arg("--rules", args.rules))
     try:
-        svc = BillingService(resolve_prices(args.prices), resolve_rules(args.rules))
         with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=err,
                       transient=True, disable=not err.is_terminal) as progress:
             tl, now = _load(args, progress)
-            start, end = svc.window(tl, args.start, args.end, now)
+            try:
+                start, end = svc.window(tl, args.start, args.end, now)
+            except ArmError as e:  # the HTTP API's words for the same check
+                raise UsageError(f"argument --{e.target}: {e.message}" if e.target else e.message) from None
+            if args.explain and not _has_vm(tl, args.explain):
+                raise UsageError(f"argument --explain: no VM {args.explain!r} in the history: expected the"
+                                 " resource id of one of its VMs (see `azvm bill --group-by vm`)")
             task = progress.add_task("metering and pricing", total=None)
             text = _render(args, svc, tl, start, end)
             progress.update(task, completed=1, total=1)
     except b.HistoryError as e:
-        err.print(f"[red]azvm bill: {len(e.problems)} malformed row(s) in {args.history}:[/red]")
+        print(f"azvm: {len(e.problems)} malformed row(s) in {args.history}:", file=sys.stderr)
         for pr in e.problems:
-            err.print(f"  {pr}", markup=False, highlight=False)
-        return 2
-    except (b.BillingError, ValueError) as e:
-        err.print(f"azvm bill: {e}", markup=False, highlight=False)
+            print(f"  {pr}", file=sys.stderr)
         return 2
     if args.output:
-        Path(args.output).write_text(text, encoding="utf-8")
+        write_output("--output", args.output, text)
     else:
         sys.stdout.write(text)
     return 0
+
+
+def _has_vm(tl: Any, vm_id: str) -> bool:
+    key = vm_id.lower()
+    return any(r[0].lower() == key for r in tl.rows)
 
 
 def _render(args: argparse.Namespace, svc: Any, tl: Any, start: int, end: int) -> str:

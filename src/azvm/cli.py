@@ -1,89 +1,213 @@
-"""`azvm serve | bill | states-doc`: thin wrappers over the library."""
+"""`azvm serve | bill | states-doc`: thin wrappers over the library.
+
+A user's mistake (a bad flag or AZVM_* value, a missing or malformed file, a path azvm cannot write)
+is one line on stderr, `azvm: <what is wrong>: expected <what>`, and exit code 2: flag values are
+checked by their argparse `type=` (environment defaults included), files where they are read, and
+`main` turns the user-error exceptions into that line. Anything else is a bug and keeps its traceback.
+"""
 
 from __future__ import annotations
 
 import argparse
+import math
 import os
+import re
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
+from .billing_cli import (
+    Parser,
+    UsageError,
+    arg_type,
+    env_default,
+    iso_time,
+    load_prices_arg,
+    load_rules_arg,
+    output_file,
+    prices_arg,
+    rules_arg,
+)
 from .clock import parse_iso
 
+if TYPE_CHECKING:
+    from .server import Emulator, Options
 
-def _serve_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+_TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
+_HOST_NAME = re.compile(r"[A-Za-z0-9_.:\[\]*-]+")  # a DNS name, an IPv4 or [IPv6] address, a * wildcard
+
+
+def _int_from(low: int, high: int | None = None) -> Callable[[str], int]:
+    expected = f"an integer from {low} to {high}" if high is not None else f"an integer, at least {low}"
+
+    def convert(text: str) -> int:
+        n = int(text)
+        if n < low or (high is not None and n > high):
+            raise ValueError(text)
+        return n
+    return arg_type(expected, convert)
+
+
+def _number(expected: str, ok: Callable[[float], bool]) -> Callable[[str], float]:
+    def convert(text: str) -> float:
+        x = float(text)
+        if not math.isfinite(x) or not ok(x):
+            raise ValueError(text)
+        return x
+    return arg_type(expected, convert)
+
+
+def _choice(*names: str) -> Callable[[str], str]:
+    def convert(text: str) -> str:
+        if text not in names:
+            raise ValueError(text)
+        return text
+    return arg_type("one of " + ", ".join(names), convert)
+
+
+def _boolean(text: str) -> bool:
+    if text.lower() in _TRUE:
+        return True
+    if text.lower() in _FALSE:
+        return False
+    raise ValueError(text)
+
+
+def _host(text: str) -> str:
+    if not text or not _HOST_NAME.fullmatch(text):
+        raise ValueError(text)
+    return text
+
+
+def _host_list(text: str) -> list[str]:
+    return [_host(h.strip()) for h in text.split(",")]
+
+
+_port = _int_from(0, 65535)
+_flag_value = arg_type("1, true, yes, on, 0, false, no or off", _boolean)
+_host_name = arg_type("a host name or an IP address", _host)
+_host_names = arg_type("host names or IP addresses separated by commas", _host_list)
+
+
+class _Switch(argparse.Action):
+    """`--flag` (no value) whose default comes from an AZVM_* variable that says 1/true/yes/on or 0/false/no/off."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, default: Any = "false", help: str | None = None,
+                 **_: Any) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=default, type=_flag_value, help=help)
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any,
+                 option_string: str | None = None) -> None:
+        setattr(namespace, self.dest, True)
+
+
+def _serve_parser(sub: argparse._SubParsersAction[Parser]) -> None:
     p = sub.add_parser("serve", help="run the emulator (ARM endpoint + control API under /azvm/)",
                        description="Run the azvm server. Every flag may also be given as an AZVM_* environment"
                                    " variable (e.g. AZVM_PORT=9000).")
-    env = os.environ.get
-    p.add_argument("--host", default=env("AZVM_HOST", "127.0.0.1"))
-    p.add_argument("--port", type=int, default=int(env("AZVM_PORT", "8443")), help="0 picks a free port")
+    env = env_default
+    p.add_argument("--host", type=_host_name, default=env("AZVM_HOST", "127.0.0.1"))
+    p.add_argument("--port", type=_port, default=env("AZVM_PORT", "8443"), help="0 picks a free port")
+    p.add_argument("--allow-host", metavar="NAME", action="append", type=_host_name,
+                   help="also answer requests whose Host is NAME (by default only localhost and loopback addresses"
+                        " are answered); repeatable, or AZVM_ALLOW_HOSTS=NAME,NAME")
     g = p.add_mutually_exclusive_group()
     g.add_argument("--data-dir", default=env("AZVM_DATA_DIR"), help="where the SQLite store and the certificate"
                    " live (default: the per-user data directory)")
-    g.add_argument("--in-memory", action="store_true", default=env("AZVM_IN_MEMORY", "") in ("1", "true"),
+    g.add_argument("--in-memory", action=_Switch, default=env("AZVM_IN_MEMORY", "false"),
                    help="keep nothing on disk")
-    p.add_argument("--clock-speed", type=float, default=float(env("AZVM_CLOCK_SPEED", "1")),
-                   help="simulated seconds per wall second (default 1)")
-    p.add_argument("--manual-clock", action="store_true", default=env("AZVM_MANUAL_CLOCK", "") in ("1", "true"),
+    p.add_argument("--clock-speed", type=_number("a number above 0, at most 1e6 (for a clock that stands still:"
+                                                 " --manual-clock)", lambda x: 0 < x <= 1e6),
+                   default=env("AZVM_CLOCK_SPEED", "1"), help="simulated seconds per wall second (default 1)")
+    p.add_argument("--manual-clock", action=_Switch, default=env("AZVM_MANUAL_CLOCK", "false"),
                    help="time moves only through POST /azvm/clock (and time skipping)")
-    p.add_argument("--start-time", default=env("AZVM_START_TIME"), help="ISO time where a new clock starts")
-    p.add_argument("--time-skipping", choices=["on", "off"], default=env("AZVM_TIME_SKIPPING"),
+    p.add_argument("--start-time", type=iso_time, default=env("AZVM_START_TIME"),
+                   help="ISO time where a new clock starts")
+    p.add_argument("--time-skipping", type=_choice("on", "off"), metavar="{on,off}",
+                   default=env("AZVM_TIME_SKIPPING"),
                    help="a client polling an unfinished operation moves the clock to its next phase"
                         " (default: on with --manual-clock)")
-    p.add_argument("--no-tls", action="store_true", default=env("AZVM_NO_TLS", "") in ("1", "true"),
+    p.add_argument("--no-tls", action=_Switch, default=env("AZVM_NO_TLS", "false"),
                    help="plain HTTP (Azure clients then refuse bearer tokens unless told otherwise)")
-    p.add_argument("--poll-delay", type=float, default=float(env("AZVM_POLL_DELAY", "1")),
+    p.add_argument("--poll-delay", type=_number("a number of seconds from 0 to 3600", lambda x: 0 <= x <= 3600),
+                   default=env("AZVM_POLL_DELAY", "1"),
                    help="seconds clients wait between polls (Retry-After; default 1)")
-    p.add_argument("--profile", default=env("AZVM_PROFILE", "azure"), help="durations profile: azure or fast")
-    seed = env("AZVM_SEED")
-    p.add_argument("--seed", type=int, default=int(seed) if seed else None,
+    p.add_argument("--profile", type=_choice("azure", "fast"), metavar="{azure,fast}",
+                   default=env("AZVM_PROFILE", "azure"), help="durations profile: azure or fast")
+    p.add_argument("--seed", type=arg_type("an integer", int), default=env("AZVM_SEED"),
                    help="seed for deterministic ids")
-    p.add_argument("--page-size", type=int, default=int(env("AZVM_PAGE_SIZE", "100")))
-    p.add_argument("--any-api-version", action="store_true", default=env("AZVM_ANY_API_VERSION", "") in ("1", "true"),
+    p.add_argument("--page-size", type=_int_from(1), default=env("AZVM_PAGE_SIZE", "100"))
+    p.add_argument("--any-api-version", action=_Switch, default=env("AZVM_ANY_API_VERSION", "false"),
                    help="accept any well-formed api-version (for client releases newer than azvm)")
-    p.add_argument("--durability", choices=["normal", "full"], default=env("AZVM_DURABILITY", "normal"),
+    p.add_argument("--durability", type=_choice("normal", "full"), metavar="{normal,full}",
+                   default=env("AZVM_DURABILITY", "normal"),
                    help="normal: survives a process crash; full: also a power cut (slower)")
-    p.add_argument("--workers", type=int, default=int(env("AZVM_WORKERS", "1")),
+    p.add_argument("--workers", type=_int_from(1), default=env("AZVM_WORKERS", "1"),
                    help="server processes over the same SQLite store")
-    p.add_argument("--billing-rules", default=env("AZVM_BILLING_RULES"),
+    p.add_argument("--billing-rules", type=rules_arg, default=env("AZVM_BILLING_RULES"),
                    help="billing rule set: docs-2018, docs-2021 (default), azure-2023, or a JSON file")
-    p.add_argument("--prices", default=env("AZVM_PRICES"),
+    p.add_argument("--prices", type=prices_arg, default=env("AZVM_PRICES"),
                    help="a Retail Prices API JSON file (default: the sample sheet shipped with azvm)")
+
+
+def _allowed_hosts(args: argparse.Namespace) -> list[str]:
+    if args.allow_host is not None:
+        return list(args.allow_host)
+    raw = env_default("AZVM_ALLOW_HOSTS")
+    try:
+        return [] if raw is None else _host_names(raw)
+    except argparse.ArgumentTypeError as e:
+        raise UsageError(f"argument --allow-host: {e}") from None
+
+
+def _check_data_dir(path: Path) -> None:
+    """Refuse, before anything is created, a data directory that azvm could not make or write."""
+    p = path
+    while not p.exists() and p != p.parent:
+        p = p.parent
+    where = "" if p == path else f" (in {str(p)!r})"
+    if not p.is_dir():
+        raise UsageError(f"argument --data-dir: {str(path)!r}: not a directory{where}: expected a directory"
+                         " azvm can create or write (its SQLite store and certificate live there)")
+    if not os.access(p, os.W_OK | os.X_OK):
+        raise UsageError(f"argument --data-dir: {str(path)!r}: permission denied{where}: expected a directory"
+                         " azvm can create or write (its SQLite store and certificate live there)")
 
 
 def serve(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     import uvicorn
 
-    from .server import Options, build, default_data_dir, uvicorn_config
+    from .server import Options, default_data_dir, uvicorn_config
 
+    if args.workers > 1 and args.in_memory:
+        raise UsageError("--workers needs a shared store: drop --in-memory")
+    if args.workers > 1 and args.seed is not None:
+        raise UsageError("--seed gives deterministic ids in one process; with --workers the processes would"
+                         " hand out the same ids: drop one of them")
+    extra: dict[str, Any] = {}
+    hosts = _allowed_hosts(args)
+    if "allowed_hosts" in Options.__dataclass_fields__:
+        extra["allowed_hosts"] = hosts
     start_us = parse_iso(args.start_time) if args.start_time else None
     opts = Options(host=args.host, port=args.port, data_dir=args.data_dir, in_memory=args.in_memory,
                    clock_speed=args.clock_speed, manual_clock=args.manual_clock, start_time_us=start_us,
                    time_skipping=None if args.time_skipping is None else args.time_skipping == "on",
                    tls=not args.no_tls, poll_delay=args.poll_delay, profile=args.profile, seed=args.seed,
                    page_size=args.page_size, any_api_version=args.any_api_version, durability=args.durability,
-                   workers=args.workers, billing_rules=args.billing_rules, prices=args.prices)
+                   workers=args.workers, billing_rules=args.billing_rules, prices=args.prices, **extra)
     if opts.in_memory:
         opts.cert_dir = str(default_data_dir())
-    if opts.profile not in ("azure", "fast"):
-        print(f"azvm: unknown profile {opts.profile!r} (azure, fast)", file=sys.stderr)
-        return 2
-    if opts.workers > 1 and opts.in_memory:
-        print("azvm: --workers needs a shared store: drop --in-memory", file=sys.stderr)
-        return 2
-    if opts.workers > 1 and opts.seed is not None:
-        print("azvm: --seed gives deterministic ids in one process; with --workers the processes would"
-              " hand out the same ids: drop one of them", file=sys.stderr)
-        return 2
-    from .billing import BillingError
-
-    try:
-        emu = build(opts)
-    except BillingError as e:
-        print(f"azvm: {e}", file=sys.stderr)
-        return 2
+    # everything the server will read is checked before it writes anything
+    load_rules_arg("--billing-rules", opts.billing_rules)
+    load_prices_arg("--prices", opts.prices)
+    if not opts.in_memory:
+        _check_data_dir(opts.resolved_data_dir)
+    elif opts.tls:
+        _check_data_dir(default_data_dir())  # where the certificate is kept
+    emu = _build(opts)
     scheme = "https" if opts.tls else "http"
     store = "in memory" if opts.in_memory else str(opts.resolved_data_dir / "azvm.sqlite3")
     if opts.workers > 1:
@@ -126,28 +250,55 @@ def serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _build(opts: Options) -> Emulator:
+    """The server, with a store or certificate that cannot be opened or written told as a user's error."""
+    import sqlite3
+
+    from .server import build
+
+    where = "(in memory)" if opts.in_memory else repr(str(opts.resolved_data_dir))
+    try:
+        return build(opts)
+    except OSError as e:
+        if e.filename is None:
+            raise
+        raise UsageError(f"argument --data-dir: {where}: cannot write {str(e.filename)!r}: {e.strerror}: expected"
+                         " a directory azvm can write (its SQLite store and certificate live there)") from None
+    except sqlite3.DatabaseError as e:
+        raise UsageError(f"argument --data-dir: {where}: {e}: expected a directory azvm can write, holding an"
+                         " azvm store or nothing yet") from None
+
+
 def states_doc(args: argparse.Namespace) -> int:
+    from .billing_cli import write_output
     from .domain.docgen import render_states_doc
 
     text = render_states_doc()
     if args.output == "-":
         sys.stdout.write(text)
     else:
-        with open(args.output, "w", encoding="utf-8") as f:
-            f.write(text)
+        write_output("--output", args.output, text)
     return 0
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="azvm", description="A local emulator of Azure Virtual Machines,"
-                                     " with a billing meter.")
+def _user_errors() -> tuple[type[BaseException], ...]:
+    """The exception classes that mean "the user asked for something azvm cannot do" (never a bug)."""
+    from . import server
+    from .billing import BillingError
+
+    in_use = getattr(server, "DataDirInUse", None)  # another process serves the data directory
+    return (UsageError, BillingError) + ((in_use,) if isinstance(in_use, type) else ())
+
+
+def _run(argv: Sequence[str] | None) -> int:
+    parser = Parser(prog="azvm", description="A local emulator of Azure Virtual Machines, with a billing meter.")
     from . import __version__
 
     parser.add_argument("--version", action="version", version=f"azvm {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     _serve_parser(sub)
     d = sub.add_parser("states-doc", help="write the states page generated from the transition table")
-    d.add_argument("--output", "-o", default="-")
+    d.add_argument("--output", "-o", type=lambda s: s if s == "-" else output_file(s), default="-")
     from .billing_cli import add_bill_parser
 
     add_bill_parser(sub)
@@ -161,6 +312,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(handler(args))
     parser.print_help()
     return 2
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        return _run(argv)
+    except _user_errors() as e:
+        print("azvm: " + " ".join(str(e).splitlines()), file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":
