@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 import threading
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -10,17 +11,26 @@ from typing import Any
 
 import platformdirs
 import uvicorn
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from . import __version__
-from .arm.app import ArmApi, ArmAsgi, ServerConfig, build_app
+from .arm.app import ArmApi, ServerConfig, build_app
 from .arm.versions import ApiVersionPolicy
 from .clock import Clock, ClockState, now_wall_us, to_datetime
 from .control.api import ControlApi
+from .guard import Asgi, Guard, HostPolicy
 from .ids import IdSource
 from .service.billing import BillingService, resolve_prices, resolve_rules
 from .service.compute import ComputeService, Settings
 from .service.ports import Store
-from .store import SqliteStore, open_store
+from .store import SqliteStore, make_private_dir, open_store
+
+if sys.platform != "win32":
+    import fcntl
+
+# how long a stopping server lets the requests in flight finish before it drops their connections
+# (idle keep-alive connections are dropped at once): `azvm serve` exits within 2 s of SIGTERM
+STOP_GRACE_SECONDS = 1
 
 
 def default_data_dir() -> Path:
@@ -48,6 +58,9 @@ class Options:
     cert_dir: str | None = None
     billing_rules: str | None = None  # a built-in rule set name, or a JSON file
     prices: str | None = None  # a Retail Prices API JSON file (default: the shipped sample sheet)
+    # host names (or addresses) that the server answers to besides localhost, the loopback
+    # addresses and --host; "*" answers any Host (azvm.guard)
+    allowed_hosts: list[str] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
 
     ENV_PREFIX = "AZVM_"
@@ -69,6 +82,8 @@ class Options:
                 setattr(o, f.name, int(raw))
             elif f.type == "float":
                 setattr(o, f.name, float(raw))
+            elif f.type == "list[str]":
+                setattr(o, f.name, [item.strip() for item in raw.split(",") if item.strip()])
             else:
                 setattr(o, f.name, raw)
         return o
@@ -78,7 +93,7 @@ class Options:
         for f in fields(self):
             v = getattr(self, f.name)
             if f.name != "extra" and v is not None:
-                out[self.ENV_PREFIX + f.name.upper()] = str(v)
+                out[self.ENV_PREFIX + f.name.upper()] = ",".join(v) if isinstance(v, list) else str(v)
         return out
 
     @property
@@ -100,6 +115,62 @@ def _restore_clock(store: Store, opts: Options) -> Clock:
     return Clock.real(opts.clock_speed, start_us=start, skip=skip)
 
 
+class DataDirInUse(RuntimeError):
+    """Another process serves this data directory: two servers with two clocks would write one
+    history out of time order. (`--workers N` processes join the world of the `azvm serve` that
+    started them instead.)"""
+
+    def __init__(self, directory: Path, pid: int | None) -> None:
+        self.directory = directory
+        self.pid = pid
+        holder = f"process {pid}" if pid is not None else "another process"
+        super().__init__(f"the data directory {directory} is in use by {holder} (another azvm serve):"
+                         " stop that one, or give this one another --data-dir")
+
+
+LOCK_NAME = "azvm.lock"
+
+
+class DataDirLock:
+    """An exclusive lock (flock) on a data directory, held for the life of the serving process, with
+    the holder's PID in it. The kernel drops it when the process ends, however it ends."""
+
+    def __init__(self, fd: int | None) -> None:
+        self._fd = fd
+
+    @classmethod
+    def acquire(cls, directory: Path, *, join_parent: bool = False) -> DataDirLock:
+        """Raises DataDirInUse when another process holds it, unless `join_parent` and the holder is
+        the parent of this process (a `--workers` process of the `azvm serve` that holds it)."""
+        if sys.platform == "win32":
+            return cls(None)  # no flock on Windows
+        fd = os.open(directory / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = _read_pid(fd)
+            os.close(fd)
+            if join_parent and holder == os.getppid():
+                return cls(None)
+            raise DataDirInUse(directory, holder) from None
+        except BaseException:
+            os.close(fd)
+            raise
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        return cls(fd)
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)  # closing the descriptor drops the flock
+            self._fd = None
+
+
+def _read_pid(fd: int) -> int | None:
+    text = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
+    return int(text) if text.isdigit() else None
+
+
 @dataclass
 class Emulator:
     """Everything a server process holds."""
@@ -107,12 +178,32 @@ class Emulator:
     options: Options
     store: Store
     service: ComputeService
-    app: ArmAsgi
+    app: Asgi  # the ARM edge behind azvm.guard
     cert: Path | None
     key: Path | None
+    lock: DataDirLock | None = None
+
+    def close(self) -> None:
+        self.store.close()
+        if self.lock is not None:
+            self.lock.release()
 
 
 def build(opts: Options) -> Emulator:
+    lock = None
+    if not opts.in_memory:
+        make_private_dir(opts.resolved_data_dir)
+        lock = DataDirLock.acquire(opts.resolved_data_dir, join_parent=opts.workers > 1)
+    try:
+        return _build(opts, lock)
+    except BaseException:
+        if lock is not None:
+            lock.release()
+        raise
+
+
+def _build(opts: Options, lock: DataDirLock | None) -> Emulator:
+    policy = HostPolicy.for_server(opts.host, opts.allowed_hosts)  # a bad name fails before anything opens
     store = open_store(None if opts.in_memory else opts.resolved_data_dir, durability=opts.durability)
     clock = _restore_clock(store, opts)
     service = ComputeService(store, clock, IdSource(opts.seed),
@@ -135,19 +226,53 @@ def build(opts: Options) -> Emulator:
 
         cert_dir = Path(opts.cert_dir) if opts.cert_dir else opts.resolved_data_dir
         cert, key = ensure_certificate(cert_dir, to_datetime(now_wall_us()))
-    return Emulator(opts, store, service, build_app(api), cert, key)
+    return Emulator(opts, store, service, Guard(build_app(api), policy), cert, key, lock)
 
 
-def app_from_env() -> ArmAsgi:
+def app_from_env() -> Asgi:
     """uvicorn factory for worker processes (`--workers N`): options travel in AZVM_* variables."""
     return build(Options.from_env()).app
 
 
 def uvicorn_config(emu: Emulator, **kw: Any) -> uvicorn.Config:
     o = emu.options
+    kw.setdefault("timeout_graceful_shutdown", STOP_GRACE_SECONDS)
+    kw.setdefault("http", HttpProtocol)
     return uvicorn.Config(emu.app, host=o.host, port=o.port, log_level="warning", access_log=False,
                           ssl_certfile=str(emu.cert) if emu.cert else None,
                           ssl_keyfile=str(emu.key) if emu.key else None, lifespan="off", **kw)
+
+
+class HttpProtocol(HttpToolsProtocol):
+    """uvicorn's HTTP/1.1 protocol with a stop that never waits on an idle client.
+
+    On stop, uvicorn closes each idle connection and waits until every connection is gone. Over TLS
+    a close waits for the client's close_notify, which an SDK client holding an idle keep-alive
+    connection never sends (it reads nothing until its next request): the server never exited.
+    An idle connection is aborted instead; a busy one still gets its response, and
+    `timeout_graceful_shutdown` bounds the wait for those."""
+
+    def shutdown(self) -> None:
+        if self.cycle is None or self.cycle.response_complete:
+            self.transport.abort()
+        else:
+            self.cycle.keep_alive = False
+
+
+def serve_workers(emu: Emulator) -> None:
+    """`azvm serve --workers N`: N server processes on one port over emu's store; returns when they
+    have stopped. Each builds its own Emulator from AZVM_* variables (`app_from_env`) and joins the
+    world whose data directory this process holds (emu.lock); this process only supervises them."""
+    o = emu.options
+    emu.store.close()  # the workers open their own; the data directory stays locked by this process
+    os.environ.update(o.to_env())
+    os.environ["AZVM_CERT_DIR"] = str(emu.cert.parent) if emu.cert else ""
+    uvicorn.run("azvm.server:app_from_env", factory=True, host=o.host, port=o.port, workers=o.workers,
+                log_level="warning", access_log=False, lifespan="off", http=HttpProtocol,
+                timeout_graceful_shutdown=STOP_GRACE_SECONDS,
+                ssl_certfile=str(emu.cert) if emu.cert else None, ssl_keyfile=str(emu.key) if emu.key else None)
+    if emu.lock is not None:
+        emu.lock.release()
 
 
 class ThreadedServer:
@@ -155,7 +280,7 @@ class ThreadedServer:
 
     def __init__(self, emu: Emulator) -> None:
         self.emu = emu
-        self.server = uvicorn.Server(uvicorn_config(emu))
+        self.server = uvicorn.Server(uvicorn_config(emu, timeout_graceful_shutdown=0.5))
         self.thread = threading.Thread(target=self.server.run, name="azvm-server", daemon=True)
 
     def start(self) -> int:
@@ -170,6 +295,7 @@ class ThreadedServer:
         return port
 
     def stop(self) -> None:
+        """Returns within about a second, whatever clients still hold connections."""
         self.server.should_exit = True
-        self.thread.join(10)
-        self.emu.store.close()
+        self.thread.join(5)
+        self.emu.close()
