@@ -149,7 +149,7 @@ def test_every_published_compute_version_is_served(http: httpx.Client, rg: str, 
     assert r.status_code == 200 and len(r.json()["value"]) == 1
 
 
-@pytest.mark.parametrize("version", ["2019-07-01", "2030-01-01", "2024-11-01-preview", "2024-11-1", "latest"])
+@pytest.mark.parametrize("version", ["2019-07-02", "2030-01-01", "2024-11-01-preview", "2024-11-1", "latest"])
 @pytest.mark.parametrize("path", [vm(), LIST_ALL, VMS])
 def test_unknown_compute_version_is_no_registered_provider(
     http: httpx.Client, rg: str, path: str, version: str
@@ -162,7 +162,7 @@ def test_unknown_compute_version_is_no_registered_provider(
 
 
 def test_unknown_version_on_put_writes_nothing(http: httpx.Client, rg: str) -> None:
-    r = http.put(vm("vm2"), params={"api-version": "2019-07-01"}, json=vm_body())
+    r = http.put(vm("vm2"), params={"api-version": "2019-07-02"}, json=vm_body())
     assert_arm_error(r, 400, "NoRegisteredProviderFound")
     assert_vm_absent(http, "vm2")
 

@@ -146,9 +146,9 @@ def test_migration_backfills_the_billing_projections(tmp_path: Any) -> None:
     svc = _scenario(SqliteStore(path))
     usage, disks = svc.store.usage_rows(), svc.store.disk_rows()
     db = svc.store._db
-    for table in ("usage", "disks", "streams", "facts"):
+    for table in ("usage", "disks", "streams", "facts", "resources", "resource_versions"):
         db.execute(f"DROP TABLE {table}")
-    db.execute("PRAGMA user_version=1")  # as a store written before migrations 2 and 3
+    db.execute("PRAGMA user_version=1")  # as a store written before migrations 2, 3 and 4
     svc.store.close()
     again = SqliteStore(path)
     assert again.usage_rows() == usage and sorted(again.disk_rows()) == sorted(disks)

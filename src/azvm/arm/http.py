@@ -94,6 +94,8 @@ class Req:
     body: bytes
     base: str  # scheme://host[:port]
     content_type: str
+    if_match: str | None = None
+    if_none_match: str | None = None
 
     def q(self, name: str) -> str | None:
         return self.query.get(name.lower())
@@ -119,8 +121,36 @@ class Req:
         if ct and ct != "application/json" and not ct.endswith("+json") and ct != "text/json":
             raise ArmError(f"The content media type '{ct}' is not supported. Only 'application/json' is"
                            " supported.", code="UnsupportedMediaType")
-        try:
-            return orjson.loads(self.body)
-        except orjson.JSONDecodeError as e:
-            raise ArmError(f"The request content was invalid and could not be deserialized: {e}.",
-                           code="InvalidRequestContent") from None
+        return parse_json(self.body)
+
+
+# JSON nesting: one limit, checked when a body is parsed, well inside what the store's serialiser
+# (orjson: 254 levels) and every renderer support. Real ARM bodies nest about 10 levels.
+MAX_DEPTH = 64
+
+
+def parse_json(body: bytes) -> Any:
+    """Parse a request body: the ARM envelope for malformed JSON or nesting over MAX_DEPTH."""
+    try:
+        value = orjson.loads(body)
+    except orjson.JSONDecodeError as e:
+        raise ArmError(f"The request content was invalid and could not be deserialized: {e}.",
+                       code="InvalidRequestContent") from None
+    check_depth(value)
+    return value
+
+
+def check_depth(value: Any, limit: int = MAX_DEPTH) -> None:
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        v, d = stack.pop()
+        if isinstance(v, dict):
+            items: Any = v.values()
+        elif isinstance(v, list):
+            items = v
+        else:
+            continue
+        if d > limit:
+            raise ArmError(f"The request content was invalid and could not be deserialized: JSON nested deeper"
+                           f" than {limit} levels.", code="InvalidRequestContent")
+        stack.extend((c, d + 1) for c in items if isinstance(c, (dict, list)))

@@ -34,6 +34,7 @@ from ..domain.states import OperationStatus
 from ..domain.table import TABLE, Op, Situation, Table
 from ..ids import IdSource
 from .ports import GroupRow, Store, VmRow
+from .resources import Resources
 from .validation import (
     check_data_disks,
     check_group_name,
@@ -103,6 +104,8 @@ class ComputeService:
 
     def __post_init__(self) -> None:
         self._lock = threading.RLock()
+        self.resources = Resources(self.store, self.now, self.ids, group_reader=self._group_reader,
+                                   page_size=self.settings.page_size)
         counter = self.store.get_meta("id_counter")
         if counter is not None:
             self.ids.counter = max(self.ids.counter, int(counter))
@@ -146,6 +149,9 @@ class ComputeService:
             raise OperationNotAllowed(
                 f"The resource group '{g.name}' is in deprovisioning state and cannot perform this operation.",
                 code="ResourceGroupBeingDeleted")
+
+    def _group_reader(self, sub: str, rg: str) -> GroupRow | None:
+        return self._live_group(sub, rg, self.now())
 
     def require_group(self, sub: str, rg: str) -> GroupRow:
         g = self._live_group(sub, rg, self.now())
@@ -206,9 +212,11 @@ class ComputeService:
                         op = r.last
                     end = max(end, op.end_us)
                 after = rows[-1].key
+            gone = max(end, self.now() + 1)
+            self.resources.delete_group_resources(sub, rg, gone)  # the VMs first, then what they used
             op_id = self.ids.uuid()
             self.store.put_group(GroupRow(g.key, g.sub, g.name, g.location, g.tags, g.created_us, op_id,
-                                          self.now(), max(end, self.now() + 1)), id_counter=self.ids.counter)
+                                          self.now(), gone), id_counter=self.ids.counter)
             return op_id
 
     def group_operation(self, op_id: str) -> tuple[GroupRow, bool] | None:

@@ -39,6 +39,33 @@ class GroupRow:
     gone_us: int | None = None
 
 
+@dataclass(frozen=True)
+class ResourceRow:
+    """One version of a plain (tracked) resource: its stored model at a time.
+
+    A resource's history is its versions, oldest first; the head is the newest. A deletion is a
+    version with `gone_us` set (possibly in the future: a resource group's deletion removes its
+    resources once its VMs are gone).
+    """
+
+    key: str  # the resource id, lower case
+    sub: str
+    rg: str  # as the user spelled it at creation
+    type: str  # e.g. "Microsoft.Network/virtualNetworks" (canonical spelling)
+    name: str
+    location: str
+    version: int
+    body: dict[str, Any]  # the stored model (id, name, type, location, tags, properties, ...)
+    etag: str
+    at_us: int  # when this version was written
+    created_us: int
+    op_id: str  # the operation that wrote this version
+    gone_us: int | None = None
+
+    def live_at(self, t_us: int) -> bool:
+        return self.gone_us is None or self.gone_us > t_us
+
+
 class Store(Protocol):
     def get_vm(self, key: str) -> VmRow | None: ...
     def load_history(self, key: str) -> list[Operation]: ...
@@ -58,6 +85,16 @@ class Store(Protocol):
     def get_group(self, key: str) -> GroupRow | None: ...
     def list_groups(self, sub: str) -> list[GroupRow]: ...
     def find_group_by_op(self, op_id: str) -> GroupRow | None: ...
+    def get_resource(self, key: str) -> ResourceRow | None: ...
+    def put_resource(self, row: ResourceRow, *, expected_version: int, id_counter: int | None = None) -> None:
+        """Append `row` as version expected_version+1 of row.key and make it the head, atomically.
+        Raises ConcurrencyError if the resource is no longer at expected_version."""
+    def resource_history(self, key: str) -> list[ResourceRow]: ...
+    def list_resources(self, *, sub: str, rg: str | None, type: str | None, live_at_us: int,
+                       after_key: str | None, limit: int, prefix: str | None = None) -> list[ResourceRow]:
+        """Heads live at `live_at_us`, by key; `type` compares case-insensitively; `prefix` keeps the
+        keys that start with it (a parent's children)."""
+    def find_resource_op(self, op_id: str) -> ResourceRow | None: ...
     def get_meta(self, name: str) -> str | None: ...
     def set_meta(self, name: str, value: str) -> None: ...
     def reset(self) -> None: ...

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from bisect import bisect_right, insort
+from bisect import bisect_left, bisect_right, insort
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, nullcontext
 from typing import Any
@@ -11,7 +11,7 @@ from typing import Any
 from ..domain.errors import ConcurrencyError
 from ..domain.history import Operation
 from ..domain.usage import DiskRow, UsageRow, disk_rows, usage_rows
-from ..service.ports import GroupRow, VmRow
+from ..service.ports import GroupRow, ResourceRow, VmRow
 
 
 class MemoryStore:
@@ -27,6 +27,9 @@ class MemoryStore:
             self._op_index: dict[str, tuple[str, int]] = {}
             self._groups: dict[str, GroupRow] = {}
             self._meta: dict[str, str] = {}
+            self._res: dict[str, list[ResourceRow]] = {}
+            self._res_keys: list[str] = []
+            self._res_ops: dict[str, tuple[str, int]] = {}
 
     def get_vm(self, key: str) -> VmRow | None:
         return self._vms.get(key)
@@ -112,6 +115,49 @@ class MemoryStore:
             if g.delete_op == op_id:
                 return g
         return None
+
+    # -- plain resources ---------------------------------------------------------------------
+    def get_resource(self, key: str) -> ResourceRow | None:
+        versions = self._res.get(key)
+        return versions[-1] if versions else None
+
+    def put_resource(self, row: ResourceRow, *, expected_version: int, id_counter: int | None = None) -> None:
+        with self._lock:
+            versions = self._res.setdefault(row.key, [])
+            if len(versions) != expected_version:
+                raise ConcurrencyError(row.key)
+            if not versions:
+                insort(self._res_keys, row.key)
+            versions.append(row)
+            self._res_ops[row.op_id] = (row.key, len(versions) - 1)
+            if id_counter is not None:
+                self._meta["id_counter"] = str(id_counter)
+
+    def resource_history(self, key: str) -> list[ResourceRow]:
+        return list(self._res.get(key, ()))
+
+    def list_resources(self, *, sub: str, rg: str | None, type: str | None, live_at_us: int,
+                       after_key: str | None, limit: int, prefix: str | None = None) -> list[ResourceRow]:
+        sub_l, rg_l, type_l = sub.lower(), rg.lower() if rg is not None else None, type.lower() if type else None
+        keys = self._res_keys
+        i = bisect_right(keys, after_key) if after_key is not None else 0
+        if prefix is not None:
+            i = max(i, bisect_left(keys, prefix))  # keys under a prefix are contiguous
+        out: list[ResourceRow] = []
+        while i < len(keys) and len(out) < limit:
+            k = keys[i]
+            i += 1
+            if prefix is not None and not k.startswith(prefix):
+                break
+            r = self._res[k][-1]
+            if r.sub.lower() == sub_l and r.live_at(live_at_us) and (rg_l is None or r.rg.lower() == rg_l) \
+                    and (type_l is None or r.type.lower() == type_l):
+                out.append(r)
+        return out
+
+    def find_resource_op(self, op_id: str) -> ResourceRow | None:
+        hit = self._res_ops.get(op_id)
+        return self._res[hit[0]][hit[1]] if hit else None
 
     def get_meta(self, name: str) -> str | None:
         return self._meta.get(name)

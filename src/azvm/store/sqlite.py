@@ -30,7 +30,7 @@ from ..domain.usage import (
     op_usage_rows,
     usage_rows,
 )
-from ..service.ports import GroupRow, VmRow
+from ..service.ports import GroupRow, ResourceRow, VmRow
 
 
 def _stored_histories(db: sqlite3.Connection) -> Iterator[tuple[str, list[Operation]]]:
@@ -141,6 +141,20 @@ MIGRATIONS: list[str | Callable[[sqlite3.Connection], None]] = [
     ) WITHOUT ROWID;
     """,
     _backfill_compact_usage,
+    # 4: plain (tracked) resources: every version of each (the history), and the head of each
+    """
+    CREATE TABLE resource_versions (
+        key TEXT NOT NULL, version INTEGER NOT NULL, at_us INTEGER NOT NULL, op_id TEXT NOT NULL,
+        row BLOB NOT NULL,
+        PRIMARY KEY (key, version)
+    ) WITHOUT ROWID;
+    CREATE INDEX resource_versions_by_op ON resource_versions (op_id);
+    CREATE TABLE resources (
+        key TEXT PRIMARY KEY, sub TEXT NOT NULL, rg_lower TEXT NOT NULL, type_lower TEXT NOT NULL,
+        version INTEGER NOT NULL, gone_us INTEGER, row BLOB NOT NULL
+    ) WITHOUT ROWID;
+    CREATE INDEX resources_by_sub ON resources (sub, key);
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -172,6 +186,18 @@ class _RowCache:
     def model_blob(self, row: VmRow) -> bytes | None:
         hit = self.rows.get(row.key)
         return hit[1] if hit is not None and hit[2].model is row.model else None
+
+
+def _resource_json(row: ResourceRow) -> dict[str, Any]:
+    return {"key": row.key, "sub": row.sub, "rg": row.rg, "type": row.type, "name": row.name,
+            "location": row.location, "version": row.version, "body": row.body, "etag": row.etag,
+            "at": row.at_us, "created": row.created_us, "op": row.op_id, "gone": row.gone_us}
+
+
+def _resource(blob: bytes) -> ResourceRow:
+    d = orjson.loads(blob)
+    return ResourceRow(d["key"], d["sub"], d["rg"], d["type"], d["name"], d["location"], d["version"], d["body"],
+                       d["etag"], d["at"], d["created"], d["op"], d["gone"])
 
 
 _VM_COLS = "key, sub, rg, name, location, version, model, last, gone_us"
@@ -485,6 +511,59 @@ class SqliteStore:
                                  (op_id,)).fetchone()
         return self._group(r) if r else None
 
+    # -- plain resources ---------------------------------------------------------------------
+    def get_resource(self, key: str) -> ResourceRow | None:
+        with self._lock:
+            r = self._db.execute("SELECT row FROM resources WHERE key=?", (key,)).fetchone()
+        return _resource(r[0]) if r else None
+
+    def put_resource(self, row: ResourceRow, *, expected_version: int, id_counter: int | None = None) -> None:
+        blob = orjson.dumps(_resource_json(row))
+        with self._write() as db:
+            try:  # (key, version) is unique: a resource that moved on refuses the insert
+                db.execute("INSERT INTO resource_versions (key, version, at_us, op_id, row) VALUES (?,?,?,?,?)",
+                           (row.key, expected_version + 1, row.at_us, row.op_id, blob))
+            except sqlite3.IntegrityError:
+                raise ConcurrencyError(row.key) from None
+            db.execute("INSERT OR REPLACE INTO resources (key, sub, rg_lower, type_lower, version, gone_us, row)"
+                       " VALUES (?,?,?,?,?,?,?)", (row.key, row.sub.lower(), row.rg.lower(), row.type.lower(),
+                                                   expected_version + 1, row.gone_us, blob))
+            if id_counter is not None:
+                db.execute("INSERT OR REPLACE INTO meta (name, value) VALUES ('id_counter', ?)", (str(id_counter),))
+
+    def resource_history(self, key: str) -> list[ResourceRow]:
+        with self._lock:
+            rows = self._db.execute("SELECT row FROM resource_versions WHERE key=? ORDER BY version",
+                                    (key,)).fetchall()
+        return [_resource(r) for (r,) in rows]
+
+    def list_resources(self, *, sub: str, rg: str | None, type: str | None, live_at_us: int,
+                       after_key: str | None, limit: int, prefix: str | None = None) -> list[ResourceRow]:
+        sql = "SELECT row FROM resources WHERE sub=? AND (gone_us IS NULL OR gone_us>?)"
+        args: list[Any] = [sub.lower(), live_at_us]
+        if rg is not None:
+            sql += " AND rg_lower=?"
+            args.append(rg.lower())
+        if type is not None:
+            sql += " AND type_lower=?"
+            args.append(type.lower())
+        if prefix is not None:
+            sql += " AND key>=? AND substr(key, 1, ?)=?"
+            args += [prefix, len(prefix), prefix]
+        if after_key is not None:
+            sql += " AND key>?"
+            args.append(after_key)
+        sql += " ORDER BY key LIMIT ?"
+        args.append(limit)
+        with self._lock:
+            rows = self._db.execute(sql, args).fetchall()
+        return [_resource(r) for (r,) in rows]
+
+    def find_resource_op(self, op_id: str) -> ResourceRow | None:
+        with self._lock:
+            r = self._db.execute("SELECT row FROM resource_versions WHERE op_id=?", (op_id,)).fetchone()
+        return _resource(r[0]) if r else None
+
     # -- meta ------------------------------------------------------------------------------
     def get_meta(self, name: str) -> str | None:
         with self._lock:
@@ -498,7 +577,8 @@ class SqliteStore:
     def reset(self) -> None:
         with self._write() as db:
             self._forget()
-            for t in ("ops", "vms", "groups", "meta", "usage", "disks", "streams", "facts"):
+            for t in ("ops", "vms", "groups", "meta", "usage", "disks", "streams", "facts", "resources",
+                      "resource_versions"):
                 db.execute(f"DELETE FROM {t}")
             self._generation = os.urandom(8).hex()  # other processes drop their cached ids
             db.execute("INSERT INTO meta (name, value) VALUES ('generation', ?)", (self._generation,))

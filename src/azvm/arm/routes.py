@@ -1,0 +1,191 @@
+"""The route table: routes are data (method, path template, handler, api-version family).
+
+A template is a path such as
+``/subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}/providers/Microsoft.Network/virtualNetworks/{name}``
+(the spelling of azure-rest-api-specs). Literal segments match case-insensitively, ``{param}``
+matches one segment, and a last ``{param*}`` matches the rest of the path. Routes compile once
+into a segment trie; a request walks it, literals before parameters, so the most specific route
+wins. A path that no route matches is a 404 and a path matched for another method a 405, both
+from the table. Every parameter is validated by its name before any handler runs (a subscription
+id is a GUID, a resource group name follows Azure's rules, a location is a known region, every
+other name is free of control and reserved characters): no handler ever sees, stores or echoes
+an unchecked path segment.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from ..domain.errors import ArmError
+from .http import Deferred, Req, Response
+
+Params = dict[str, str]
+RouteHandler = Callable[[Req, Params], Response | Deferred]
+
+_GUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+# ARM's resource-group rule: 1-90 of letters, digits, underscores, parentheses, hyphens, periods
+# (Unicode letters and digits allowed), not ending in a period
+# (https://learn.microsoft.com/azure/azure-resource-manager/management/resource-name-rules).
+_RG = re.compile(r"[-\w.()]{0,89}[-\w()]")
+# characters ARM refuses in any resource name (resource-name-rules: "<>%&:\\?/" and control characters)
+_RESERVED = re.compile(r"[<>%&:\\?/\x00-\x1f\x7f-\x9f#*]")
+MAX_NAME = 260
+
+
+class MethodNotAllowed(ArmError):
+    code = "MethodNotAllowed"
+
+
+class NoRoute(ArmError):
+    code = "NotFound"
+
+
+def no_route(req: Req) -> NoRoute:
+    return NoRoute(f"No HTTP resource was found that matches the request URI '/{'/'.join(req.parts)}'.")
+
+
+def check_subscription_id(value: str) -> None:
+    if not _GUID.fullmatch(value):
+        raise ArmError(f"The provided subscription identifier '{_printable(value)}' is malformed or invalid.",
+                       code="InvalidSubscriptionId", target="subscriptionId")
+
+
+def check_group_name(value: str) -> None:
+    if not _RG.fullmatch(value):
+        raise ArmError(f"Resource group '{_printable(value)}' is invalid. It must be 1 to 90 characters of letters,"
+                       " digits, underscores, parentheses, hyphens and periods, and not end in a period.",
+                       code="InvalidResourceGroupName", target="resourceGroupName")
+
+
+def check_resource_name(value: str, target: str = "name") -> None:
+    if len(value) > MAX_NAME or _RESERVED.search(value) or not value.isprintable():
+        raise ArmError(f"The resource name '{_printable(value)}' is invalid: it must be at most {MAX_NAME}"
+                       " printable characters, none of them '<>%&:\\?/#*'.", code="InvalidResourceName",
+                       target=target)
+
+
+def _printable(value: str) -> str:
+    """A value as it may appear in a message: control characters escaped, long values cut."""
+    v = value if len(value) <= 100 else value[:100] + "..."
+    return v.encode("unicode_escape").decode("ascii") if not v.isprintable() else v
+
+
+# How each path parameter is checked, by its name (names as in azure-rest-api-specs).
+CHECKS: dict[str, Callable[[str], None]] = {
+    "subscriptionId": check_subscription_id,
+    "resourceGroupName": check_group_name,
+}
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    template: str
+    handler: RouteHandler
+    family: str | None  # api-version family ("compute", "network", "arm", ...); None: not checked here
+    type_name: str | None = None  # the resource type named in api-version errors, e.g. "virtualMachines"
+    segments: tuple[str, ...] = field(default=(), compare=False)
+
+
+@dataclass
+class _Node:
+    literals: dict[str, _Node] = field(default_factory=dict)
+    param: tuple[str, _Node] | None = None
+    rest: tuple[str, dict[str, Route]] | None = None
+    routes: dict[str, Route] = field(default_factory=dict)  # by method
+
+
+class Router:
+    def __init__(self, location_check: Callable[[str], str] | None = None) -> None:
+        self.root = _Node()
+        self.table: list[Route] = []
+        self.location_check = location_check
+
+    def add(self, method: str, template: str, handler: RouteHandler, *, family: str | None,
+            type_name: str | None = None) -> Route:
+        segs = tuple(s for s in template.split("/") if s)
+        route = Route(method.upper(), template, handler, family, type_name, segs)
+        node = self.root
+        for i, s in enumerate(segs):
+            if s.startswith("{") and s.endswith("*}"):
+                if i != len(segs) - 1:
+                    raise ValueError(f"{template}: a rest parameter must come last")
+                if node.rest is None:
+                    node.rest = (s[1:-2], {})
+                elif node.rest[0] != s[1:-2]:
+                    raise ValueError(f"{template}: rest parameter named differently from a sibling route's")
+                if route.method in node.rest[1]:
+                    raise ValueError(f"duplicate route {method} {template}")
+                node.rest[1][route.method] = route
+                self.table.append(route)
+                return route
+            if s.startswith("{") and s.endswith("}"):
+                name = s[1:-1]
+                if node.param is None:
+                    node.param = (name, _Node())
+                elif node.param[0] != name:
+                    raise ValueError(f"{template}: parameter {{{name}}} where a sibling route has"
+                                     f" {{{node.param[0]}}}")
+                node = node.param[1]
+            else:
+                node = node.literals.setdefault(s.lower(), _Node())
+        if route.method in node.routes:
+            raise ValueError(f"duplicate route {method} {template}")
+        node.routes[route.method] = route
+        self.table.append(route)
+        return route
+
+    def include(self, routes: Iterable[tuple[str, str, RouteHandler, str | None, str | None]]) -> None:
+        for method, template, handler, family, type_name in routes:
+            self.add(method, template, handler, family=family, type_name=type_name)
+
+    # -- matching --------------------------------------------------------------------------------
+    def match(self, req: Req) -> tuple[Route, Params]:
+        params: list[tuple[str, str]] = []
+        methods = self._walk(self.root, req, 0, params)
+        if methods is None:
+            raise no_route(req)
+        route = methods.get(req.method)
+        if route is None:
+            raise MethodNotAllowed(f"The requested resource does not support http method '{req.method}'.")
+        out = dict(params)
+        self._check(out)
+        return route, out
+
+    def _walk(self, node: _Node, req: Req, i: int, params: list[tuple[str, str]]) -> dict[str, Route] | None:
+        low = req.low
+        if i == len(low):
+            if node.routes:
+                return node.routes
+            return None
+        nxt = node.literals.get(low[i])
+        if nxt is not None:
+            found = self._walk(nxt, req, i + 1, params)
+            if found is not None:
+                return found
+        if node.param is not None:
+            params.append((node.param[0], req.parts[i]))
+            found = self._walk(node.param[1], req, i + 1, params)
+            if found is not None:
+                return found
+            params.pop()
+        if node.rest is not None:
+            params.append((node.rest[0], "/".join(req.parts[i:])))
+            return node.rest[1]
+        return None
+
+    def _check(self, params: Params) -> None:
+        for name, value in params.items():
+            check = CHECKS.get(name)
+            if check is not None:
+                check(value)
+            elif name == "location" and self.location_check is not None:
+                params[name] = self.location_check(value)
+            elif not name.endswith("*") and name not in ("path", "rest"):
+                check_resource_name(value, name)
+
+
+__all__ = ["CHECKS", "MethodNotAllowed", "NoRoute", "Params", "Route", "RouteHandler", "Router",
+           "check_group_name", "check_resource_name", "check_subscription_id", "no_route"]

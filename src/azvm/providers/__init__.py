@@ -1,0 +1,71 @@
+"""The ARM surface by resource provider and type: each module registers its routes in the table.
+
+A new resource type is one module here and one registration in `build_api` (docs/architecture.md).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from ..arm.app import ArmApi, ServerConfig
+from ..arm.http import Deferred, Req, Response
+from ..arm.routes import Params, Router
+from ..arm.versions import ApiVersionPolicy
+from ..service.billing import BillingService
+from ..service.compute import ComputeService
+from ..service.validation import REGIONS, normalize_location
+from .compute.virtual_machines import VirtualMachines
+from .cost_management import CostManagement
+from .generic import PlainResource, operation_status
+from .resources import ProviderType, ResourceManager
+
+COMPUTE_TYPES = ["virtualMachines", "locations", "locations/operations", "locations/vmSizes",
+                 "locations/virtualMachines", "operations"]
+
+
+def check_location(value: str) -> str:
+    from ..domain.errors import ArmError
+
+    loc = normalize_location(value)
+    if loc not in REGIONS:
+        shown = value[:60].encode("unicode_escape").decode("ascii")
+        raise ArmError(f"The provided location '{shown}' is not available for resource type"
+                       f" 'locations'. List of available regions for the resource type is"
+                       f" '{','.join(sorted(REGIONS))}'.", code="LocationNotAvailableForResourceType",
+                       target="location")
+    return loc
+
+
+def build_api(service: ComputeService, config: ServerConfig, versions: ApiVersionPolicy,
+              control: Callable[[Req], Response | Deferred] | None = None,
+              billing: BillingService | None = None) -> ArmApi:
+    """The ARM edge with every provider's routes registered."""
+    router = Router(location_check=check_location)
+    api = ArmApi(service.store, config, versions, router, before=service.sync_clock)
+    resources = service.resources
+    types = [ProviderType("Microsoft.Compute", t, "compute") for t in COMPUTE_TYPES]
+    router.include(VirtualMachines(api, service).routes())
+    for spec in resources.types.values():
+        router.include(PlainResource(api, resources, spec).routes())
+        ns, t = spec.type.split("/", 1)
+        types.append(ProviderType(ns, t, spec.family))
+    namespaces = {spec.namespace for spec in resources.types.values()} - {"Microsoft.Compute"}
+    for ns in sorted(namespaces):
+        handler = operation_status(api, resources, ns)
+        router.add("GET", f"/subscriptions/{{subscriptionId}}/providers/{ns}/locations/{{location}}/operations"
+                          "/{operationId}", handler, family=None)
+        types.append(ProviderType(ns, "locations/operations", next(
+            s.family for s in resources.types.values() if s.namespace == ns)))
+    router.include(CostManagement(api, service, billing or BillingService()).routes())
+    router.include(ResourceManager(api, service, resources, types).routes())
+    if control is not None:
+        ctl = control
+
+        def control_route(req: Req, p: Params) -> Response | Deferred:
+            return ctl(req)
+        for method in ("GET", "POST", "PUT", "PATCH", "DELETE"):
+            router.add(method, "/azvm/{path*}", control_route, family=None)
+    return api
+
+
+__all__ = ["build_api"]

@@ -1,0 +1,159 @@
+"""Microsoft.Compute/virtualMachines: the one resource type with a lifecycle.
+
+Paths and api-versions as in azure-rest-api-specs `Microsoft.Compute/ComputeRP/stable/*/virtualMachine.json`;
+the shapes of answers as recorded from the real service (shared/conformance/recorded/).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ...arm import render
+from ...arm.app import ArmApi
+from ...arm.http import Req, Response, empty_response, json_response
+from ...arm.routes import Params
+from ...domain.errors import ArmError, NotFound
+from ...domain.states import OperationStatus
+from ...domain.table import Op
+from ...service.compute import ComputeService
+from ...service.validation import SIZE_NAMES, SIZES
+
+NAMESPACE = "Microsoft.Compute"
+TYPE = "virtualMachines"
+SUB = "/subscriptions/{subscriptionId}"
+RG = SUB + "/resourceGroups/{resourceGroupName}"
+VMS = RG + "/providers/Microsoft.Compute/virtualMachines"
+VM = VMS + "/{vmName}"
+LOC = SUB + "/providers/Microsoft.Compute/locations/{location}"
+
+# POST {vm}/{action} -> the operation; powerOff and deallocate read their flags
+ACTIONS = {"start": Op.START, "restart": Op.RESTART, "redeploy": Op.REDEPLOY, "reapply": Op.REAPPLY}
+EXPAND_GET = ("instanceview", "userdata")
+
+
+def sizes() -> list[dict[str, Any]]:
+    return [{"name": SIZE_NAMES[k], "numberOfCores": v[0], "osDiskSizeInMB": 1047552,
+             "resourceDiskSizeInMB": v[3], "memoryInMB": v[1], "maxDataDiskCount": v[2]}
+            for k, v in SIZES.items()]
+
+
+class VirtualMachines:
+    def __init__(self, api: ArmApi, svc: ComputeService) -> None:
+        self.api = api
+        self.svc = svc
+
+    def routes(self) -> list[tuple[str, str, Any, str | None, str | None]]:
+        c = "compute"
+        out: list[tuple[str, str, Any, str | None, str | None]] = [
+            ("GET", SUB + "/providers/Microsoft.Compute/virtualMachines", self.list_all, c, TYPE),
+            ("GET", LOC + "/virtualMachines", self.list_by_location, c, "locations/virtualMachines"),
+            ("GET", LOC + "/vmSizes", self.location_sizes, c, "locations/vmSizes"),
+            ("GET", LOC + "/operations/{operationId}", self.operation, c, "locations/operations"),
+            ("GET", LOC + "/operationResults/{operationId}", self.operation, c, "locations/operations"),
+            ("GET", VMS, self.list_by_group, c, TYPE),
+            ("GET", VM, self.get, c, TYPE),
+            ("PUT", VM, self.put, c, TYPE),
+            ("PATCH", VM, self.patch, c, TYPE),
+            ("DELETE", VM, self.delete, c, TYPE),
+            ("GET", VM + "/instanceView", self.instance_view, c, TYPE),
+            ("GET", VM + "/vmSizes", self.vm_sizes, c, TYPE),
+            ("POST", VM + "/powerOff", self.power_off, c, TYPE),
+            ("POST", VM + "/deallocate", self.deallocate, c, TYPE),
+        ]
+        out += [("POST", VM + "/" + a, self._action(op), c, TYPE) for a, op in ACTIONS.items()]
+        return out
+
+    # -- lists ---------------------------------------------------------------------------------------
+    def list_all(self, req: Req, p: Params) -> Response:
+        return self._list(req, p["subscriptionId"], rg=None, location=None)
+
+    def list_by_location(self, req: Req, p: Params) -> Response:
+        return self._list(req, p["subscriptionId"], rg=None, location=p["location"])
+
+    def list_by_group(self, req: Req, p: Params) -> Response:
+        return self._list(req, p["subscriptionId"], rg=p["resourceGroupName"], location=None)
+
+    def _list(self, req: Req, sub: str, *, rg: str | None, location: str | None) -> Response:
+        status_only = req.flag("statusOnly")
+        expand = (req.q("$expand") or "").lower()
+        if expand and expand != "instanceview":
+            raise ArmError(f"The value '{req.q('$expand')}' of query parameter '$expand' is not allowed. Allowed"
+                           " values are 'instanceView'.", code="InvalidParameter", target="$expand")
+        vms, last = self.svc.list_vms(sub, rg=rg, location=location, after_key=self.api.page_after(req),
+                                      limit=self.api.page_limit(req))
+        value = [render.vm_body(st, expand=expand == "instanceview", status_only=status_only) for st in vms]
+        return json_response(self.api.page(req, value, last))
+
+    def location_sizes(self, req: Req, p: Params) -> Response:
+        return json_response({"value": sizes()})
+
+    def vm_sizes(self, req: Req, p: Params) -> Response:
+        self.svc.require_vm(p["subscriptionId"], p["resourceGroupName"], p["vmName"])
+        return json_response({"value": sizes()})
+
+    # -- one VM --------------------------------------------------------------------------------------
+    def get(self, req: Req, p: Params) -> Response:
+        expand = (req.q("$expand") or "").lower()
+        if expand and expand not in EXPAND_GET:
+            raise ArmError(f"The value '{req.q('$expand')}' of query parameter '$expand' is not allowed."
+                           " Allowed values are 'instanceView', 'userData'.", code="InvalidParameter",
+                           target="$expand")
+        st = self.svc.require_vm(p["subscriptionId"], p["resourceGroupName"], p["vmName"], skip_update=not expand)
+        return json_response(render.vm_body(st, expand=expand == "instanceview"))
+
+    def put(self, req: Req, p: Params) -> Response:
+        sub = p["subscriptionId"]
+        st, op, created = self.svc.create_or_update(sub, p["resourceGroupName"], p["vmName"], req.json())
+        headers = self.api.lro_headers(req, NAMESPACE, sub, st.row.location, op.op_id, location_header=False)
+        body = render.vm_body(st)
+        headers["etag"] = body["etag"]  # as the real PUT answers (cli_vm_resize_put_200_2025.json)
+        return json_response(body, 201 if created else 200, headers)
+
+    def patch(self, req: Req, p: Params) -> Response:
+        st, _op = self.svc.update(p["subscriptionId"], p["resourceGroupName"], p["vmName"], req.json())
+        return json_response(render.vm_body(st), 200, self.api.retry_headers())
+
+    def delete(self, req: Req, p: Params) -> Response:
+        sub, rg, name = p["subscriptionId"], p["resourceGroupName"], p["vmName"]
+        force = req.flag("forceDeletion")
+        if self.svc.get_state(sub, rg, name) is None:
+            self.svc.require_group(sub, rg)
+            return empty_response(204)
+        return self._act(req, p, Op.FORCE_DELETE if force else Op.DELETE)
+
+    def instance_view(self, req: Req, p: Params) -> Response:
+        st = self.svc.require_vm(p["subscriptionId"], p["resourceGroupName"], p["vmName"])
+        return json_response(render.instance_view(st))
+
+    # -- actions -------------------------------------------------------------------------------------
+    def _act(self, req: Req, p: Params, op_kind: Op) -> Response:
+        sub = p["subscriptionId"]
+        op, location = self.svc.act(sub, p["resourceGroupName"], p["vmName"], op_kind)
+        return self.api.accepted(req, NAMESPACE, sub, location, op.op_id)
+
+    def _action(self, op_kind: Op) -> Any:
+        def handler(req: Req, p: Params) -> Response:
+            return self._act(req, p, op_kind)
+        return handler
+
+    def power_off(self, req: Req, p: Params) -> Response:
+        return self._act(req, p, Op.POWER_OFF_SKIP if req.flag("skipShutdown") else Op.POWER_OFF)
+
+    def deallocate(self, req: Req, p: Params) -> Response:
+        return self._act(req, p, Op.HIBERNATE if req.flag("hibernate") else Op.DEALLOCATE)
+
+    # -- operations ----------------------------------------------------------------------------------
+    def operation(self, req: Req, p: Params) -> Response:
+        sub, location, op_id = p["subscriptionId"], p["location"], p["operationId"]
+        view = self.svc.operation(op_id)
+        if view is None:
+            raise NotFound(f"The operation '{op_id}' could not be found.", code="NotFound")
+        in_progress = view.status == OperationStatus.IN_PROGRESS
+        if req.flag("monitor"):
+            if in_progress:
+                _a, monitor = self.api.operation_urls(req, NAMESPACE, sub, location, op_id,
+                                                      req.q("api-version") or "")
+                return empty_response(202, {"Location": monitor, **self.api.retry_headers()})
+            return empty_response(200, {"content-length": "0"})
+        headers = self.api.retry_headers() if in_progress else None
+        return json_response(render.operation_body(view), 200, headers)
