@@ -14,7 +14,7 @@ import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from . import __version__
-from .arm.app import ArmApi, ServerConfig, build_app
+from .arm.app import ServerConfig, build_app
 from .arm.versions import ApiVersionPolicy
 from .clock import Clock, ClockState, now_wall_us, to_datetime
 from .control.api import ControlApi
