@@ -3,7 +3,9 @@
 Simulated time is an integer count of microseconds since the Unix epoch (UTC). A clock maps wall
 time to simulated time through an *anchor*: ``sim = sim_anchor + (wall - wall_anchor) * speed``.
 A manual clock has speed 0 and moves only when told to (advance, set). Simulated time never goes
-backwards: every change of speed or position re-anchors at the current simulated instant.
+backwards: every change of speed or position re-anchors at the current simulated instant, and
+never goes past :data:`MAX_US` (9999-12-31T23:59:59Z): setting or advancing beyond it is a
+:class:`ClockError`, time skipping and a running clock stop there.
 
 The anchor is plain data (:class:`ClockState`) so that the store can persist it: after a restart
 the simulated time continues where it was, which keeps every VM's history meaning the same thing.
@@ -76,6 +78,18 @@ class ClockError(ValueError):
     pass
 
 
+#: The last instant the clock may show: 9999-12-31T23:59:59Z (ISO 8601 and every Azure SDK stop at year 9999)
+MAX_US = 253_402_300_799 * US
+MAX_ISO = "9999-12-31T23:59:59Z"
+
+
+def check_time(us: int, what: str = "the clock") -> int:
+    """`us` if the clock may show it; ClockError otherwise."""
+    if us > MAX_US:
+        raise ClockError(f"{what} cannot go past {MAX_ISO}")
+    return us
+
+
 class Clock:
     """Simulated time; thread-compatible (callers serialise writes)."""
 
@@ -104,7 +118,8 @@ class Clock:
         s = self._state
         if s.speed == 0:
             return s.sim_anchor_us
-        return s.sim_anchor_us + int((self._wall() - s.wall_anchor_us) * s.speed)
+        now = s.sim_anchor_us + int((self._wall() - s.wall_anchor_us) * s.speed)
+        return now if now <= MAX_US else max(MAX_US, s.sim_anchor_us)  # a running clock stops at the end
 
     def wall_us(self) -> int:
         return self._wall()
@@ -122,19 +137,23 @@ class Clock:
         return new
 
     def advance(self, seconds: float) -> int:
-        if seconds < 0:
+        if not seconds >= 0:
             raise ClockError("the clock never goes backwards: advanceSeconds must be >= 0")
         now = self.now_us()
-        return self._reanchor(now + round(seconds * US)).sim_anchor_us
+        if seconds > (MAX_US - now) / US:  # also infinity, before it reaches round()
+            raise ClockError(f"the clock cannot go past {MAX_ISO}")
+        return self._reanchor(check_time(now + round(seconds * US))).sim_anchor_us
 
     def set(self, us: int) -> int:
         now = self.now_us()
         if us < now:
             raise ClockError(f"the clock never goes backwards: it reads {iso(now)}")
-        return self._reanchor(us).sim_anchor_us
+        return self._reanchor(check_time(us)).sim_anchor_us
 
     def jump_to(self, us: int) -> None:
-        """Time skipping: move forward to `us` if it is still ahead."""
+        """Time skipping: move forward to `us` if it is still ahead (never past MAX_US: a phase
+        planned after the end of time is never reached)."""
+        us = min(us, MAX_US)
         if us > self.now_us():
             self._reanchor(us)
 
