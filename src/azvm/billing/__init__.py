@@ -31,6 +31,7 @@ from .history import (
     read_history_csv,
     read_history_json,
 )
+from .meter import day_cells
 from .model import BILLING_STATES, SECONDS_PER_MONTH, BillingError, DiskSpan, StateChange
 from .money import display
 from .prices import (
@@ -84,6 +85,7 @@ __all__ = [
     "bill",
     "cost_records",
     "cost_records_json",
+    "day_cells",
     "disk_meter_name",
     "display",
     "explain",

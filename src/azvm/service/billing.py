@@ -2,19 +2,42 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import functools
 import io
-from collections.abc import Sequence
+import json
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from .. import billing as b
-from ..clock import iso, parse_iso
-from ..domain.errors import ArmError
+from ..clock import MAX_ISO, MAX_US, from_datetime, iso, parse_iso, to_datetime
+from ..domain.errors import ArmError, BadRequest, InvalidParameter, NotFound
 from .ports import Store
 
 DAY_US = 86_400_000_000
+MIN_US = -62_135_596_800_000_000  # 0001-01-01T00:00:00Z: windows stay inside years 1 to 9999
+
+#: The most (row or disk, UTC day) pieces that one request may bill by day over HTTP (a bill by
+#: day, the cost-details export, a Cost Management query): about 550 VMs with a disk each over a
+#: year, or 3,300 over a month. The CLI has no such bound. See docs/billing.md.
+MAX_DAY_CELLS = 200_000
+#: Cost Management answers at most one year per Custom query.
+MAX_QUERY_YEARS = 1
+#: Cost Management: "Query can have up to 2 group by clauses", "up to 2 aggregation clauses".
+MAX_GROUPINGS = 2
+MAX_AGGREGATIONS = 2
+
+T = TypeVar("T")
+
+
+def shown(value: str, limit: int = 100) -> str:
+    """A caller's value as a message may quote it: escaped, and cut when long."""
+    text = json.dumps(value)[1:-1]
+    return text if len(text) <= limit else text[:limit] + "..."
 
 
 def resolve_rules(name_or_path: str | None) -> b.RuleSet:
@@ -49,6 +72,16 @@ class Timeline:
     def first_us(self) -> int | None:
         return min((r[1] for r in self.rows), default=None)
 
+    def has_vm(self, vm_id: str) -> bool:
+        key = vm_id.lower()
+        return any(r[0].lower() == key for r in self.rows)
+
+    def in_scope(self, scope: str) -> Timeline:
+        """The rows and disks of the VMs under an ARM scope (a subscription or a resource group)."""
+        prefix = scope.lower().rstrip("/") + "/"
+        return Timeline([r for r in self.rows if r[0].lower().startswith(prefix)],
+                        [d for d in self.disks if d[0].lower().startswith(prefix)], self.tags)
+
 
 def timeline_from_store(store: Store, *, tags: bool = False) -> Timeline:
     """The store's billing projection; with `tags`, each VM's tags too (for the cost export)."""
@@ -61,26 +94,102 @@ def timeline_from_file(path: str) -> Timeline:
     return Timeline(read_timeline(path))
 
 
+@dataclass(frozen=True)
+class Window:
+    """The window of a bill over HTTP. A bill never includes the future: `end_us` is the requested
+    end cut at the simulated now (and never before the start); `requested_end_us` is what was asked."""
+
+    start_us: int
+    end_us: int
+    requested_end_us: int
+
+    @property
+    def truncated(self) -> bool:
+        """The window was cut at the simulated now."""
+        return self.end_us < self.requested_end_us
+
+
+def _window_fields(start_us: int, end_us: int, w: Window | None) -> dict[str, Any]:
+    out: dict[str, Any] = {"from": iso(start_us), "to": iso(end_us)}
+    if w is not None:
+        out.update(requestedTo=iso(w.requested_end_us), truncatedAtNow=w.truncated)
+    return out
+
+
+def _instant(text: str, name: str) -> int:
+    """A window bound: ISO 8601 with a zone, inside years 1 to 9999 (UTC)."""
+    try:
+        us = parse_iso(text)
+    except (ValueError, OverflowError):
+        raise InvalidParameter(f"'{shown(text)}' is not a time: {name} is an ISO 8601 time with a zone, e.g."
+                               " 2026-01-01T00:00:00Z.", target=name) from None
+    if not MIN_US <= us <= MAX_US:
+        raise InvalidParameter(f"{name} must lie between 0001-01-01T00:00:00Z and {MAX_ISO}.", target=name)
+    return us
+
+
+@contextmanager
+def _as_arm_errors() -> Iterator[None]:
+    """The meter's own errors (BillingError) as ARM's 400, wherever the work runs."""
+    try:
+        yield
+    except b.BillingError as e:
+        raise InvalidParameter(str(e), target=getattr(e, "field", None)) from None
+
+
+@dataclass(frozen=True)
+class CostQuery:
+    """A validated Cost Management query: its window (cut at now), shape and filter."""
+
+    start_us: int
+    end_us: int
+    granularity: str | None  # None or "Daily"
+    groups: tuple[str, ...]
+    predicate: Callable[[b.CostRecord], bool] | None
+    uses_tags: bool
+
+
 @dataclass
 class BillingService:
     prices: b.PriceSheet = field(default_factory=b.sample_prices)
     rules: b.RuleSet = field(default_factory=b.rule_set)
 
-    def with_rules(self, name_or_path: str | None) -> BillingService:
-        return self if name_or_path is None else BillingService(self.prices, resolve_rules(name_or_path))
+    def with_rules(self, name: str | None) -> BillingService:
+        """This service under another built-in rule set. For HTTP callers: a name only, never a
+        path on the server's disk (reading /dev/zero would never end; other paths would tell which
+        files exist)."""
+        if name is None:
+            return self
+        if name not in b.BUILTIN_RULE_SETS:
+            raise InvalidParameter(f"Unknown rule set '{shown(name)}': expected one of "
+                                   f"{', '.join(b.BUILTIN_RULE_SETS)}. A rule set file is read only from the"
+                                   " command line (azvm serve --billing-rules FILE, azvm bill --rules FILE).",
+                                   target="rules")
+        return BillingService(self.prices, b.rule_set(name))
 
     # -- windows -----------------------------------------------------------------------------
     @staticmethod
     def window(tl: Timeline, start: str | None, end: str | None, now_us: int) -> tuple[int, int]:
-        try:
-            s = parse_iso(start) if start else (tl.first_us if tl.first_us is not None else now_us)
-            e = parse_iso(end) if end else now_us
-        except ValueError as err:
-            raise ArmError(f"{err}: times are ISO 8601 with a zone, e.g. 2026-01-01T00:00:00Z.",
-                           code="InvalidParameter", target="from" if start else "to") from None
+        """[start, end): by default from the first change to `now_us`; 400 when malformed or reversed."""
+        s = _instant(start, "from") if start else (tl.first_us if tl.first_us is not None else now_us)
+        e = _instant(end, "to") if end else now_us
         if e < s:
-            raise ArmError("The window ends before it starts.", code="InvalidParameter", target="to")
+            raise InvalidParameter("The window ends before it starts: to must not be before from.", target="to")
         return s, e
+
+    def window_until_now(self, tl: Timeline, start: str | None, end: str | None, now_us: int) -> Window:
+        """The window of an HTTP request: as `window`, then cut at the simulated now."""
+        s, e = self.window(tl, start, end, now_us)
+        return Window(s, max(s, min(e, now_us)), e)
+
+    @staticmethod
+    def check_day_cells(tl: Timeline, start_us: int, end_us: int, *, target: str, hint: str = "") -> None:
+        """Refuse (400) a day-split bill whose output would exceed MAX_DAY_CELLS, before doing it."""
+        n = b.day_cells(tl.rows, tl.disks, start_us, end_us)
+        if n > MAX_DAY_CELLS:
+            raise InvalidParameter(f"The window {iso(start_us)} to {iso(end_us)} holds {n} resource-days of usage;"
+                                   f" one request bills at most {MAX_DAY_CELLS} by day. Narrow the window{hint}.",
+                                   target=target)
 
     # -- computations ------------------------------------------------------------------------
     def bill(self, tl: Timeline, start_us: int, end_us: int, group_by: str = "vm") -> b.Bill:
@@ -100,11 +209,49 @@ class BillingService:
         b.write_cost_csv(self.records(tl, start_us, end_us), buf)
         return buf.getvalue()
 
+    # -- reports over HTTP: validated now, computed by the returned pure work ----------------
+    # Each returns a zero-argument callable that touches no store: the edge runs it off the event
+    # loop (azvm.arm.http.Deferred), so other requests are served while a bill is computed.
+    def bill_report(self, tl: Timeline, w: Window, group_by: str) -> Callable[[], dict[str, Any]]:
+        if group_by not in b.GROUP_BY:
+            raise InvalidParameter(f"groupBy '{shown(group_by)}' is not supported: expected one of"
+                                   f" {', '.join(b.GROUP_BY)}.", target="groupBy")
+
+        def work() -> dict[str, Any]:
+            with _as_arm_errors():
+                if group_by == "day":
+                    self.check_day_cells(tl, w.start_us, w.end_us, target="from",
+                                         hint=" (from, to), or group by vm, state or meter")
+                return self.bill_json(self.bill(tl, w.start_us, w.end_us, group_by), w)
+        return work
+
+    def explain_report(self, tl: Timeline, w: Window, vm_id: str) -> Callable[[], dict[str, Any]]:
+        def work() -> dict[str, Any]:
+            if not tl.has_vm(vm_id):
+                raise NotFound(f"The Resource '{shown(vm_id, 300)}' was not found: no VM of this emulator has"
+                               " had that id. Expected the resource id of one of its VMs.", target="id")
+            with _as_arm_errors():
+                return self.explain_json(self.explain(tl, vm_id, w.start_us, w.end_us), w)
+        return work
+
+    def what_if_report(self, tl: Timeline, w: Window) -> Callable[[], dict[str, Any]]:
+        def work() -> dict[str, Any]:
+            with _as_arm_errors():
+                return self.what_if_json(self.what_if(tl, w.start_us, w.end_us), w)
+        return work
+
+    def cost_details_report(self, tl: Timeline, w: Window) -> Callable[[], str]:
+        def work() -> str:
+            with _as_arm_errors():
+                self.check_day_cells(tl, w.start_us, w.end_us, target="from", hint=" (from, to)")
+                return self.cost_csv(tl, w.start_us, w.end_us)
+        return work
+
     # -- JSON shapes -------------------------------------------------------------------------
-    def bill_json(self, bl: b.Bill) -> dict[str, Any]:
+    def bill_json(self, bl: b.Bill, w: Window | None = None) -> dict[str, Any]:
         return {
-            "ruleSet": bl.rule_set, "currency": bl.currency, "from": iso(bl.window_start_us),
-            "to": iso(bl.window_end_us), "groupBy": bl.group_by, "total": _str(bl.total_display),
+            "ruleSet": bl.rule_set, "currency": bl.currency, **_window_fields(bl.window_start_us, bl.window_end_us, w),
+            "groupBy": bl.group_by, "total": _str(bl.total_display),
             "totalExact": _str(bl.total), "complete": bl.complete,
             "lines": [{"group": ln.group, "kind": ln.kind, "resourceId": ln.resource_id, "meter": ln.meter,
                        "meterId": ln.meter_id, "size": ln.size, "location": ln.location, "osType": ln.os_type,
@@ -116,11 +263,11 @@ class BillingService:
                           "reason": u.reason} for u in bl.unpriced],
         }
 
-    def explain_json(self, ex: b.Explanation) -> dict[str, Any]:
+    def explain_json(self, ex: b.Explanation, w: Window | None = None) -> dict[str, Any]:
         return {
-            "vmId": ex.vm_id, "ruleSet": ex.rule_set, "currency": ex.currency, "from": iso(ex.window_start_us),
-            "to": iso(ex.window_end_us), "total": _str(ex.total_display), "totalExact": _str(ex.total),
-            "complete": ex.complete,
+            "vmId": ex.vm_id, "ruleSet": ex.rule_set, "currency": ex.currency,
+            **_window_fields(ex.window_start_us, ex.window_end_us, w),
+            "total": _str(ex.total_display), "totalExact": _str(ex.total), "complete": ex.complete,
             "intervals": [{"start": iso(i.start_us), "end": iso(i.end_us), "seconds": i.seconds, "state": i.state,
                            "size": i.size, "billed": i.billed, "rule": f"{i.rule_set}: {i.reason}",
                            "meter": i.meter, "unitPrice": _str(i.unit_price), "amount": _str(i.amount),
@@ -131,76 +278,192 @@ class BillingService:
                       for d in ex.disks],
         }
 
-    def what_if_json(self, w: b.WhatIf) -> dict[str, Any]:
+    def what_if_json(self, wi: b.WhatIf, w: Window | None = None) -> dict[str, Any]:
         return {
-            "ruleSet": w.rule_set, "currency": w.currency, "from": iso(w.window_start_us),
-            "to": iso(w.window_end_us), "totalSaving": _str(w.total_display), "totalSavingExact": _str(w.total),
+            "ruleSet": wi.rule_set, "currency": wi.currency, **_window_fields(wi.window_start_us, wi.window_end_us, w),
+            "totalSaving": _str(wi.total_display), "totalSavingExact": _str(wi.total),
             "vms": [{"vmId": v.vm_id, "stoppedSeconds": v.stopped_seconds,
-                     "billedStoppedSeconds": v.billed_stopped_seconds, "saving": _str(v.saving)} for v in w.vms],
+                     "billedStoppedSeconds": v.billed_stopped_seconds, "saving": _str(v.saving)} for v in wi.vms],
         }
 
     # -- the Cost Management Query API (a subset) --------------------------------------------
+    def prepare_query(self, store: Store, scope: str, body: Any, now_us: int) -> Callable[[], dict[str, Any]]:
+        """Validate a query (400 with a target when malformed), read what it needs from the store,
+        and return the pure work that answers it, to run off the event loop."""
+        q = parse_query(body, now_us)
+        return self._query_work(timeline_from_store(store, tags=q.uses_tags), scope, q, now_us)
+
     def query(self, tl: Timeline, scope: str, body: Any, now_us: int) -> dict[str, Any]:
-        if not isinstance(body, dict):
-            raise ArmError("The query definition must be a JSON object.", code="BadRequest", target="body")
-        qtype = str(body.get("type", ""))
-        if qtype.lower() not in ("actualcost", "usage", "amortizedcost"):
-            raise ArmError(f"Query type '{qtype}' is not supported: use ActualCost.", code="BadRequest",
-                           target="type")
-        start, end = self._timeframe(body, now_us)
-        ds = body.get("dataset") or {}
-        if not isinstance(ds, dict):
-            raise ArmError("dataset must be an object.", code="BadRequest", target="dataset")
-        granularity = ds.get("granularity")
-        if granularity not in (None, "None", "Daily"):
-            raise ArmError(f"Granularity '{granularity}' is not supported: use None or Daily.", code="BadRequest",
-                           target="dataset.granularity")
-        agg = ds.get("aggregation") or {"totalCost": {"name": "Cost", "function": "Sum"}}
+        """Validate and answer at once, over a timeline already read (tag filters need its tags)."""
+        return self._query_work(tl, scope, parse_query(body, now_us), now_us)()
+
+    def _query_work(self, tl: Timeline, scope: str, q: CostQuery, now_us: int) -> Callable[[], dict[str, Any]]:
+        def work() -> dict[str, Any]:
+            with _as_arm_errors():
+                mine = tl.in_scope(scope)
+                self.check_day_cells(mine, q.start_us, q.end_us, target="timePeriod")
+                records = self.records(mine, q.start_us, q.end_us)
+                if q.predicate is not None:
+                    records = [r for r in records if q.predicate(r)]
+                result = b.query_costs(records, q.granularity, q.groups)
+            rows = [[float(v) if isinstance(v, Decimal) else v for v in row] for row in result["rows"]]
+            return {"id": f"{scope}/providers/Microsoft.CostManagement/query/{iso(now_us)}",
+                    "name": iso(now_us), "type": "Microsoft.CostManagement/query",
+                    "properties": {"nextLink": None, "columns": result["columns"], "rows": rows}}
+        return work
+
+
+# -- Cost Management query definitions --------------------------------------------------------------
+QUERY_TYPES = ("ActualCost", "Usage", "AmortizedCost")
+TIMEFRAMES = ("Custom", "MonthToDate", "BillingMonthToDate", "TheLastMonth", "TheLastBillingMonth", "WeekToDate")
+AGGREGATED_COLUMNS = ("Cost", "PreTaxCost", "CostUSD", "UsageQuantity")
+_DIMENSIONS = {name.lower(): name for name in b.QUERY_GROUPINGS}
+
+
+def _bad(message: str, target: str) -> BadRequest:
+    return BadRequest(f"Invalid query definition: {message}", target=target)
+
+
+def _object(value: Any, target: str, known: Sequence[str], what: str) -> dict[str, Any]:
+    """A JSON object with only `known` fields (null fields count as absent)."""
+    if not isinstance(value, dict):
+        raise _bad(f"{target} must be {what}.", target)
+    for k, v in value.items():
+        if k not in known and v is not None:
+            raise _bad(f"'{shown(k)}' is not a field of {target}: expected {', '.join(known)}.", f"{target}.{k}")
+    return value
+
+
+def _choice(value: Any, target: str, choices: Sequence[str]) -> str:
+    """One of `choices`, compared case-insensitively as the service does; the canonical spelling."""
+    if isinstance(value, str):
+        for c in choices:
+            if c.lower() == value.lower():
+                return c
+    given = shown(value) if isinstance(value, str) else shown(json.dumps(value))
+    raise _bad(f"{target} '{given}' is not supported: expected one of {', '.join(choices)}.", target)
+
+
+def parse_query(body: Any, now_us: int) -> CostQuery:
+    """Validate a QueryDefinition as Cost Management does: every field's type, the timeframe (a
+    Custom window in order and of at most one year), aggregation, grouping and filter. The window
+    ends at `now_us` at the latest: an answer never includes the future."""
+    body = _object(body, "body", ("type", "timeframe", "timePeriod", "dataset"), "a JSON object (a QueryDefinition)")
+    _choice(body.get("type"), "type", QUERY_TYPES)
+    start, end = _timeframe(body, now_us)
+    ds = _object(body.get("dataset") or {}, "dataset", ("granularity", "aggregation", "grouping", "filter"),
+                 "an object")
+    granularity = ds.get("granularity")
+    granularity = None if granularity is None else _choice(granularity, "dataset.granularity", ("None", "Daily"))
+    agg = ds.get("aggregation")
+    if agg is not None:
+        if not isinstance(agg, dict) or not 1 <= len(agg) <= MAX_AGGREGATIONS:
+            raise _bad(f"dataset.aggregation must be an object of 1 to {MAX_AGGREGATIONS} aggregations, e.g."
+                       ' {"totalCost": {"name": "Cost", "function": "Sum"}}.', "dataset.aggregation")
         for alias, a in agg.items():
-            if not isinstance(a, dict) or a.get("function") != "Sum" or a.get("name") not in (
-                    "Cost", "PreTaxCost", "CostUSD", "UsageQuantity"):
-                raise ArmError(f"Aggregation '{alias}' is not supported: use Sum of Cost or UsageQuantity.",
-                               code="BadRequest", target=f"dataset.aggregation.{alias}")
-        groups: list[str] = []
-        for g in ds.get("grouping") or []:
-            name = g.get("name") if isinstance(g, dict) else None
-            if name not in b.QUERY_GROUPINGS or (g.get("type") or "Dimension") != "Dimension":
-                raise ArmError(f"Grouping '{name}' is not supported: use a Dimension among "
-                               f"{', '.join(b.QUERY_GROUPINGS)}.", code="BadRequest", target="dataset.grouping")
-            groups.append(str(name))
-        scope_low = scope.lower().rstrip("/")
-        records = [r for r in self.records(tl, start, end)
-                   if r.resource_id.lower().startswith(scope_low + "/")]
-        result = b.query_costs(records, None if granularity in (None, "None") else granularity, groups)
-        rows = [[float(v) if isinstance(v, Decimal) else v for v in row] for row in result["rows"]]
-        return {"id": f"{scope}/providers/Microsoft.CostManagement/query/{iso(now_us)}",
-                "name": iso(now_us), "type": "Microsoft.CostManagement/query",
-                "properties": {"nextLink": None, "columns": result["columns"], "rows": rows}}
+            t = f"dataset.aggregation.{alias}"
+            _object(a, t, ("name", "function"), 'an object {"name": "Cost", "function": "Sum"}')
+            _choice(a.get("name"), f"{t}.name", AGGREGATED_COLUMNS)
+            _choice(a.get("function"), f"{t}.function", ("Sum",))
+    groups: list[str] = []
+    grouping = ds.get("grouping")
+    if grouping is not None:
+        if not isinstance(grouping, list) or len(grouping) > MAX_GROUPINGS:
+            raise _bad(f"dataset.grouping must be a list of at most {MAX_GROUPINGS} groupings, e.g."
+                       ' [{"type": "Dimension", "name": "ResourceId"}].', "dataset.grouping")
+        for i, g in enumerate(grouping):
+            t = f"dataset.grouping[{i}]"
+            _object(g, t, ("type", "name"), 'an object {"type": "Dimension", "name": "..."}')
+            _choice(g.get("type", "Dimension"), f"{t}.type", ("Dimension",))
+            groups.append(_choice(g.get("name"), f"{t}.name", tuple(b.QUERY_GROUPINGS)))
+    predicate, uses_tags = (None, False) if ds.get("filter") is None else _filter(ds["filter"], "dataset.filter")
+    return CostQuery(start, end, None if granularity == "None" else granularity, tuple(groups), predicate,
+                     uses_tags)
 
-    @staticmethod
-    def _timeframe(body: dict[str, Any], now_us: int) -> tuple[int, int]:
-        tf = str(body.get("timeframe", "MonthToDate"))
-        day0 = now_us - now_us % DAY_US
-        if tf == "Custom":
-            tp = body.get("timePeriod") or {}
-            try:
-                return parse_iso(str(tp["from"])), parse_iso(str(tp["to"]))
-            except (KeyError, ValueError):
-                raise ArmError("A Custom timeframe needs timePeriod.from and timePeriod.to as ISO 8601 times.",
-                               code="BadRequest", target="timePeriod") from None
-        import datetime as dt
 
-        today = dt.datetime.fromtimestamp(day0 / 1e6, dt.UTC)
-        month0 = today.replace(day=1)
+def _timeframe(body: dict[str, Any], now_us: int) -> tuple[int, int]:
+    if body.get("timeframe") is None:
+        raise _bad(f"timeframe is required: one of {', '.join(TIMEFRAMES)}.", "timeframe")
+    tf = _choice(body["timeframe"], "timeframe", TIMEFRAMES)
+    tp = body.get("timePeriod")
+    if tf != "Custom":
+        if tp is not None:
+            raise _bad(f"timePeriod goes with timeframe Custom only, not {tf}.", "timePeriod")
+        return _relative(tf, now_us)
+    if tp is None:
+        raise _bad("a Custom timeframe needs timePeriod {\"from\": ..., \"to\": ...}.", "timePeriod")
+    tp = _object(tp, "timePeriod", ("from", "to"), 'an object {"from": "<ISO time>", "to": "<ISO time>"}')
+    bounds: list[int] = []
+    for name in ("from", "to"):
+        t = f"timePeriod.{name}"
+        v = tp.get(name)
+        if not isinstance(v, str):
+            raise _bad(f"{t} must be an ISO 8601 time with a zone, e.g. 2026-01-01T00:00:00Z.", t)
+        try:
+            bounds.append(_instant(v, t))
+        except ArmError as e:
+            raise _bad(e.message, t) from None
+    start, end = bounds
+    if end < start:
+        raise _bad("timePeriod.to is before timePeriod.from.", "timePeriod.to")
+    try:
+        d0 = to_datetime(start)
+        limit = from_datetime(d0.replace(year=d0.year + MAX_QUERY_YEARS))
+    except (ValueError, OverflowError, OSError):  # from 29 February, or in year 9999
+        limit = start + 366 * DAY_US
+    if end > limit:
+        raise _bad(f"The time period for pulling the data cannot exceed {MAX_QUERY_YEARS} year(s).", "timePeriod")
+    return start, max(start, min(end, now_us))
 
-        def us(d: dt.datetime) -> int:
-            return int(d.timestamp()) * 1_000_000
-        if tf in ("MonthToDate", "BillingMonthToDate"):
-            return us(month0), now_us
-        if tf in ("TheLastMonth", "TheLastBillingMonth"):
-            prev = (month0 - dt.timedelta(days=1)).replace(day=1)
-            return us(prev), us(month0)
-        if tf == "WeekToDate":
-            return us(today - dt.timedelta(days=today.weekday())), now_us
-        raise ArmError(f"Timeframe '{tf}' is not supported: use Custom, MonthToDate, WeekToDate or TheLastMonth.",
-                       code="BadRequest", target="timeframe")
+
+def _relative(tf: str, now_us: int) -> tuple[int, int]:
+    today = to_datetime(now_us - now_us % DAY_US)
+    month0 = today.replace(day=1)
+    if tf in ("MonthToDate", "BillingMonthToDate"):
+        return from_datetime(month0), now_us
+    if tf in ("TheLastMonth", "TheLastBillingMonth"):
+        prev = (month0 - dt.timedelta(days=1)).replace(day=1)
+        return from_datetime(prev), from_datetime(month0)
+    return from_datetime(today - dt.timedelta(days=today.weekday())), now_us  # WeekToDate
+
+
+FILTER_EXPECTED = "a filter object with exactly one of and, or, dimensions, tags"
+
+
+def _filter(f: Any, target: str) -> tuple[Callable[[b.CostRecord], bool], bool]:
+    """A QueryFilter as a predicate over cost records, and whether it reads tags."""
+    node = _object(f, target, ("and", "or", "dimensions", "tags"), FILTER_EXPECTED)
+    present = [k for k, v in node.items() if v is not None]
+    if len(present) != 1:
+        raise _bad(f"{target} must be {FILTER_EXPECTED}.", target)
+    kind = present[0]
+    t = f"{target}.{kind}"
+    v = node[kind]
+    if kind in ("and", "or"):
+        if not isinstance(v, list) or len(v) < 2:
+            raise _bad(f"{t} must be a list of at least 2 filters.", t)
+        parts = [_filter(x, f"{t}[{i}]") for i, x in enumerate(v)]
+        preds = [p for p, _ in parts]
+        combine = all if kind == "and" else any
+        return (lambda r: combine(p(r) for p in preds)), any(u for _, u in parts)
+    expr = _object(v, t, ("name", "operator", "values"),
+                   'a comparison {"name": ..., "operator": "In", "values": [...]}')
+    _choice(expr.get("operator"), f"{t}.operator", ("In",))
+    values = expr.get("values")
+    if not isinstance(values, list) or not values or not all(isinstance(x, str) for x in values):
+        raise _bad(f"{t}.values must be a non-empty list of strings.", f"{t}.values")
+    name = expr.get("name")
+    if kind == "dimensions":
+        attr = b.QUERY_GROUPINGS[_choice(name, f"{t}.name", tuple(b.QUERY_GROUPINGS))]
+        wanted = frozenset(x.lower() for x in values)
+        return (lambda r: str(getattr(r, attr)).lower() in wanted), False
+    if not isinstance(name, str) or not name:
+        raise _bad(f"{t}.name must be a tag name.", f"{t}.name")
+    tag, allowed = name.lower(), frozenset(values)
+    return (lambda r: _tags_of(r.tags).get(tag) in allowed), True
+
+
+@functools.lru_cache(maxsize=4096)
+def _tags_of(text: str) -> dict[str, str]:
+    """A record's tags (JSON object text) by lower-cased name: tag names compare case-insensitively."""
+    return {k.lower(): v for k, v in json.loads(text).items()}
