@@ -5,14 +5,103 @@ Kept apart from the ARM surface: none of it exists on Azure.
 
 from __future__ import annotations
 
+import re
+import string
+from dataclasses import dataclass
 from typing import Any
 
-from ..arm.http import Req, Response, json_response, text_response
+from ..arm.http import Deferred, Req, Response, json_response, text_response
 from ..arm.render import status_entries
-from ..clock import ClockError, iso, parse_iso
+from ..clock import MAX_ISO, MAX_US, ClockError, check_time, iso, parse_iso
 from ..domain.errors import ArmError, NotFound
-from ..service.billing import BillingService, timeline_from_store
+from ..domain.table import Op
+from ..service.billing import BillingService, shown, timeline_from_store
 from ..service.compute import ComputeService
+
+FAULT_KINDS = ("os-provisioning", "operation")
+FAULT_OPS = ("*", *(o.value for o in Op))
+MAX_FAULT_COUNT = 1_000_000
+MAX_FAULT_MESSAGE = 4096
+# an ARM error code: an identifier (letters, digits, '.', '_', '-'), as Azure's codes are
+_FAULT_CODE = re.compile(r"[A-Za-z][A-Za-z0-9_.\-]{0,127}")
+_VM_ID = re.compile(r"/subscriptions/[^/]+/resourceGroups/[^/]+/providers/Microsoft\.Compute/virtualMachines/[^/]+",
+                    re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class FaultSpec:
+    op: str
+    kind: str
+    code: str | None
+    message: str | None
+    count: int
+    vm: str | None
+
+
+def _invalid(message: str, target: str) -> ArmError:
+    return ArmError(message, code="InvalidParameter", target=target)
+
+
+def parse_fault(body: Any) -> FaultSpec:
+    """A fault rule as POST /azvm/faults takes it: {"kind", "op"?, "code"?, "message"?, "count"?, "vm"?}."""
+    if not isinstance(body, dict):
+        raise _invalid('Expected a JSON object {"kind": "operation" | "os-provisioning", "op"?, "code"?, "message"?,'
+                       ' "count"?, "vm"?}.', "body")
+    for name in body:
+        if name not in FaultSpec.__dataclass_fields__:
+            raise _invalid(f"Unknown fault field '{shown(name)}': expected kind, op, code, message, count, vm.",
+                           shown(name))
+
+    def text(name: str) -> str | None:
+        v = body.get(name)
+        if v is not None and not isinstance(v, str):
+            raise _invalid(f"{name} must be a string, not {type(v).__name__ if not isinstance(v, list) else 'a list'}.",
+                           name)
+        return v
+
+    kind = text("kind")
+    if kind not in FAULT_KINDS:
+        raise _invalid(f"kind must be one of {', '.join(FAULT_KINDS)}.", "kind")
+    op = text("op") or "*"
+    if op not in FAULT_OPS:
+        raise _invalid(f"op '{shown(op)}' is not an operation: expected one of {', '.join(FAULT_OPS)}.", "op")
+    if kind == "os-provisioning" and op not in ("*", Op.CREATE.value):
+        raise _invalid("An os-provisioning fault shapes a create from an image: op must be 'create' or absent.", "op")
+    code = text("code")
+    if code is not None and not _FAULT_CODE.fullmatch(code):
+        raise _invalid("code must be an error code: a letter, then up to 127 letters, digits, '.', '_' or '-'"
+                       " (e.g. InternalExecutionError).", "code")
+    message = text("message")
+    if message is not None:
+        check_fault_message(message)
+    count = body.get("count", 1)
+    if not isinstance(count, int) or isinstance(count, bool) or not 1 <= count <= MAX_FAULT_COUNT:
+        raise _invalid(f"count must be an integer from 1 to {MAX_FAULT_COUNT}.", "count")
+    vm = text("vm")
+    if vm is not None and not _VM_ID.fullmatch(vm):
+        raise _invalid("vm must be a VM resource id, /subscriptions/{id}/resourceGroups/{group}/providers/"
+                       "Microsoft.Compute/virtualMachines/{name}, or absent for any VM.", "vm")
+    return FaultSpec(op, kind, code, message, count, vm)
+
+
+def check_fault_message(message: str) -> None:
+    """A fault's message is a template: `{vm}` stands for the VM's name; `{{` and `}}` for braces."""
+    problem = ""
+    if not message.strip() or len(message) > MAX_FAULT_MESSAGE:
+        problem = f"message must be a non-empty string of at most {MAX_FAULT_MESSAGE} characters."
+    else:
+        try:
+            for _text, name, spec, conversion in string.Formatter().parse(message):
+                if name is not None and (name != "vm" or spec or conversion):
+                    problem = (f"message has the placeholder '{{{shown(name + (spec or ''))}}}': the only placeholder"
+                               " is {vm} (the VM's name); write {{ and }} for literal braces.")
+                    break
+            else:
+                message.format(vm="vm")
+        except (ValueError, KeyError, IndexError, AttributeError):
+            problem = "message has an unmatched '{' or '}': write {{ and }} for literal braces, {vm} for the VM's name."
+    if problem:
+        raise _invalid(problem, "message")
 
 
 class ControlApi:
@@ -29,7 +118,7 @@ class ControlApi:
         return {"now": iso(now), "nowMicroseconds": now, "manual": s.manual, "speed": s.speed,
                 "timeSkipping": s.skip}
 
-    def __call__(self, req: Req) -> Response:
+    def __call__(self, req: Req) -> Response | Deferred:
         p, m = req.low[1:], req.method
         if p == ["health"] and m == "GET":
             return json_response({"status": "ok", "version": self.version, "store": self.store_kind,
@@ -47,17 +136,13 @@ class ControlApi:
                 raise ArmError("Expected a JSON object or no body.", code="InvalidParameter", target="body")
             start = body.get("startTime")
             seed = body.get("seed")
-            try:
-                start_us = parse_iso(start) if isinstance(start, str) else None
-            except ValueError:
-                start_us = None
-            if start is not None and start_us is None:
-                raise ArmError("startTime must be an ISO 8601 time with a zone.", code="InvalidParameter",
-                               target="startTime")
+            start_us = None if start is None else self._time(start, "startTime")
             if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool)):
                 raise ArmError("seed must be an integer.", code="InvalidParameter", target="seed")
             skip = body.get("timeSkipping")
-            self.svc.reset(start_us=start_us, seed=seed, skip=bool(skip) if skip is not None else None)
+            if skip is not None and not isinstance(skip, bool):
+                raise ArmError("timeSkipping must be true or false.", code="InvalidParameter", target="timeSkipping")
+            self.svc.reset(start_us=start_us, seed=seed, skip=skip)
             return json_response({"status": "reset", **self.clock_body()})
         if p == ["guest-shutdown"] and m == "POST":
             body = req.json()
@@ -102,16 +187,7 @@ class ControlApi:
 
         advance = number("advanceSeconds", 0, 100 * 366 * 86400)
         speed = number("speed", 0, 1e6)
-        set_us: int | None = None
-        if "set" in body:
-            v = body["set"]
-            try:
-                set_us = parse_iso(v) if isinstance(v, str) else None
-            except ValueError:
-                set_us = None
-            if set_us is None:
-                raise ArmError("set must be an ISO 8601 time with a zone, e.g. 2026-01-01T00:00:00Z.",
-                               code="InvalidParameter", target="set")
+        set_us = self._time(body["set"], "set") if "set" in body else None
         skip = body.get("timeSkipping")
         if skip is not None and not isinstance(skip, bool):
             raise ArmError("timeSkipping must be true or false.", code="InvalidParameter", target="timeSkipping")
@@ -124,6 +200,9 @@ class ControlApi:
                     raise ArmError(f"the clock never goes backwards: it reads {iso(now)}.", code="InvalidParameter",
                                    target="set")
                 target = max(target, set_us)
+            if target > MAX_US:
+                raise ArmError(f"The clock cannot go past {MAX_ISO}: it reads {iso(now)}.", code="InvalidParameter",
+                               target="set" if set_us is not None and set_us >= target else "advanceSeconds")
             try:
                 if target > now:
                     clock.set(target)
@@ -136,48 +215,61 @@ class ControlApi:
             self.svc.persist_clock()
         return json_response(self.clock_body())
 
-    def add_fault(self, body: Any) -> Response:
-        if not isinstance(body, dict):
-            raise ArmError("Expected a JSON object.", code="InvalidParameter", target="body")
-        count = body.get("count", 1)
-        if not isinstance(count, int) or count < 1:
-            raise ArmError("count must be a positive integer.", code="InvalidParameter", target="count")
+    @staticmethod
+    def _time(value: Any, name: str) -> int:
+        """A time the clock may show: ISO 8601 with a zone, not after 9999-12-31T23:59:59Z."""
         try:
-            rule = self.svc.add_fault(str(body.get("op", "*")), str(body.get("kind", "")), code=body.get("code"),
-                                      message=body.get("message"), count=count, vm=body.get("vm"))
-        except ValueError as e:
-            raise ArmError(str(e), code="InvalidParameter", target="kind") from None
+            us = parse_iso(value) if isinstance(value, str) else None
+        except ValueError:
+            us = None
+        if us is None:
+            raise ArmError(f"{name} must be an ISO 8601 time with a zone, e.g. 2026-01-01T00:00:00Z.",
+                           code="InvalidParameter", target=name)
+        try:
+            return check_time(us, name)
+        except ClockError as e:
+            raise ArmError(f"{e}.", code="InvalidParameter", target=name) from None
+
+    def add_fault(self, body: Any) -> Response:
+        """Every field is checked here, when the fault is accepted: a fault taken in is one that
+        every later matching request can apply (never a 500 then)."""
+        f = parse_fault(body)
+        rule = self.svc.add_fault(f.op, f.kind, code=f.code, message=f.message, count=f.count, vm=f.vm)
         return json_response({"op": rule.op, "kind": rule.fault.kind, "code": rule.fault.code,
                               "remaining": rule.remaining}, 201)
 
-    def bill(self, req: Req, rest: list[str]) -> Response:
+    def bill(self, req: Req, rest: list[str]) -> Response | Deferred:
         """GET /azvm/billing[?from&to&groupBy&rules], /azvm/billing/explain?id=, /azvm/billing/what-if,
-        /azvm/billing/cost-details (CSV with the cost-details columns)."""
-        from .. import billing as b
+        /azvm/billing/cost-details (CSV with the cost-details columns).
 
-        try:
-            svc = self.billing.with_rules(req.q("rules"))
-            tl = timeline_from_store(self.svc.store, tags=rest == ["cost-details"])
-            start, end = svc.window(tl, req.q("from"), req.q("to"), self.svc.now())
-            if rest == []:
-                group_by = req.q("groupBy") or "vm"
-                if group_by not in b.GROUP_BY:
-                    raise ArmError(f"groupBy must be one of {', '.join(b.GROUP_BY)}.", code="InvalidParameter",
-                                   target="groupBy")
-                return json_response(svc.bill_json(svc.bill(tl, start, end, group_by)))
-            if rest == ["explain"]:
-                vm = req.q("id")
-                if not vm:
-                    raise ArmError("Query parameter 'id' (a VM resource id) is required.", code="InvalidParameter",
-                                   target="id")
-                return json_response(svc.explain_json(svc.explain(tl, vm, start, end)))
-            if rest == ["what-if"]:
-                return json_response(svc.what_if_json(svc.what_if(tl, start, end)))
-            if rest == ["cost-details"]:
-                return text_response(svc.cost_csv(tl, start, end), "text/csv; charset=utf-8")
-        except b.BillingError as e:
-            raise ArmError(str(e), code="InvalidParameter", target=getattr(e, "field", None)) from None
-        raise ArmError(f"No azvm billing resource at '/{'/'.join(req.parts)}'.", code="NotFound")
+        Everything a request says is checked here, then the store is read, then the bill itself is
+        computed off the event loop (Deferred): other requests are served meanwhile. The window ends
+        at the simulated now at the latest (`to`, `requestedTo`, `truncatedAtNow`)."""
+        if rest not in ([], ["explain"], ["what-if"], ["cost-details"]):
+            raise ArmError(f"No azvm billing resource at '/{'/'.join(req.parts)}'.", code="NotFound")
+        svc = self.billing.with_rules(req.q("rules"))
+        group_by = req.q("groupBy") or "vm"
+        vm = req.q("id")
+        if rest == ["explain"] and not vm:
+            raise ArmError("Query parameter 'id' (a VM resource id) is required.", code="InvalidParameter",
+                           target="id")
+        tl = timeline_from_store(self.svc.store, tags=rest == ["cost-details"])
+        w = svc.window_until_now(tl, req.q("from"), req.q("to"), self.svc.now())
+        if rest == ["cost-details"]:
+            csv = svc.cost_details_report(tl, w)
+            window = {"x-azvm-billed-to": iso(w.end_us), "x-azvm-truncated-at-now": str(w.truncated).lower()}
+
+            def export() -> Response:
+                r = text_response(csv(), "text/csv; charset=utf-8")
+                return Response(r.status, r.body, {**r.headers, **window})
+            return Deferred(export)
+        if rest == ["explain"]:
+            work = svc.explain_report(tl, w, vm or "")
+        elif rest == ["what-if"]:
+            work = svc.what_if_report(tl, w)
+        else:
+            work = svc.bill_report(tl, w, group_by)
+        return Deferred(lambda: json_response(work()))
 
     def history(self, req: Req) -> Response:
         rid = req.q("id")
