@@ -14,6 +14,7 @@ from ..arm.versions import ApiVersionPolicy
 from ..service.billing import BillingService
 from ..service.compute import ComputeService
 from ..service.validation import REGIONS, normalize_location
+from . import compute, network
 from .compute.virtual_machines import VirtualMachines
 from .cost_management import CostManagement
 from .generic import PlainResource, operation_status
@@ -43,8 +44,12 @@ def build_api(service: ComputeService, config: ServerConfig, versions: ApiVersio
     router = Router(location_check=check_location)
     api = ArmApi(service.store, config, versions, router, before=service.sync_clock)
     resources = service.resources
+    for spec in (*compute.PLAIN_TYPES, *network.PLAIN_TYPES):
+        resources.register(spec)
     types = [ProviderType("Microsoft.Compute", t, "compute") for t in COMPUTE_TYPES]
     router.include(VirtualMachines(api, service).routes())
+    for module in (compute, network):  # their routes beyond the plain engine's (catalogs, actions, children)
+        types += module.register(api, router, service)
     for spec in resources.types.values():
         router.include(PlainResource(api, resources, spec).routes())
         ns, t = spec.type.split("/", 1)

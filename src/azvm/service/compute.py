@@ -105,7 +105,7 @@ class ComputeService:
     def __post_init__(self) -> None:
         self._lock = threading.RLock()
         self.resources = Resources(self.store, self.now, self.ids, group_reader=self._group_reader,
-                                   page_size=self.settings.page_size)
+                                   page_size=self.settings.page_size, vm_power=self._vm_power)
         counter = self.store.get_meta("id_counter")
         if counter is not None:
             self.ids.counter = max(self.ids.counter, int(counter))
@@ -149,6 +149,11 @@ class ComputeService:
             raise OperationNotAllowed(
                 f"The resource group '{g.name}' is in deprovisioning state and cannot perform this operation.",
                 code="ResourceGroupBeingDeleted")
+
+    def _vm_power(self, vm_id: str) -> str | None:
+        row = self.store.get_vm(vm_id.lower())
+        st = self.get_state_row(row) if row is not None else None
+        return st.phase.power if st is not None else None
 
     def _group_reader(self, sub: str, rg: str) -> GroupRow | None:
         return self._live_group(sub, rg, self.now())

@@ -74,6 +74,10 @@ class Resources:
     types: dict[str, ResourceType] = field(default_factory=dict)  # by lower-case type
     group_reader: Callable[[str, str], GroupRow | None] | None = None  # (sub, rg) -> a live group
     page_size: int = 100
+    # a VM's power state now (a PowerState value such as "running", "deallocated"), None if no such
+    # VM: what a plain resource shows may depend on it (a Dynamic public IP has no address while
+    # its VM is deallocated); set by the VM service
+    vm_power: Callable[[str], str | None] = lambda _id: None
 
     def __post_init__(self) -> None:
         self._lock = threading.RLock()
