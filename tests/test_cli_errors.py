@@ -169,18 +169,15 @@ def test_an_unwritable_data_dir_is_refused(tmp_path: Path, capsys: pytest.Captur
     assert not (locked / "data").exists()
 
 
-def test_a_data_dir_in_use_is_one_line(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
-                                       capsys: pytest.CaptureFixture[str], clean_env: None) -> None:
-    class DataDirInUse(RuntimeError):  # stands in for azvm.server's: the handler finds it by name
-        pass
-
-    def build(opts: server.Options) -> server.Emulator:
-        raise DataDirInUse(f"{opts.data_dir} is served by process 4242")
-
-    monkeypatch.setattr(server, "DataDirInUse", DataDirInUse, raising=False)
-    monkeypatch.setattr(server, "build", build)
-    rc = cli.main(["serve", "--data-dir", str(tmp_path / "d"), "--no-tls"])
-    assert_refused(rc, capsys.readouterr().err, "process 4242")
+def test_a_data_dir_in_use_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str], clean_env: None) -> None:
+    holder = server.build(server.Options(data_dir=str(tmp_path / "d"), tls=False))
+    try:
+        before = sorted(p.name for p in (tmp_path / "d").iterdir())
+        rc = cli.main(["serve", "--data-dir", str(tmp_path / "d"), "--no-tls"])
+        assert_refused(rc, capsys.readouterr().err, "in use", f"process {os.getpid()}", "--data-dir")
+        assert sorted(p.name for p in (tmp_path / "d").iterdir()) == before
+    finally:
+        holder.close()
 
 
 def test_a_bug_keeps_its_traceback(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, clean_env: None) -> None:
@@ -201,14 +198,14 @@ def test_allow_host_reaches_the_server_options(monkeypatch: pytest.MonkeyPatch, 
         raise RuntimeError("stop here")
 
     monkeypatch.setattr(server, "build", build)
-    monkeypatch.setenv("AZVM_ALLOW_HOSTS", "from-env.test, 10.0.0.7")
     base = ["serve", "--data-dir", str(tmp_path / "d"), "--no-tls"]
-    for argv in (base, [*base, "--allow-host", "a.test", "--allow-host", "[::1]"]):
+    with pytest.raises(RuntimeError, match="stop here"):
+        cli.main(base)
+    monkeypatch.setenv("AZVM_ALLOW_HOSTS", "from-env.test, 10.0.0.7")
+    for argv in (base, [*base, "--allow-host", "a.test", "--allow-host", "[::1]", "--allow-host", "*"]):
         with pytest.raises(RuntimeError, match="stop here"):
             cli.main(argv)
-    if not hasattr(seen[0], "allowed_hosts"):
-        pytest.skip("azvm.server.Options has no allowed_hosts yet")
-    assert [o.allowed_hosts for o in seen] == [["from-env.test", "10.0.0.7"], ["a.test", "[::1]"]]
+    assert [o.allowed_hosts for o in seen] == [[], ["from-env.test", "10.0.0.7"], ["a.test", "[::1]", "*"]]
 
 
 # -- azvm bill and azvm states-doc ---------------------------------------------------------------

@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import math
 import os
-import re
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -36,7 +35,6 @@ if TYPE_CHECKING:
     from .server import Emulator, Options
 
 _TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
-_HOST_NAME = re.compile(r"[A-Za-z0-9_.:\[\]*-]+")  # a DNS name, an IPv4 or [IPv6] address, a * wildcard
 
 
 def _int_from(low: int, high: int | None = None) -> Callable[[str], int]:
@@ -76,19 +74,25 @@ def _boolean(text: str) -> bool:
 
 
 def _host(text: str) -> str:
-    if not text or not _HOST_NAME.fullmatch(text):
-        raise ValueError(text)
+    from .guard import canonical_name
+
+    canonical_name(text)  # the server's own check, which raises ValueError
     return text
 
 
-def _host_list(text: str) -> list[str]:
-    return [_host(h.strip()) for h in text.split(",")]
+def _allowed_host(text: str) -> str:
+    return text if text == "*" else _host(text)
+
+
+def _allowed_host_list(text: str) -> list[str]:
+    return [_allowed_host(h.strip()) for h in text.split(",")]
 
 
 _port = _int_from(0, 65535)
 _flag_value = arg_type("1, true, yes, on, 0, false, no or off", _boolean)
 _host_name = arg_type("a host name or an IP address", _host)
-_host_names = arg_type("host names or IP addresses separated by commas", _host_list)
+_allowed_name = arg_type("a host name, an IP address, or * for any", _allowed_host)
+_allowed_names = arg_type("host names or IP addresses separated by commas", _allowed_host_list)
 
 
 class _Switch(argparse.Action):
@@ -110,14 +114,15 @@ def _serve_parser(sub: argparse._SubParsersAction[Parser]) -> None:
     env = env_default
     p.add_argument("--host", type=_host_name, default=env("AZVM_HOST", "127.0.0.1"))
     p.add_argument("--port", type=_port, default=env("AZVM_PORT", "8443"), help="0 picks a free port")
-    p.add_argument("--allow-host", metavar="NAME", action="append", type=_host_name,
+    p.add_argument("--allow-host", metavar="NAME", action="append", type=_allowed_name,
                    help="also answer requests whose Host is NAME (by default only localhost and loopback addresses"
                         " are answered); repeatable, or AZVM_ALLOW_HOSTS=NAME,NAME")
     g = p.add_mutually_exclusive_group()
     g.add_argument("--data-dir", default=env("AZVM_DATA_DIR"), help="where the SQLite store and the certificate"
                    " live (default: the per-user data directory)")
     g.add_argument("--in-memory", action=_Switch, default=env("AZVM_IN_MEMORY", "false"),
-                   help="keep nothing on disk")
+                   help="keep the history in memory only (with TLS, the certificate and its key are still kept"
+                        " in the per-user data directory)")
     p.add_argument("--clock-speed", type=_number("a number above 0, at most 1e6 (for a clock that stands still:"
                                                  " --manual-clock)", lambda x: 0 < x <= 1e6),
                    default=env("AZVM_CLOCK_SPEED", "1"), help="simulated seconds per wall second (default 1)")
@@ -157,7 +162,7 @@ def _allowed_hosts(args: argparse.Namespace) -> list[str]:
         return list(args.allow_host)
     raw = env_default("AZVM_ALLOW_HOSTS")
     try:
-        return [] if raw is None else _host_names(raw)
+        return [] if raw is None else _allowed_names(raw)
     except argparse.ArgumentTypeError as e:
         raise UsageError(f"argument --allow-host: {e}") from None
 
@@ -180,24 +185,21 @@ def serve(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     import uvicorn
 
-    from .server import Options, default_data_dir, uvicorn_config
+    from .server import Options, default_data_dir, serve_workers, uvicorn_config
 
     if args.workers > 1 and args.in_memory:
         raise UsageError("--workers needs a shared store: drop --in-memory")
     if args.workers > 1 and args.seed is not None:
         raise UsageError("--seed gives deterministic ids in one process; with --workers the processes would"
                          " hand out the same ids: drop one of them")
-    extra: dict[str, Any] = {}
-    hosts = _allowed_hosts(args)
-    if "allowed_hosts" in Options.__dataclass_fields__:
-        extra["allowed_hosts"] = hosts
     start_us = parse_iso(args.start_time) if args.start_time else None
     opts = Options(host=args.host, port=args.port, data_dir=args.data_dir, in_memory=args.in_memory,
                    clock_speed=args.clock_speed, manual_clock=args.manual_clock, start_time_us=start_us,
                    time_skipping=None if args.time_skipping is None else args.time_skipping == "on",
                    tls=not args.no_tls, poll_delay=args.poll_delay, profile=args.profile, seed=args.seed,
                    page_size=args.page_size, any_api_version=args.any_api_version, durability=args.durability,
-                   workers=args.workers, billing_rules=args.billing_rules, prices=args.prices, **extra)
+                   workers=args.workers, billing_rules=args.billing_rules, prices=args.prices,
+                   allowed_hosts=_allowed_hosts(args))
     if opts.in_memory:
         opts.cert_dir = str(default_data_dir())
     # everything the server will read is checked before it writes anything
@@ -211,15 +213,10 @@ def serve(args: argparse.Namespace) -> int:
     scheme = "https" if opts.tls else "http"
     store = "in memory" if opts.in_memory else str(opts.resolved_data_dir / "azvm.sqlite3")
     if opts.workers > 1:
-        emu.store.close()
-        os.environ.update(opts.to_env())
-        os.environ["AZVM_CERT_DIR"] = str(emu.cert.parent) if emu.cert else ""
         print(f"azvm {scheme}://{opts.host}:{opts.port} ({opts.workers} workers, store {store})", flush=True)
         if emu.cert:
             print(f"azvm certificate: {emu.cert}  (export REQUESTS_CA_BUNDLE={emu.cert})", flush=True)
-        uvicorn.run("azvm.server:app_from_env", factory=True, host=opts.host, port=opts.port,
-                    workers=opts.workers, log_level="warning", access_log=False, lifespan="off",
-                    ssl_certfile=str(emu.cert) if emu.cert else None, ssl_keyfile=str(emu.key) if emu.key else None)
+        serve_workers(emu)
         return 0
     config = uvicorn_config(emu)
     server = uvicorn.Server(config)
@@ -246,7 +243,7 @@ def serve(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         pass
     finally:
-        emu.store.close()
+        emu.close()
     return 0
 
 
