@@ -100,6 +100,7 @@ SERVE_CASES: list[tuple[str, list[str], dict[str, str], tuple[str, ...]]] = [
     ("start-time-no-zone", ["--start-time", "2026-01-01T00:00:00"], {}, ("--start-time", "no time zone")),
     ("start-time-garbage", ["--start-time", "2026-13-45T99:00:00Z"], {}, ("--start-time",)),
     ("start-time-env", [], {"AZVM_START_TIME": "now"}, ("AZVM_START_TIME",)),
+    ("start-time-past-the-end", ["--start-time", "9999-12-31T23:59:59-10:00"], {}, ("--start-time", "9999-12-31")),
     ("time-skipping", ["--time-skipping", "maybe"], {}, ("--time-skipping", "on, off")),
     ("time-skipping-env", [], {"AZVM_TIME_SKIPPING": "yes"}, ("AZVM_TIME_SKIPPING",)),
     ("profile", ["--profile", "slow"], {}, ("--profile", "azure, fast")),
@@ -292,6 +293,48 @@ def test_an_unwritable_output_file_is_one_line(tmp_path: Path, capsys: pytest.Ca
     locked.mkdir(mode=0o500)
     rc = cli.main(["states-doc", "-o", str(locked / "states.md")])
     assert_refused(rc, capsys.readouterr().err, "--output", "ermission denied")
+
+
+@pytest.fixture
+def locked_files(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Files named `locked.*` answer as a file that its owner locked would (tests run as root too)."""
+    read, write = Path.read_text, Path.write_text
+
+    def denied(p: Path) -> None:
+        if p.name.startswith("locked."):
+            raise PermissionError(13, "Permission denied", str(p))
+
+    def read_text(self: Path, *a: object, **kw: object) -> str:
+        denied(self)
+        return read(self, *a, **kw)  # type: ignore[arg-type]
+
+    def write_text(self: Path, *a: object, **kw: object) -> int:
+        denied(self)
+        return write(self, *a, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Path, "read_text", read_text)
+    monkeypatch.setattr(Path, "write_text", write_text)
+
+
+@pytest.mark.parametrize("argv", [
+    ["bill", "--history", "{history}", "--prices", "{locked}"],
+    ["bill", "--history", "{history}", "--rules", "{locked}"],
+    ["bill", "--history", "{history}", "-o", "{locked}"],
+    ["serve", "--data-dir", "{data}", "--prices", "{locked}"],
+    ["serve", "--data-dir", "{data}", "--billing-rules", "{locked}"],
+    ["states-doc", "-o", "{locked}"],
+])
+@pytest.mark.usefixtures("clean_env", "locked_files")
+def test_an_unreadable_or_unwritable_file_is_one_line(argv: list[str], tmp_path: Path,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    files = make_files(tmp_path)
+    locked = tmp_path / "locked.json"
+    if "-o" not in argv:
+        locked.write_bytes(b"{}")
+    rc = cli.main([a.format(**files, locked=locked, data=tmp_path / "data") for a in argv])
+    assert_refused(rc, capsys.readouterr().err, "Permission denied", argv[-2])
+    assert not (tmp_path / "data").exists()
+    assert locked.exists() == ("-o" not in argv)
 
 
 def test_a_good_bill_still_writes_its_output(tmp_path: Path, clean_env: None) -> None:

@@ -74,11 +74,16 @@ def arg_type(expected: str, convert: Callable[[str], T]) -> Callable[[str], T]:
     return parse
 
 
-def _time(text: str) -> str:
+def check_time(text: str) -> int:
+    """`parse_iso`, with a missing zone told as a BadValue."""
     try:
-        parse_iso(text)
+        return parse_iso(text)
     except ValueError as e:
         raise BadValue("no time zone") if str(e).endswith("has no time zone") else e from None
+
+
+def _time(text: str) -> str:
+    check_time(text)
     return text  # kept as given: the billing service parses windows itself
 
 

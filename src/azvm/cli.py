@@ -18,18 +18,20 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .billing_cli import (
+    TIME_EXPECTED,
+    BadValue,
     Parser,
     UsageError,
     arg_type,
+    check_time,
     env_default,
-    iso_time,
     load_prices_arg,
     load_rules_arg,
     output_file,
     prices_arg,
     rules_arg,
 )
-from .clock import parse_iso
+from .clock import MAX_ISO, MAX_US, parse_iso
 
 if TYPE_CHECKING:
     from .server import Emulator, Options
@@ -88,7 +90,14 @@ def _allowed_host_list(text: str) -> list[str]:
     return [_allowed_host(h.strip()) for h in text.split(",")]
 
 
+def _start(text: str) -> str:
+    if check_time(text) > MAX_US:
+        raise BadValue("past the end of the clock")
+    return text
+
+
 _port = _int_from(0, 65535)
+_start_time = arg_type(f"{TIME_EXPECTED}, at most {MAX_ISO}", _start)
 _flag_value = arg_type("1, true, yes, on, 0, false, no or off", _boolean)
 _host_name = arg_type("a host name or an IP address", _host)
 _allowed_name = arg_type("a host name, an IP address, or * for any", _allowed_host)
@@ -128,7 +137,7 @@ def _serve_parser(sub: argparse._SubParsersAction[Parser]) -> None:
                    default=env("AZVM_CLOCK_SPEED", "1"), help="simulated seconds per wall second (default 1)")
     p.add_argument("--manual-clock", action=_Switch, default=env("AZVM_MANUAL_CLOCK", "false"),
                    help="time moves only through POST /azvm/clock (and time skipping)")
-    p.add_argument("--start-time", type=iso_time, default=env("AZVM_START_TIME"),
+    p.add_argument("--start-time", type=_start_time, default=env("AZVM_START_TIME"),
                    help="ISO time where a new clock starts")
     p.add_argument("--time-skipping", type=_choice("on", "off"), metavar="{on,off}",
                    default=env("AZVM_TIME_SKIPPING"),
