@@ -188,6 +188,7 @@ class ArmAsgi:
         if scope["type"] != "http":
             return  # lifespan and websockets: nothing to do
         method: str = scope["method"]
+        headers: list[tuple[bytes, bytes]] | None = None
         host = content_type = ""
         if_match = if_none_match = None
         content_length = -1
@@ -233,26 +234,36 @@ class ArmAsgi:
                       content_type, if_match, if_none_match)
             with self.api.store.request():
                 resp = self.api.dispatch(req)
+                if not isinstance(resp, Deferred):
+                    # encoded inside the request's transaction: an answer that cannot be sent
+                    # rolls back what the request wrote (no write without a well-formed answer)
+                    headers = _encode_headers(resp)
             if isinstance(resp, Deferred):  # long pure work (billing): off the event loop
                 resp = await asyncio.to_thread(resp.work)
+                headers = _encode_headers(resp)
         except ArmError as e:
-            resp = error_response(e)
+            resp, headers = error_response(e), None
         except Exception:  # never a traceback on the wire: log it, answer the ARM envelope
             log.error("unexpected error on %s %s\n%s", method, scope.get("path"), traceback.format_exc())
-            resp = error_response(ArmError("The server encountered an internal error; it has been logged.",
-                                           code="InternalServerError"))
+            resp, headers = error_response(ArmError("The server encountered an internal error; it has been logged.",
+                                                    code="InternalServerError")), None
+        if headers is None:
+            headers = _encode_headers(resp)
         try:
             await self.group.durable()  # nothing is answered before what it wrote is committed
         except Exception:
             log.error("commit failed for %s %s\n%s", method, scope.get("path"), traceback.format_exc())
             resp = error_response(ArmError("The change could not be committed; it was not applied.",
                                            code="InternalServerError"))
-        headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in resp.headers.items()
-                   if k != "content-length"]
+            headers = _encode_headers(resp)
         body_out = b"" if method == "HEAD" else resp.body
         headers.append((b"content-length", str(len(resp.body) if method != "HEAD" else 0).encode()))
         await send({"type": "http.response.start", "status": resp.status, "headers": headers})
         await send({"type": "http.response.body", "body": body_out})
+
+
+def _encode_headers(resp: Response) -> list[tuple[bytes, bytes]]:
+    return [(k.encode("latin-1"), v.encode("latin-1")) for k, v in resp.headers.items() if k != "content-length"]
 
 
 def build_app(api: ArmApi) -> ArmAsgi:
