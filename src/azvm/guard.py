@@ -85,11 +85,13 @@ class HostPolicy:
             names.add(canonical_name(bind_host))
         return cls(frozenset(names), "*" in allowed)
 
-    def allows(self, host: str | None, local_address: str | None = None) -> bool:
-        """`host` as `parse_host` gives it; `local_address`: the address the connection reached
-        (an IP literal naming the very address the client connected to is no rebinding)."""
+    def allows(self, authority: str, local_address: str | None = None) -> bool:
+        """Whether `authority` (a Host value: `host[:port]`) names this server. `local_address`: the
+        address the connection reached (an IP literal naming the very address the client connected
+        to is no rebinding)."""
         if self.any_host:
             return True
+        host = parse_host(authority)
         if host is None:
             return False
         if host in self.names:
@@ -156,7 +158,7 @@ class Guard:
                 has_body = True
         server = scope.get("server")
         local = str(server[0]) if server else None
-        if len(hosts) > 1 or (hosts and not self.policy.allows(parse_host(hosts[0].decode("latin-1")), local)):
+        if len(hosts) > 1 or (hosts and not self.policy.allows(hosts[0].decode("latin-1"), local)):
             shown = json.dumps(b", ".join(hosts).decode("latin-1")[:200])
             return (400, "InvalidHost", f"The Host header {shown} does not name this server. It answers localhost,"
                     " its loopback addresses and the address it listens on; start it with --allow-host NAME to add"
@@ -182,7 +184,7 @@ class Guard:
         scheme, sep, authority = origin.partition("://")
         if not sep or scheme.lower() not in ("http", "https") or "/" in authority or "@" in authority:
             return False  # "null" (sandboxed pages, file:), or not an origin at all
-        return self.policy.allows(parse_host(authority), local)
+        return self.policy.allows(authority, local)
 
 
 __all__ = ["Guard", "HostPolicy", "canonical_name", "parse_host"]

@@ -14,13 +14,12 @@ import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from . import __version__
-from .arm.app import ServerConfig, build_app
+from .arm.app import ArmApi, ServerConfig, build_app
 from .arm.versions import ApiVersionPolicy
 from .clock import Clock, ClockState, now_wall_us, to_datetime
 from .control.api import ControlApi
 from .guard import Asgi, Guard, HostPolicy
 from .ids import IdSource
-from .providers import build_api
 from .service.billing import BillingService, resolve_prices, resolve_rules
 from .service.compute import ComputeService, Settings
 from .service.ports import Store
@@ -157,6 +156,7 @@ class DataDirLock:
         except BaseException:
             os.close(fd)
             raise
+        os.fchmod(fd, 0o600)  # the owner's only, like the rest of the directory
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
         return cls(fd)
@@ -219,8 +219,8 @@ def _build(opts: Options, lock: DataDirLock | None) -> Emulator:
     billing = BillingService(resolve_prices(opts.prices), resolve_rules(opts.billing_rules))
     control = ControlApi(service, store_kind="memory" if opts.in_memory else "sqlite", version=__version__,
                          billing=billing)
-    api = build_api(service, ServerConfig(poll_delay=opts.poll_delay),
-                    ApiVersionPolicy(any_version=opts.any_api_version), control, billing)
+    api = ArmApi(service, ServerConfig(poll_delay=opts.poll_delay), ApiVersionPolicy(any_version=opts.any_api_version),
+                 control, billing)
     cert = key = None
     if opts.tls:
         from .tls import ensure_certificate
