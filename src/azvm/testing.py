@@ -111,7 +111,10 @@ def azvm_server(*, manual_clock: bool = True, start_time: str = DEFAULT_START, s
                 tls: bool = True, **options: Any) -> Iterator[AzvmServer]:
     """Start an in-process azvm server on a free loopback port; stop it on exit.
 
-    In memory unless `data_dir` is given. Any other `azvm.server.Options` field may be passed.
+    In memory unless `data_dir` is given; a data directory is held for as long as the server runs
+    (`azvm.server.DataDirInUse` when another process serves it). Leaving takes a fraction of a
+    second, also when a client is left holding a connection. Any other `azvm.server.Options` field
+    may be passed (e.g. `allowed_hosts=["myhost"]`).
     """
     from .server import Options, ThreadedServer, build
 
