@@ -14,12 +14,13 @@ import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from . import __version__
-from .arm.app import ArmApi, ServerConfig, build_app
+from .arm.app import ServerConfig, build_app
 from .arm.versions import ApiVersionPolicy
 from .clock import Clock, ClockState, now_wall_us, to_datetime
 from .control.api import ControlApi
 from .guard import Asgi, Guard, HostPolicy
 from .ids import IdSource
+from .providers import build_api
 from .service.billing import BillingService, resolve_prices, resolve_rules
 from .service.compute import ComputeService, Settings
 from .service.ports import Store
@@ -219,8 +220,8 @@ def _build(opts: Options, lock: DataDirLock | None) -> Emulator:
     billing = BillingService(resolve_prices(opts.prices), resolve_rules(opts.billing_rules))
     control = ControlApi(service, store_kind="memory" if opts.in_memory else "sqlite", version=__version__,
                          billing=billing)
-    api = ArmApi(service, ServerConfig(poll_delay=opts.poll_delay), ApiVersionPolicy(any_version=opts.any_api_version),
-                 control, billing)
+    api = build_api(service, ServerConfig(poll_delay=opts.poll_delay),
+                    ApiVersionPolicy(any_version=opts.any_api_version), control, billing)
     cert = key = None
     if opts.tls:
         from .tls import ensure_certificate
@@ -258,6 +259,25 @@ class HttpProtocol(HttpToolsProtocol):
             self.transport.abort()
         else:
             self.cycle.keep_alive = False
+
+    def send_400_response(self, msg: str) -> None:
+        """A request the HTTP parser refused (an over-long URL or header, a malformed request line)
+        gets the ARM envelope too, not uvicorn's plain text."""
+        from .arm.http import error_response
+        from .domain.errors import ArmError
+
+        resp = error_response(ArmError("The request could not be parsed: its request line or headers are"
+                                       " malformed or too long (URLs and headers are limited to 64 KB).",
+                                       code="InvalidRequestFormat"))
+        content = [b"HTTP/1.1 400 Bad Request\r\n"]
+        for name, value in self.server_state.default_headers:
+            content.extend([name, b": ", value, b"\r\n"])
+        for k, v in resp.headers.items():
+            content.append(f"{k}: {v}\r\n".encode("latin-1"))
+        content.extend([b"content-length: " + str(len(resp.body)).encode("ascii") + b"\r\n",
+                        b"connection: close\r\n\r\n", resp.body])
+        self.transport.write(b"".join(content))
+        self.transport.close()
 
 
 def serve_workers(emu: Emulator) -> None:

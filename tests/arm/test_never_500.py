@@ -137,3 +137,25 @@ def _fuzz(http: httpx.Client, table: list[tuple[str, tuple[str, ...]]], db: Path
 
     check()
     assert any(s < 300 for s in seen) and any(400 <= s < 500 for s in seen), seen  # both kinds were reached
+
+
+@pytest.mark.parametrize("size", [70_000, 200_000])
+def test_an_over_long_url_gets_the_arm_envelope(server: AzvmServer, size: int) -> None:
+    """URLs that the HTTP parser itself refuses (64 KB and more): the ARM envelope, not plain text."""
+    import json
+    import socket
+
+    port = int(server.endpoint.rsplit(":", 1)[1])
+    db = Path(server.emulator.options.resolved_data_dir) / "azvm.sqlite3"
+    before = fingerprint(db)
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as sk:
+        path = f"/subscriptions/{SUB}/resourcegroups/{'a' * size}?api-version=2024-11-01"
+        sk.sendall(f"PUT {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\ncontent-length: 2\r\n\r\n{{}}".encode())
+        data = b""
+        while chunk := sk.recv(65536):
+            data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 400 ")
+    assert b"content-type: application/json" in head.lower()
+    assert json.loads(body)["error"]["code"] == "InvalidRequestFormat"
+    assert fingerprint(db) == before
