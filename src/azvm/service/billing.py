@@ -330,7 +330,8 @@ def _object(value: Any, target: str, known: Sequence[str], what: str) -> dict[st
         raise _bad(f"{target} must be {what}.", target)
     for k, v in value.items():
         if k not in known and v is not None:
-            raise _bad(f"'{shown(k)}' is not a field of {target}: expected {', '.join(known)}.", f"{target}.{k}")
+            where = shown(k) if target == "body" else f"{target}.{shown(k)}"
+            raise _bad(f"'{shown(k)}' is not a field of {target}: expected {', '.join(known)}.", where)
     return value
 
 
@@ -351,7 +352,8 @@ def parse_query(body: Any, now_us: int) -> CostQuery:
     body = _object(body, "body", ("type", "timeframe", "timePeriod", "dataset"), "a JSON object (a QueryDefinition)")
     _choice(body.get("type"), "type", QUERY_TYPES)
     start, end = _timeframe(body, now_us)
-    ds = _object(body.get("dataset") or {}, "dataset", ("granularity", "aggregation", "grouping", "filter"),
+    dataset = body.get("dataset")
+    ds = _object({} if dataset is None else dataset, "dataset", ("granularity", "aggregation", "grouping", "filter"),
                  "an object")
     granularity = ds.get("granularity")
     granularity = None if granularity is None else _choice(granularity, "dataset.granularity", ("None", "Daily"))
