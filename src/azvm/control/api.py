@@ -24,8 +24,9 @@ MAX_FAULT_COUNT = 1_000_000
 MAX_FAULT_MESSAGE = 4096
 # an ARM error code: an identifier (letters, digits, '.', '_', '-'), as Azure's codes are
 _FAULT_CODE = re.compile(r"[A-Za-z][A-Za-z0-9_.\-]{0,127}")
-_VM_ID = re.compile(r"/subscriptions/[^/]+/resourceGroups/[^/]+/providers/Microsoft\.Compute/virtualMachines/[^/]+",
-                    re.IGNORECASE)
+_SEGMENT = r"[^/\x00-\x1f\x7f]+"  # no control characters: a fault's vm is compared, shown and listed
+_VM_ID = re.compile(rf"/subscriptions/{_SEGMENT}/resourceGroups/{_SEGMENT}/providers/Microsoft\.Compute/"
+                    rf"virtualMachines/{_SEGMENT}", re.IGNORECASE)
 
 
 @dataclass(frozen=True)

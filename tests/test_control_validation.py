@@ -1,0 +1,206 @@
+"""The control API checks its input when it takes it (issue 7, part 5), through a real server.
+
+A fault is refused at POST /azvm/faults (400 with a target) unless every later request it matches
+can apply it; the clock never goes past 9999-12-31T23:59:59Z, whether set, advanced, reset or
+moved by time skipping. A refused request changes nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from azvm.clock import MAX_US, Clock, ClockError, iso, parse_iso
+from azvm.testing import AzvmServer
+from tests.arm.test_http_surface import assert_arm_error, is_arm_envelope, tls_context
+from tests.conftest import SUB, vm_body
+from tests.strategies import JSON, either
+
+VMS = f"/subscriptions/{SUB}/resourceGroups/rg/providers/Microsoft.Compute/virtualMachines"
+VM_ID = f"{VMS}/vm1"
+CV = {"api-version": "2024-07-01"}
+END = "9999-12-31T23:59:59Z"
+
+
+@pytest.fixture
+def http(azvm: AzvmServer) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=azvm.endpoint, verify=tls_context(str(azvm.cert)), timeout=60) as client:
+        yield client
+
+
+def state(http: httpx.Client) -> tuple[Any, Any]:
+    return http.get("/azvm/faults").json(), http.get("/azvm/clock").json()
+
+
+BAD_FAULTS: list[tuple[Any, str]] = [
+    ([], "body"),
+    ("operation", "body"),
+    ({"kind": "operation", "vm": 5}, "vm"),
+    ({"kind": "operation", "vm": [VM_ID]}, "vm"),
+    ({"kind": "operation", "vm": {"id": VM_ID}}, "vm"),
+    ({"kind": "operation", "vm": ""}, "vm"),
+    ({"kind": "operation", "vm": "vm1"}, "vm"),
+    ({"kind": "operation", "vm": VM_ID + "\n"}, "vm"),
+    ({"kind": "operation", "message": "{name} failed"}, "message"),
+    ({"kind": "operation", "message": "{0} failed"}, "message"),
+    ({"kind": "operation", "message": "{} failed"}, "message"),
+    ({"kind": "operation", "message": "{vm.__class__} failed"}, "message"),
+    ({"kind": "operation", "message": "{vm[0]} failed"}, "message"),
+    ({"kind": "operation", "message": "{vm:d} failed"}, "message"),
+    ({"kind": "operation", "message": "{vm!r} failed"}, "message"),
+    ({"kind": "operation", "message": "{vm failed"}, "message"),
+    ({"kind": "operation", "message": "vm} failed"}, "message"),
+    ({"kind": "operation", "message": ""}, "message"),
+    ({"kind": "operation", "message": "x" * 5000}, "message"),
+    ({"kind": "operation", "message": ["failed"]}, "message"),
+    ({"kind": "operation", "code": {"c": 1}}, "code"),
+    ({"kind": "operation", "code": "Bad Code"}, "code"),
+    ({"kind": "operation", "code": "Code\r\nX-Injected: 1"}, "code"),
+    ({"kind": "operation", "code": ""}, "code"),
+    ({"kind": "operation", "count": True}, "count"),
+    ({"kind": "operation", "count": 0}, "count"),
+    ({"kind": "operation", "count": 1.5}, "count"),
+    ({"kind": "operation", "count": "2"}, "count"),
+    ({"kind": "operation", "count": 10**30}, "count"),
+    ({"kind": "operation", "op": "fly"}, "op"),
+    ({"kind": "operation", "op": ["start"]}, "op"),
+    ({"kind": "os-provisioning", "op": "start"}, "op"),
+    ({"kind": "disk"}, "kind"),
+    ({"kind": 1}, "kind"),
+    ({}, "kind"),
+    ({"kind": "operation", "colour": "red"}, "colour"),
+]
+
+
+def test_bad_faults_are_refused_when_posted(azvm: AzvmServer, http: httpx.Client) -> None:
+    before = state(http)
+    for body, target in BAD_FAULTS:
+        r = http.post("/azvm/faults", json=body)
+        assert_arm_error(r, 400, "InvalidParameter", target)
+    assert state(http) == before and before[0] == {"value": []}
+
+
+def make_vm(azvm: AzvmServer) -> None:
+    azvm.resource_client().resource_groups.create_or_update("rg", {"location": "eastus"})
+    azvm.compute_client().virtual_machines.begin_create_or_update("rg", "vm1", vm_body()).result()
+
+
+def test_an_accepted_fault_applies_with_the_vm_name(azvm: AzvmServer, http: httpx.Client) -> None:
+    make_vm(azvm)
+    r = http.post("/azvm/faults", json={"kind": "operation", "op": "powerOff", "vm": VM_ID.upper(),
+                                        "code": "Custom.Failure_1", "message": "{vm} {{braces}} broke", "count": 1})
+    assert r.status_code == 201, r.text
+    op = http.post(f"{VM_ID}/powerOff", params=CV)
+    assert op.status_code == 202, op.text
+    azvm.advance(600)
+    status = http.get(op.headers["azure-asyncoperation"]).json()
+    assert status["status"] == "Failed"
+    assert status["error"]["code"] == "Custom.Failure_1" and status["error"]["message"] == "vm1 {braces} broke"
+
+
+
+
+def fault_bodies() -> st.SearchStrategy[Any]:
+    text = st.text(alphabet=st.sampled_from("{}vm0:!r[].x _"), max_size=12)
+    return st.one_of(JSON, st.fixed_dictionaries({}, optional={
+        "kind": either("operation", "os-provisioning"),
+        "op": either("*", "create", "start", "powerOff", "deallocate", "restart", "delete"),
+        "code": either("Boom", "A.b-c_d"),
+        "message": st.one_of(text, JSON, st.just("{vm} failed")),
+        "count": either(1, 2),
+        "vm": either(VM_ID, VM_ID.upper())}))
+
+
+@settings(max_examples=120, deadline=None, derandomize=True, database=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(body=st.deferred(fault_bodies))
+def test_any_fault_body_is_refused_or_usable(azvm: AzvmServer, http: httpx.Client, body: Any) -> None:
+    """Refused: a 4xx envelope and no fault. Accepted: the operations it matches answer cleanly."""
+    http.delete("/azvm/faults")
+    r = http.post("/azvm/faults", json=body)
+    assert r.status_code in (201, 400), (body, r.status_code, r.text)
+    faults = http.get("/azvm/faults").json()["value"]
+    if r.status_code == 400:
+        assert is_arm_envelope(r.content) and faults == []
+        return
+    assert len(faults) == 1
+    name = f"h{abs(hash(repr(body))) % 10**6}"
+    http.put(f"/subscriptions/{SUB}/resourceGroups/rg", params={"api-version": "2022-09-01"},
+             json={"location": "eastus"})
+    created = http.put(f"{VMS}/{name}", params=CV, json=vm_body())
+    assert created.status_code in (200, 201), created.text
+    for action in ("powerOff", "start", "restart", "deallocate"):
+        acted = http.post(f"{VMS}/{name}/{action}", params=CV)
+        assert acted.status_code < 500, (body, action, acted.text)
+        if "azure-asyncoperation" in acted.headers:
+            polled = http.get(acted.headers["azure-asyncoperation"])
+            assert polled.status_code == 200, (body, polled.text)
+    assert http.get(f"{VMS}/{name}", params={**CV, "$expand": "instanceView"}).status_code == 200
+    http.delete(f"{VMS}/{name}", params=CV)
+
+
+def test_the_clock_stops_at_the_end_of_year_9999(azvm: AzvmServer, http: httpx.Client) -> None:
+    before = state(http)
+    for body, target in [({"set": "9999-12-31T23:59:59.000001Z"}, "set"),
+                         ({"set": "9999-12-31T23:59:59-00:01"}, "set"),
+                         ({"set": "+10000-01-01T00:00:00Z"}, "set"),
+                         ({"set": 253402300800}, "set"),
+                         ({"advanceSeconds": 100 * 366 * 86400 + 1}, "advanceSeconds")]:
+        assert_arm_error(http.post("/azvm/clock", json=body), 400, "InvalidParameter", target)
+    for body, target in [({"startTime": "9999-12-31T23:59:59.5Z"}, "startTime"),
+                         ({"startTime": 5}, "startTime"), ({"timeSkipping": "yes"}, "timeSkipping")]:
+        assert_arm_error(http.post("/azvm/reset", json=body), 400, "InvalidParameter", target)
+    assert state(http) == before
+    # nine advances of 100 years land short of the end; the tenth would pass it
+    http.post("/azvm/clock", json={"set": "9950-01-01T00:00:00Z"})
+    moved = http.post("/azvm/clock", json={"advanceSeconds": 49 * 365 * 86400})
+    assert moved.status_code == 200
+    at = state(http)
+    err = assert_arm_error(http.post("/azvm/clock", json={"advanceSeconds": 100 * 365 * 86400}), 400,
+                           "InvalidParameter", "advanceSeconds")
+    assert END in err["message"]
+    assert state(http) == at
+    done = http.post("/azvm/clock", json={"set": END})
+    assert done.status_code == 200 and done.json()["now"] == iso(MAX_US)
+    assert_arm_error(http.post("/azvm/clock", json={"advanceSeconds": 1}), 400, "InvalidParameter",
+                     "advanceSeconds")
+    assert http.post("/azvm/clock", json={"advanceSeconds": 0}).status_code == 200
+    assert http.post("/azvm/reset", json={"startTime": END}).json()["now"] == iso(MAX_US)
+
+
+def test_time_skipping_stops_at_the_end_of_time(azvm: AzvmServer, http: httpx.Client) -> None:
+    """An operation whose phases fall after 9999-12-31T23:59:59Z is polled cleanly and never completes."""
+    azvm.reset(start_time="9999-12-31T23:59:50Z")
+    http.put(f"/subscriptions/{SUB}/resourceGroups/rg", params={"api-version": "2022-09-01"},
+             json={"location": "eastus"})
+    created = http.put(VM_ID, params=CV, json=vm_body())
+    assert created.status_code == 201, created.text
+    for _ in range(5):  # each poll skips time to the next phase, up to the end
+        polled = http.get(created.headers["azure-asyncoperation"])
+        assert polled.status_code == 200 and polled.json()["status"] == "InProgress"
+    assert http.get("/azvm/clock").json()["now"] == iso(MAX_US)
+    view = http.get(f"{VM_ID}/instanceView", params=CV)
+    assert view.status_code == 200, view.text
+    assert http.get("/azvm/billing").json()["to"] == iso(MAX_US)
+
+
+def test_clock_module_refuses_the_end_of_time() -> None:
+    clock = Clock.manual(parse_iso("9999-12-31T23:59:00Z"))
+    with pytest.raises(ClockError, match="9999-12-31T23:59:59Z"):
+        clock.advance(61)
+    with pytest.raises(ClockError):
+        clock.advance(float("inf"))
+    with pytest.raises(ClockError):
+        clock.set(MAX_US + 1)
+    assert clock.now_us() == parse_iso("9999-12-31T23:59:00Z")  # refusals change nothing
+    clock.jump_to(MAX_US + 10**12)
+    assert clock.now_us() == MAX_US
+    assert clock.advance(0) == MAX_US
+    # a running clock (a million times faster than a wall clock that ticks a second per read) stops there
+    running = Clock.real(1e6, start_us=MAX_US - 10**6, wall=iter(range(0, 10**12, 10**6)).__next__)
+    assert [running.now_us() for _ in range(3)] == [MAX_US] * 3
