@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import ssl
 import tempfile
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -33,6 +34,14 @@ if TYPE_CHECKING:  # the server (uvicorn, cryptography) loads only when a test a
 
 DEFAULT_START = "2026-01-01T00:00:00Z"
 DEFAULT_SUBSCRIPTION = "00000000-0000-0000-0000-000000000000"
+NETWORK_API = "2024-05-01"
+# the images create_vm knows by a short name (the shipped image catalog has them)
+IMAGES: dict[str, dict[str, str]] = {
+    "ubuntu": {"publisher": "Canonical", "offer": "ubuntu-24_04-lts", "sku": "server", "version": "latest"},
+    "debian": {"publisher": "Debian", "offer": "debian-12", "sku": "12", "version": "latest"},
+    "windows": {"publisher": "MicrosoftWindowsServer", "offer": "WindowsServer", "sku": "2022-datacenter-azure-edition",
+                "version": "latest"},
+}
 
 
 class StaticTokenCredential:
@@ -103,6 +112,69 @@ class AzvmServer:
 
     def reset(self, start_time: str = DEFAULT_START, seed: int = 1) -> None:
         self.control("POST", "reset", {"startTime": start_time, "seed": seed, "timeSkipping": True})
+
+    # -- ARM, for the one-line helpers ---------------------------------------------------------------
+    def arm(self, method: str, path: str, body: Any = None, *, api_version: str = "2024-11-01") -> Any:
+        """One ARM request (`path` from /subscriptions/...); raises urllib's HTTPError on an error."""
+        data = None if body is None else json.dumps(body).encode()
+        sep = "&" if "?" in path else "?"
+        url = path if path.startswith("http") else f"{self.endpoint}{path}{sep}api-version={api_version}"
+        req = urllib.request.Request(url, data=data, method=method, headers={"content-type": "application/json"})
+        with urllib.request.urlopen(req, context=self.ssl_context(), timeout=30) as r:
+            raw = r.read()
+            async_url = r.headers.get("Azure-AsyncOperation")
+        if async_url:  # wait for the operation (time skipping makes this immediate)
+            while self.arm("GET", async_url)["status"] == "InProgress":
+                pass
+        return json.loads(raw) if raw else None
+
+    def create_vm(self, name: str = "vm1", *, resource_group: str = "rg", location: str = "eastus",
+                  image: str | dict[str, str] = "ubuntu", size: str = "Standard_B2s", public_ip: bool = False,
+                  data_disks: int = 0, tags: dict[str, str] | None = None) -> dict[str, Any]:
+        """Make a VM with what it needs, as a management script would, and wait until it is created.
+
+        Creates (or reuses) the resource group, a virtual network `{rg}-vnet` with subnet `default`,
+        a network interface `{name}-nic` (with a Standard static public IP `{name}-ip` when
+        `public_ip`), then the VM from `image` ("ubuntu", "debian", "windows", or an
+        imageReference), with `data_disks` empty 32 GB disks. Returns the VM as GET shows it.
+        """
+        rg = f"/subscriptions/{self.subscription_id}/resourceGroups/{resource_group}"
+        net = f"{rg}/providers/Microsoft.Network"
+        self.arm("PUT", rg, {"location": location})
+        vnet = f"{net}/virtualNetworks/{resource_group}-vnet"
+        try:
+            self.arm("GET", vnet, api_version=NETWORK_API)
+        except urllib.error.HTTPError:
+            self.arm("PUT", vnet, {"location": location, "properties": {
+                "addressSpace": {"addressPrefixes": ["10.0.0.0/16"]},
+                "subnets": [{"name": "default", "properties": {"addressPrefix": "10.0.0.0/24"}}]}},
+                api_version=NETWORK_API)
+        ipconfig: dict[str, Any] = {"subnet": {"id": f"{vnet}/subnets/default"}}
+        if public_ip:
+            pip = f"{net}/publicIPAddresses/{name}-ip"
+            self.arm("PUT", pip, {"location": location, "sku": {"name": "Standard"},
+                                  "properties": {"publicIPAllocationMethod": "Static"}}, api_version=NETWORK_API)
+            ipconfig["publicIPAddress"] = {"id": pip}
+        nic = f"{net}/networkInterfaces/{name}-nic"
+        self.arm("PUT", nic, {"location": location, "properties": {
+            "ipConfigurations": [{"name": "ipconfig1", "properties": ipconfig}]}}, api_version=NETWORK_API)
+        reference = IMAGES[image] if isinstance(image, str) else image
+        windows = "windows" in str(reference.get("publisher", "")).lower()
+        os_profile: dict[str, Any] = {"computerName": name[:15] if windows else name, "adminUsername": "azureuser",
+                                      "adminPassword": "Passw0rd!Passw0rd!"}
+        body: dict[str, Any] = {"location": location, "properties": {
+            "hardwareProfile": {"vmSize": size},
+            "storageProfile": {"imageReference": reference,
+                               "osDisk": {"createOption": "FromImage", "deleteOption": "Delete"},
+                               "dataDisks": [{"lun": i, "createOption": "Empty", "diskSizeGB": 32,
+                                              "deleteOption": "Delete"} for i in range(data_disks)]},
+            "osProfile": os_profile,
+            "networkProfile": {"networkInterfaces": [{"id": nic, "properties": {"deleteOption": "Delete"}}]}}}
+        if tags:
+            body["tags"] = tags
+        vm = f"{rg}/providers/Microsoft.Compute/virtualMachines/{name}"
+        self.arm("PUT", vm, body)
+        return dict(self.arm("GET", vm))
 
 
 @contextmanager
