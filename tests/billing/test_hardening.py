@@ -20,6 +20,7 @@ from tests.conftest import SUB, vm_body
 from tests.strategies import JSON, either
 
 from azvm.clock import parse_iso, to_datetime
+from azvm.domain.errors import ArmError
 from azvm.service.billing import MAX_DAY_CELLS, BillingService
 from azvm.testing import AzvmServer, StaticTokenCredential
 
@@ -371,3 +372,26 @@ def test_other_requests_are_served_while_a_bill_is_computed(
         gate.release.set()
         billing.join(60)
     assert answer["bill"].status_code == 200 and answer["bill"].json()["groupBy"] == "state"
+
+
+def test_prepare_query_reads_first_then_computes_without_the_store(
+        azvm: AzvmServer, http: httpx.Client, monkeypatch: pytest.MonkeyPatch) -> None:
+    """What the cost-query route runs: validation and the read at once, the bill as pure work later
+    (here over a store that refuses every call once read)."""
+    everything, _ids = two_groups(azvm, http)
+    store = azvm.emulator.store
+    now = parse_iso(azvm.now())
+    with pytest.raises(ArmError) as bad:
+        BillingService().prepare_query(store, f"/subscriptions/{SUB}", with_dataset(grouping=5), now)
+    assert bad.value.target == "dataset.grouping"
+    body = with_dataset(granularity="None", filter={
+        "or": [{"tags": {"name": "env", "operator": "In", "values": ["prod"]}},
+               {"dimensions": {"name": "ResourceGroup", "operator": "In", "values": ["nothing"]}}]})
+    work = BillingService().prepare_query(store, f"/subscriptions/{SUB}", body, now)
+    for name in ("usage_rows", "disk_rows", "vm_tags"):
+        monkeypatch.setattr(store, name, lambda *a, **k: pytest.fail("the work read the store"))
+    answer = work()
+    monkeypatch.undo()
+    cols = [c["name"] for c in answer["properties"]["columns"]]
+    assert {row[cols.index("ResourceId")] for row in answer["properties"]["rows"]} == {
+        i for i in everything if i.endswith("/virtualmachines/vm2")}
