@@ -15,7 +15,7 @@ from ..domain.errors import ArmError
 STATUS_BY_CODE: Mapping[str, int] = {
     "ResourceNotFound": 404, "ResourceGroupNotFound": 404, "NotFound": 404, "SubscriptionNotFound": 404,
     "OperationNotAllowed": 409, "Conflict": 409, "ResourceGroupBeingDeleted": 409,
-    "InvalidResourceGroupLocation": 409, "PropertyChangeNotAllowed": 409,
+    "InvalidResourceGroupLocation": 409, "PropertyChangeNotAllowed": 409, "PlatformImageNotFound": 404,
     "MethodNotAllowed": 405, "UnsupportedMediaType": 415, "RequestEntityTooLarge": 413,
     "TooManyRequests": 429, "InternalServerError": 500,
 }

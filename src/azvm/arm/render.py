@@ -41,7 +41,54 @@ def instance_view(st: VmState, *, status_only: bool = False) -> dict[str, Any]:
         view["disks"] = [{"name": d.get("name"), "statuses": disk_status} for d in disks if d.get("name")]
         view["hyperVGeneration"] = "V1"
     view["statuses"] = status_entries(st.phase)
+    exts = st.row.model.get("resources") or []
+    if exts and not status_only:
+        view["extensions"] = [extension_view(st, e) for e in exts]
     return view
+
+
+def extension_state(st: VmState, ext: dict[str, Any]) -> str:
+    """An extension is Creating (Updating) while the VM operation that wrote it runs."""
+    if ext.get("_at") != st.row.last.at_us:
+        return "Succeeded"
+    prov = Prov(st.phase.prov)
+    if prov == Prov.FAILED:
+        return "Failed"
+    if prov.provisioning_state.value in ("Succeeded", "Failed"):
+        return prov.provisioning_state.value
+    return "Creating" if ext.get("_created") == ext.get("_at") else "Updating"
+
+
+def extension_view(st: VmState, ext: dict[str, Any]) -> dict[str, Any]:
+    """An extension's instance view (as the VM's instanceView.extensions shows it)."""
+    props = ext.get("properties") or {}
+    state = extension_state(st, ext)
+    if state == "Succeeded":
+        status = {"code": "ProvisioningState/succeeded", "level": "Info", "displayStatus": "Provisioning succeeded",
+                  "message": "Enable succeeded"}
+    elif state == "Failed":
+        status = {"code": "ProvisioningState/failed", "level": "Error", "displayStatus": "Provisioning failed",
+                  "message": "Enable failed"}
+    else:
+        status = {"code": "ProvisioningState/transitioning", "level": "Info", "displayStatus": "Transitioning"}
+    return {"name": ext.get("name"), "type": f"{props.get('publisher')}.{props.get('type')}",
+            "typeHandlerVersion": props.get("typeHandlerVersion"), "statuses": [status]}
+
+
+def extension_body(st: VmState, ext: dict[str, Any], *, expand: bool = False) -> dict[str, Any]:
+    """A VM extension resource (Microsoft.Compute/virtualMachines/extensions)."""
+    body = {k: v for k, v in ext.items() if k not in ("_at", "_created", "properties")}
+    props = dict(ext.get("properties") or {})
+    shown: dict[str, Any] = {}
+    for k in ("autoUpgradeMinorVersion", "enableAutomaticUpgrade", "forceUpdateTag"):
+        if k in props:
+            shown[k] = props.pop(k)
+    shown["provisioningState"] = extension_state(st, ext)
+    shown.update(props)
+    if expand:
+        shown["instanceView"] = extension_view(st, ext)
+    body["properties"] = shown
+    return body
 
 
 _VM_PROPERTY_ORDER = ("hardwareProfile", "provisioningState", "vmId")
@@ -69,7 +116,7 @@ def vm_body(st: VmState, *, expand: bool = False, status_only: bool = False) -> 
     body["properties"] = props
     body["etag"] = f'"{st.row.version}"'
     if m.get("resources"):
-        body["resources"] = m["resources"]
+        body["resources"] = [extension_body(st, e) for e in m["resources"]]
     return body
 
 

@@ -99,19 +99,25 @@ class PlainResource:
         return self.api.accepted(req, self.namespace, rid.subscription, row.location or "global", row.op_id)
 
 
-def operation_status(api: ArmApi, res: Resources, namespace: str):  # type: ignore[no-untyped-def]
-    """GET {namespace}/locations/{location}/operations/{operationId}: plain operations end at once."""
+def plain_operation(req: Req, res: Resources, op_id: str) -> Response:
+    """The status of a plain resource's operation (Succeeded from the start); 404 if none."""
     from ..clock import iso
 
+    row = res.operation(op_id)
+    if row is None:
+        raise NotFound(f"The operation '{op_id}' could not be found.", code="NotFound")
+    if req.flag("monitor"):
+        return empty_response(200, {"content-length": "0"})
+    return json_response({"name": row.op_id, "status": "Succeeded", "startTime": iso(row.at_us),
+                          "endTime": iso(row.at_us)})
+
+
+def operation_status(api: ArmApi, res: Resources, namespace: str):  # type: ignore[no-untyped-def]
+    """GET {namespace}/locations/{location}/operations/{operationId}: plain operations end at once."""
+
     def handler(req: Req, p: Params) -> Response:
-        row = res.operation(p["operationId"])
-        if row is None:
-            raise NotFound(f"The operation '{p['operationId']}' could not be found.", code="NotFound")
-        if req.flag("monitor"):
-            return empty_response(200, {"content-length": "0"})
-        return json_response({"name": row.op_id, "status": "Succeeded", "startTime": iso(row.at_us),
-                              "endTime": iso(row.at_us)})
+        return plain_operation(req, res, p["operationId"])
     return handler
 
 
-__all__ = ["PlainResource", "operation_status"]
+__all__ = ["PlainResource", "operation_status", "plain_operation"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -30,10 +31,13 @@ from ..domain.history import (
     phase_at,
     plan,
 )
+from ..domain.resource_id import ResourceId
 from ..domain.states import OperationStatus
 from ..domain.table import TABLE, Op, Situation, Table
 from ..ids import IdSource
-from .ports import GroupRow, Store, VmRow
+from . import catalog, extensions
+from .neighbours import DISK_TYPE, Neighbours
+from .ports import GroupRow, ResourceRow, Store, VmRow
 from .resources import Resources
 from .validation import (
     check_data_disks,
@@ -84,11 +88,13 @@ class Settings:
 
 
 def _deep_merge(base: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
+    """`patch` over `base`: objects merge, lists and values replace, null and empty leftovers (a
+    re-PUT's `capacityReservation: {}`) change nothing."""
     out = dict(base)
     for k, v in patch.items():
         if isinstance(v, dict) and isinstance(out.get(k), dict):
             out[k] = _deep_merge(out[k], v)
-        elif v is not None:
+        elif v is not None and v != {}:
             out[k] = v
     return out
 
@@ -106,6 +112,7 @@ class ComputeService:
         self._lock = threading.RLock()
         self.resources = Resources(self.store, self.now, self.ids, group_reader=self._group_reader,
                                    page_size=self.settings.page_size, vm_power=self._vm_power)
+        self.neighbours = Neighbours(self.resources, self.ids.uuid)
         counter = self.store.get_meta("id_counter")
         if counter is not None:
             self.ids.counter = max(self.ids.counter, int(counter))
@@ -260,8 +267,11 @@ class ComputeService:
 
     # -- commands ----------------------------------------------------------------------------
     def _command(self, sub: str, rg: str, name: str, op: Op, *, body: dict[str, Any] | None = None,
-                 patch: dict[str, Any] | None = None) -> tuple[Operation, VmRow]:
-        """Decide and append one operation; returns it with the VM's new head."""
+                 patch: dict[str, Any] | None = None,
+                 change: Callable[[VmRow, int], dict[str, Any]] | None = None,
+                 extra_us: int = 0) -> tuple[Operation, VmRow]:
+        """Decide and append one operation; returns it with the VM's new head. `change` makes the
+        model of an update from the head (extensions); `extra_us` lengthens the update's plan."""
         rid = vm_id(sub, rg, name)
         key = rid.lower()
         for _attempt in range(20):
@@ -286,6 +296,9 @@ class ComputeService:
                     model = self._new_model(rid, name, rg, body, now)
                     attach = model["properties"]["storageProfile"]["osDisk"].get("createOption") == "Attach"
                     op_eff = Op.CREATE_ATTACHED if attach else Op.CREATE
+            elif op == Op.UPDATE and change is not None:
+                assert row is not None
+                model = change(row, now)
             elif op == Op.UPDATE:
                 assert row is not None and patch is not None
                 model = self._patched_model(row, patch)
@@ -304,9 +317,18 @@ class ComputeService:
                     fault=fault_rule.fault if fault_rule else None, table=self.table, ongoing=ongoing)
             except Refused as r:
                 raise OperationNotAllowed(r.message) from None
-            operation = Operation(self.ids.uuid(), op_eff.value, now, phases, preempts, model, error)
+            if extra_us and preempts and len(phases) > 1:  # an extension installs within the update
+                phases = (*phases[:-1], phases[-1]._replace(at_us=phases[-1].at_us + extra_us))
             new_model = model if model is not None else (row.model if row is not None else {})
             gone = phases[-1].at_us if phases[-1].power is None else None
+            the_id = str(new_model.get("id") or rid)
+            writes = []  # what the VM's disks and NICs become: checked now, written after the append
+            if preempts and model is not None:
+                writes = self.neighbours.plan_change(the_id, row.model if live and row is not None else None,
+                                                     model, now)
+            elif preempts and gone is not None and row is not None:
+                writes = self.neighbours.plan_delete(the_id, row.model, gone)
+            operation = Operation(self.ids.uuid(), op_eff.value, now, phases, preempts, model, error)
             base_rg = rg if row is None or not live else row.rg
             base_name = name if row is None or not live else row.name
             new_row = VmRow(key, sub, base_rg, base_name, new_model.get("location", ""),
@@ -318,6 +340,8 @@ class ComputeService:
                 continue
             if fault_rule is not None and error is not None and preempts:
                 fault_rule.remaining -= 1  # the fault shaped this accepted operation
+            for write in writes:
+                write()
             return operation, new_row
         raise OperationNotAllowed("The VM is changing too fast; retry the request.", code="Conflict")
 
@@ -334,6 +358,13 @@ class ComputeService:
         os_disk = storage.setdefault("osDisk", {})
         attach = (os_disk.get("createOption") or "FromImage").lower() == "attach"
         os_disk["createOption"] = "Attach" if attach else "FromImage"
+        found = catalog.resolve(image) if image and not attach else None
+        if found is not None:  # a marketplace image: it must exist; `latest` resolves to its newest version
+            img, exact = found
+            image = storage["imageReference"] = {**image, "version": image.get("version") or "latest",
+                                                 "exactVersion": exact}
+            os_disk.setdefault("osType", img.os_type)
+            os_disk.setdefault("diskSizeGB", img.size_gb)
         if not os_disk.get("osType"):
             text = " ".join(str(image.get(k, "")) for k in ("publisher", "offer", "id")).lower()
             os_disk["osType"] = "Windows" if "windows" in text else "Linux"
@@ -375,8 +406,11 @@ class ComputeService:
             if body.get(k) is not None:
                 model[k] = body[k]
         model["properties"] = props
-        if isinstance(body.get("resources"), list):
-            model["resources"] = body["resources"]
+        if body.get("resources"):  # extensions given with the VM (as templates nest them)
+            exts: list[dict[str, Any]] = []
+            for i, e in enumerate(body["resources"]):
+                exts = extensions.put(model, exts, extensions.name_of(e, i), e, now)
+            model["resources"] = exts
         return model
 
     @staticmethod
@@ -415,6 +449,12 @@ class ComputeService:
         disks = []
         for i, d in enumerate(disks_in):
             d = dict(d)
+            attached = self._existing_disk(d)
+            if attached is not None:  # an existing disk: its name, size and SKU are the disk's
+                d.setdefault("name", attached.name)
+                d.setdefault("diskSizeGB", (attached.body.get("properties") or {}).get("diskSizeGB"))
+                d["managedDisk"] = {"storageAccountType": (attached.body.get("sku") or {}).get("name"),
+                                    **(d.get("managedDisk") or {})}
             d.setdefault("name", f"{name}_disk{i + 2}_{self.ids.uuid().replace('-', '')}")
             d.setdefault("caching", "None")
             dm = dict(d.get("managedDisk") or {})
@@ -428,6 +468,16 @@ class ComputeService:
             disks.append(d)
         return disks
 
+    def _existing_disk(self, d: dict[str, Any]) -> ResourceRow | None:
+        """The Disk resource that a data disk entry attaches, if it names one that exists."""
+        mid = (d.get("managedDisk") or {}).get("id")
+        if not isinstance(mid, str) or self.resources.spec(DISK_TYPE) is None:
+            return None
+        try:
+            return self.resources.find(ResourceId.parse(mid, target="managedDisk.id"))
+        except ArmError:
+            return None
+
     def _updated_model(self, row: VmRow, body: dict[str, Any]) -> dict[str, Any]:
         props = check_vm_body(body, existing=True)
         loc = body.get("location")
@@ -435,7 +485,9 @@ class ComputeService:
             raise OperationNotAllowed(
                 f"Changing property 'location' is not allowed: the VM '{row.name}' is in"
                 f" '{row.model['location']}'.", code="PropertyChangeNotAllowed", target="location")
-        return self._merge(row, {"properties": props, "tags": body.get("tags")}, replace_tags=True)
+        # Compute merges a PUT on an existing VM: what the body omits (tags included) stays as it is
+        return self._merge(row, {"properties": props, "tags": body.get("tags")},
+                           replace_tags=body.get("tags") is not None)
 
     def _patched_model(self, row: VmRow, patch: dict[str, Any]) -> dict[str, Any]:
         props = patch.get("properties")
@@ -520,6 +572,78 @@ class ComputeService:
 
     def delete(self, sub: str, rg: str, name: str, force: bool = False) -> Operation:
         return self.action(sub, rg, name, Op.FORCE_DELETE if force else Op.DELETE)
+
+    # -- extensions (virtualMachines/{vm}/extensions): updates of the VM ------------------------------
+    def _extension_us(self) -> int:
+        return round(self.table.profiles[self.settings.profile]["extension"] * 1_000_000)
+
+    @staticmethod
+    def _extensions_allowed(row: VmRow, now: int) -> None:
+        """Extensions change only on a running VM (a VM being created is refused by the table)."""
+        ph = phase_at(row.last, now)
+        if not ph.prov.startswith("creating") and ph.power not in ("running", "starting"):
+            raise OperationNotAllowed("Cannot modify extensions in the VM when the VM is not running.")
+
+    def get_extension(self, sub: str, rg: str, vm: str, name: str) -> tuple[VmState, dict[str, Any]]:
+        st = self.require_vm(sub, rg, vm)
+        ext = extensions.find(st.row.model, name)
+        if ext is None:
+            raise NotFound(f"The Resource '{VM_TYPE}/{st.row.name}/extensions/{name}' under resource group"
+                           f" '{rg}' was not found. For more details please go to"
+                           " https://aka.ms/ARMResourceNotFoundFix")
+        return st, ext
+
+    def put_extension(self, sub: str, rg: str, vm: str, name: str,
+                      body: Any) -> tuple[VmState, Operation, dict[str, Any], bool]:
+        """Create or replace an extension: an update of its VM that lasts the extension's install."""
+        self._require_writable_group(sub, rg)
+        st = self.require_vm(sub, rg, vm)
+        created = extensions.find(st.row.model, name) is None
+
+        def change(row: VmRow, now: int) -> dict[str, Any]:
+            self._extensions_allowed(row, now)
+            model = copy.deepcopy(row.model)
+            model["resources"] = extensions.put(model, list(model.get("resources") or []), name, body, now)
+            return model
+        op, row = self._command(sub, rg, vm, Op.UPDATE, change=change, extra_us=self._extension_us())
+        st2 = VmState(row, phase_at(op, op.at_us), op.at_us)
+        ext = extensions.find(row.model, name)
+        assert ext is not None
+        return st2, op, ext, created
+
+    def patch_extension(self, sub: str, rg: str, vm: str, name: str,
+                        body: Any) -> tuple[VmState, Operation, dict[str, Any]]:
+        self._require_writable_group(sub, rg)
+        self.get_extension(sub, rg, vm, name)
+
+        def change(row: VmRow, now: int) -> dict[str, Any]:
+            self._extensions_allowed(row, now)
+            model = copy.deepcopy(row.model)
+            if extensions.find(model, name) is None:
+                self.get_extension(sub, rg, vm, name)
+            model["resources"] = extensions.patch(model, list(model.get("resources") or []), name, body, now)
+            return model
+        op, row = self._command(sub, rg, vm, Op.UPDATE, change=change, extra_us=self._extension_us())
+        ext = extensions.find(row.model, name)
+        assert ext is not None
+        return VmState(row, phase_at(op, op.at_us), op.at_us), op, ext
+
+    def delete_extension(self, sub: str, rg: str, vm: str, name: str) -> tuple[Operation, str] | None:
+        """Remove an extension (an update of its VM); None when there is no such extension."""
+        self._require_writable_group(sub, rg)
+        st = self.require_vm(sub, rg, vm)
+        if extensions.find(st.row.model, name) is None:
+            return None
+
+        def change(row: VmRow, now: int) -> dict[str, Any]:
+            self._extensions_allowed(row, now)
+            model = copy.deepcopy(row.model)
+            model["resources"] = extensions.remove(list(model.get("resources") or []), name)
+            if not model["resources"]:
+                del model["resources"]
+            return model
+        op, row = self._command(sub, rg, vm, Op.UPDATE, change=change, extra_us=self._extension_us())
+        return op, row.location
 
     def guest_shutdown(self, resource_id: str) -> Operation:
         parts = resource_id.strip("/").split("/")

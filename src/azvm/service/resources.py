@@ -137,9 +137,23 @@ class Resources:
         lim = limit or self.page_size
         rows = self.store.list_resources(sub=sub, rg=rg, type=type_, live_at_us=self.now(), after_key=after,
                                          limit=lim + 1, prefix=prefix)
+        rows = self._current(rows)
         if len(rows) > lim:
             return rows[:lim], rows[lim - 1].key
         return rows, None
+
+    def _current(self, rows: list[ResourceRow]) -> list[ResourceRow]:
+        """Heads as they are now: a head dated in the future (what a VM's deletion will do to its disks
+        and NICs) is shown as the version in force."""
+        now = self.now()
+        if all(r.at_us <= now for r in rows):
+            return rows
+        out: list[ResourceRow] = []
+        for r in rows:
+            cur = self.find(r.key) if r.at_us > now else r
+            if cur is not None:
+                out.append(cur)
+        return out
 
     def children(self, parent: ResourceRow | ResourceId, child_type: str) -> list[ResourceRow]:
         """Live children of one type (a virtual network's subnets), in key order."""

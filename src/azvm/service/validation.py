@@ -109,9 +109,10 @@ def check_vm_body(body: Any, *, existing: bool) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise InvalidParameter("The request body must be a JSON object describing the virtual machine.",
                                target="body")
-    props = _obj(body.get("properties"), "properties", required=True)
-    hw = _obj(props.get("hardwareProfile"), "hardwareProfile", required=True)
-    check_size(hw.get("vmSize"))
+    props = _obj(body.get("properties"), "properties", required=not existing)
+    hw = _obj(props.get("hardwareProfile"), "hardwareProfile", required=not existing)
+    if not existing or "vmSize" in hw:  # a PUT on an existing VM keeps what it omits
+        check_size(hw.get("vmSize"))
     storage = _obj(props.get("storageProfile"), "storageProfile", required=not existing)
     os_disk = _obj(storage.get("osDisk"), "storageProfile.osDisk")
     image = _obj(storage.get("imageReference"), "storageProfile.imageReference")
@@ -160,20 +161,40 @@ def check_vm_body(body: Any, *, existing: bool) -> dict[str, Any]:
     check_data_disks(storage.get("dataDisks"))
     check_subobjects(props)
     net = _obj(props.get("networkProfile"), "networkProfile", required=not existing)
-    if not existing:
-        nics = net.get("networkInterfaces")
-        if not nics and not net.get("networkInterfaceConfigurations"):
-            raise InvalidParameter("Required parameter 'networkProfile.networkInterfaces' is missing (null).",
-                                   target="networkProfile.networkInterfaces")
-        if nics is not None:
-            if not isinstance(nics, list):
-                raise InvalidParameter("'networkProfile.networkInterfaces' must be an array.",
-                                       target="networkProfile.networkInterfaces")
-            for i, nic in enumerate(nics):
-                nic = _obj(nic, f"networkProfile.networkInterfaces[{i}]", required=True)
-                _str(nic.get("id"), f"networkProfile.networkInterfaces[{i}].id", required=True)
+    check_network_profile(net, required=not existing or "networkInterfaces" in net)
     check_tags(body.get("tags"))
+    resources_ = body.get("resources")
+    if resources_ is not None and not isinstance(resources_, list):
+        raise InvalidParameter("The value of parameter 'resources' must be an array.", target="resources")
     return props
+
+
+def check_network_profile(net: dict[str, Any], *, required: bool) -> None:
+    """networkInterfaces: a list of `{id}` objects (on a create and on an update alike)."""
+    nics = net.get("networkInterfaces")
+    if required and not nics and not net.get("networkInterfaceConfigurations"):
+        raise InvalidParameter("Required parameter 'networkProfile.networkInterfaces' is missing (null).",
+                               target="networkProfile.networkInterfaces")
+    if nics is None:
+        return
+    if not isinstance(nics, list):
+        raise InvalidParameter("'networkProfile.networkInterfaces' must be an array.",
+                               target="networkProfile.networkInterfaces")
+    for i, nic in enumerate(nics):
+        nic = _obj(nic, f"networkProfile.networkInterfaces[{i}]", required=True)
+        _str(nic.get("id"), f"networkProfile.networkInterfaces[{i}].id", required=True)
+        nprops = _obj(nic.get("properties"), f"networkProfile.networkInterfaces[{i}].properties")
+        check_delete_option(nprops.get("deleteOption"), f"networkProfile.networkInterfaces[{i}].properties"
+                                                         ".deleteOption")
+        if nprops.get("primary") is not None and not isinstance(nprops.get("primary"), bool):
+            raise InvalidParameter("The value of 'primary' must be a boolean.",
+                                   target=f"networkProfile.networkInterfaces[{i}].properties.primary")
+
+
+def check_delete_option(value: Any, target: str) -> None:
+    if value is not None and (not isinstance(value, str) or value.lower() not in ("delete", "detach")):
+        raise InvalidParameter(f"The value '{value}' of parameter '{target}' is not allowed. Allowed values are"
+                               " 'Delete', 'Detach'.", target=target)
 
 
 # properties of a VM that are objects: a PUT or PATCH must not put anything else there
@@ -196,6 +217,7 @@ def check_os_disk(os_disk: dict[str, Any]) -> None:
         if os_disk.get(key) is not None and not isinstance(os_disk.get(key), str):
             raise InvalidParameter(f"The value of 'osDisk.{key}' must be a string.",
                                    target=f"storageProfile.osDisk.{key}")
+    check_delete_option(os_disk.get("deleteOption"), "storageProfile.osDisk.deleteOption")
 
 
 def check_subobjects(props: dict[str, Any]) -> None:
@@ -223,6 +245,25 @@ def check_data_disks(data_disks: Any) -> None:
             raise InvalidParameter(f"Data disk LUN {lun} is used more than once.",
                                    target=f"storageProfile.dataDisks[{i}].lun")
         luns.add(lun)
+        co = d.get("createOption")
+        if co is not None and (not isinstance(co, str) or co.lower() not in ("empty", "attach", "fromimage", "copy",
+                                                                            "restore")):
+            raise InvalidParameter(f"The value '{co}' of parameter 'dataDisks[{i}].createOption' is not allowed."
+                                   " Allowed values are 'Empty', 'Attach', 'FromImage'.",
+                                   target=f"storageProfile.dataDisks[{i}].createOption")
+        if isinstance(co, str) and co.lower() == "attach" and not (d.get("managedDisk") or {}).get("id") \
+                and not d.get("vhd"):
+            raise InvalidParameter(f"Required parameter 'dataDisks[{i}].managedDisk.id' is missing (null).",
+                                   target=f"storageProfile.dataDisks[{i}].managedDisk.id")
+        check_delete_option(d.get("deleteOption"), f"storageProfile.dataDisks[{i}].deleteOption")
+        for key in ("name", "caching"):
+            if d.get(key) is not None and not isinstance(d.get(key), str):
+                raise InvalidParameter(f"The value of 'dataDisks[{i}].{key}' must be a string.",
+                                       target=f"storageProfile.dataDisks[{i}].{key}")
+        md = d.get("managedDisk") or {}
+        if md.get("id") is not None and not isinstance(md.get("id"), str):
+            raise InvalidParameter(f"The value of 'dataDisks[{i}].managedDisk.id' must be a string.",
+                                   target=f"storageProfile.dataDisks[{i}].managedDisk.id")
         size = d.get("diskSizeGB")
         if size is not None and (not isinstance(size, int) or isinstance(size, bool) or not 1 <= size <= 65536):
             raise InvalidParameter(f"The value of 'dataDisks[{i}].diskSizeGB' must be an integer from 1 to 65536.",

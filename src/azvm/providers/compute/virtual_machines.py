@@ -12,11 +12,12 @@ from ...arm import render
 from ...arm.app import ArmApi
 from ...arm.http import Req, Response, empty_response, json_response
 from ...arm.routes import Params
-from ...domain.errors import ArmError, NotFound
+from ...domain.errors import ArmError
 from ...domain.states import OperationStatus
 from ...domain.table import Op
 from ...service.compute import ComputeService
 from ...service.validation import SIZE_NAMES, SIZES
+from ..generic import plain_operation
 
 NAMESPACE = "Microsoft.Compute"
 TYPE = "virtualMachines"
@@ -147,7 +148,7 @@ class VirtualMachines:
         sub, location, op_id = p["subscriptionId"], p["location"], p["operationId"]
         view = self.svc.operation(op_id)
         if view is None:
-            raise NotFound(f"The operation '{op_id}' could not be found.", code="NotFound")
+            return plain_operation(req, self.svc.resources, op_id)  # a disk's, an availability set's
         in_progress = view.status == OperationStatus.IN_PROGRESS
         if req.flag("monitor"):
             if in_progress:

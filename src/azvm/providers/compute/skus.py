@@ -1,0 +1,84 @@
+"""Microsoft.Compute/skus: the resource SKUs (ResourceSkus_List, azure-rest-api-specs `skus.json`).
+
+One entry per VM size and region, with the capabilities that clients read (vCPUs, MemoryGB,
+MaxDataDiskCount, ...) from the same size data as `vmSizes` (src/azvm/data/vm_sizes.json), plus the
+managed disk SKUs. `$filter=location eq 'x'` keeps one region. The family is "skus" (2017-03-30 on).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from ...arm.app import ArmApi
+from ...arm.http import Req, Response, json_response
+from ...arm.routes import Params
+from ...domain.errors import ArmError
+from ...service.neighbours import SKU_TIERS
+from ...service.validation import REGIONS, SIZE_NAMES, SIZES, normalize_location
+from .virtual_machines import SUB
+
+_FILTER = re.compile(r"^\s*location\s+eq\s+'([^']*)'\s*$", re.IGNORECASE)
+_SIZE = re.compile(r"^Standard_([A-Z]+)(\d+)([a-z]*)(?:_(v\d+))?$")
+
+
+def family(name: str) -> str:
+    """The quota family of a size, as Compute names it: Standard_D2s_v3 -> standardDSv3Family."""
+    m = _SIZE.match(name)
+    if m is None:
+        return "standardFamily"
+    series, _n, suffix, version = m.groups()
+    letters = series + ("S" if "s" in suffix else "")
+    return f"standard{letters}{version or ''}Family"
+
+
+def _vm_sku(key: str, location: str) -> dict[str, Any]:
+    name = SIZE_NAMES[key]
+    cores, memory_mb, max_disks, resource_disk_mb = SIZES[key]
+    premium = "s" in (_SIZE.match(name).group(3) if _SIZE.match(name) else "")  # type: ignore[union-attr]
+    caps = [("MaxResourceVolumeMB", resource_disk_mb), ("OSVhdSizeMB", 1047552), ("vCPUs", cores),
+            ("MemoryPreservingMaintenanceSupported", "True"), ("HyperVGenerations", "V1,V2"),
+            ("MemoryGB", f"{memory_mb / 1024:g}"), ("MaxDataDiskCount", max_disks),
+            ("CpuArchitectureType", "x64"), ("LowPriorityCapable", "True"), ("PremiumIO", str(premium)),
+            ("VMDeploymentTypes", "IaaS"), ("vCPUsAvailable", cores), ("ACUs", 100),
+            ("vCPUsPerCore", 1 if cores < 2 else 2), ("EphemeralOSDiskSupported", str(premium)),
+            ("EncryptionAtHostSupported", "True"), ("AcceleratedNetworkingEnabled", str(cores >= 2)),
+            ("RdmaEnabled", "False"), ("MaxNetworkInterfaces", max(2, min(8, cores)))]
+    return {"resourceType": "virtualMachines", "name": name, "tier": "Standard", "size": name.split("_", 1)[1],
+            "family": family(name), "locations": [location],
+            "locationInfo": [{"location": location, "zones": ["1", "2", "3"], "zoneDetails": []}],
+            "capabilities": [{"name": k, "value": str(v)} for k, v in caps], "restrictions": []}
+
+
+def _disk_sku(name: str, tier: str, location: str) -> dict[str, Any]:
+    return {"resourceType": "disks", "name": name, "tier": tier, "size": "", "locations": [location],
+            "locationInfo": [{"location": location, "zones": ["1", "2", "3"], "zoneDetails": []}],
+            "capabilities": [{"name": "MaxSizeGiB", "value": "32767"}, {"name": "MinSizeGiB", "value": "0"}],
+            "restrictions": []}
+
+
+class ResourceSkus:
+    def __init__(self, api: ArmApi) -> None:
+        self.api = api
+
+    def routes(self) -> list[tuple[str, str, Any, str | None, str | None]]:
+        return [("GET", SUB + "/providers/Microsoft.Compute/skus", self.list, "skus", "skus")]
+
+    def list(self, req: Req, p: Params) -> Response:
+        flt = req.q("$filter")
+        regions = sorted(REGIONS)
+        if flt:
+            m = _FILTER.match(flt)
+            if m is None:
+                raise ArmError(f"The $filter '{flt[:100]}' is not supported: only \"location eq '<region>'\" is.",
+                               code="InvalidParameter", target="$filter")
+            loc = normalize_location(m.group(1))
+            regions = [loc] if loc in REGIONS else []
+        value: list[dict[str, Any]] = []
+        for loc in regions:
+            value += [_vm_sku(k, loc) for k in SIZES]
+            value += [_disk_sku(name, tier, loc) for name, tier in SKU_TIERS.values()]
+        return json_response({"value": value})
+
+
+__all__ = ["ResourceSkus", "family"]
