@@ -70,24 +70,26 @@ class ArmApi:
         return {"retry-after-ms": str(max(1, round(d * 1000)))}
 
     def operation_urls(self, req: Req, namespace: str, sub: str, location: str, op_id: str,
-                       version: str) -> tuple[str, str]:
-        """(Azure-AsyncOperation, Location) URLs of an operation, as `namespace` spells them."""
-        base = f"{req.base}/subscriptions/{sub}/providers/{namespace}/locations/{location}/operations/{op_id}"
+                       version: str, segment: str = "operations") -> tuple[str, str]:
+        """(Azure-AsyncOperation, Location) URLs of an operation, as `namespace` spells them (managed
+        disks use `DiskOperations`)."""
+        base = f"{req.base}/subscriptions/{sub}/providers/{namespace}/locations/{location}/{segment}/{op_id}"
         return f"{base}?api-version={version}", f"{base}?monitor=true&api-version={version}"
 
     def lro_headers(self, req: Req, namespace: str, sub: str, location: str, op_id: str, *,
-                    location_header: bool) -> dict[str, str]:
+                    location_header: bool, segment: str = "operations") -> dict[str, str]:
         version = req.q("api-version") or ""
-        async_url, monitor_url = self.operation_urls(req, namespace, sub, location, op_id, version)
+        async_url, monitor_url = self.operation_urls(req, namespace, sub, location, op_id, version, segment)
         h = {"Azure-AsyncOperation": async_url, "azure-asyncnotification": "Enabled", **self.retry_headers()}
         if location_header:
             h["Location"] = monitor_url
         return h
 
-    def accepted(self, req: Req, namespace: str, sub: str, location: str, op_id: str) -> Response:
+    def accepted(self, req: Req, namespace: str, sub: str, location: str, op_id: str,
+                 segment: str = "operations") -> Response:
         """202 with no body, Azure-AsyncOperation and Location: how actions and deletes answer."""
-        return empty_response(202, {**self.lro_headers(req, namespace, sub, location, op_id, location_header=True),
-                                    "content-length": "0"})
+        headers = self.lro_headers(req, namespace, sub, location, op_id, location_header=True, segment=segment)
+        return empty_response(202, {**headers, "content-length": "0"})
 
     # -- paging ---------------------------------------------------------------------------------------
     @staticmethod

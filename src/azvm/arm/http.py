@@ -16,7 +16,7 @@ STATUS_BY_CODE: Mapping[str, int] = {
     "ResourceNotFound": 404, "ResourceGroupNotFound": 404, "NotFound": 404, "SubscriptionNotFound": 404,
     "OperationNotAllowed": 409, "Conflict": 409, "ResourceGroupBeingDeleted": 409,
     "InvalidResourceGroupLocation": 409, "PropertyChangeNotAllowed": 409, "PlatformImageNotFound": 404,
-    "MethodNotAllowed": 405, "UnsupportedMediaType": 415, "RequestEntityTooLarge": 413,
+    "PreconditionFailed": 412, "MethodNotAllowed": 405, "UnsupportedMediaType": 415, "RequestEntityTooLarge": 413,
     "TooManyRequests": 429, "InternalServerError": 500,
 }
 MAX_BODY = 4 * 1024 * 1024  # ARM refuses request bodies over 4 MB

@@ -17,7 +17,7 @@ from ..service.validation import REGIONS, normalize_location
 from . import compute, network
 from .compute.virtual_machines import VirtualMachines
 from .cost_management import CostManagement
-from .generic import PlainResource, operation_status
+from .generic import PlainResource, operation_segment, operation_status
 from .resources import ProviderType, ResourceManager
 
 COMPUTE_TYPES = ["virtualMachines", "locations", "locations/operations", "locations/vmSizes",
@@ -54,13 +54,13 @@ def build_api(service: ComputeService, config: ServerConfig, versions: ApiVersio
         router.include(PlainResource(api, resources, spec).routes())
         ns, t = spec.type.split("/", 1)
         types.append(ProviderType(ns, t, spec.family))
-    namespaces = {spec.namespace for spec in resources.types.values()} - {"Microsoft.Compute"}
-    for ns in sorted(namespaces):
-        handler = operation_status(api, resources, ns)
-        router.add("GET", f"/subscriptions/{{subscriptionId}}/providers/{ns}/locations/{{location}}/operations"
-                          "/{operationId}", handler, family=None)
-        types.append(ProviderType(ns, "locations/operations", next(
-            s.family for s in resources.types.values() if s.namespace == ns)))
+    # plain operations' status routes, where the VMs' own route does not serve them
+    op_routes = {(spec.namespace, operation_segment(spec), spec.family) for spec in resources.types.values()}
+    for ns, segment, family in sorted(op_routes - {("Microsoft.Compute", "operations", "compute")}):
+        router.add("GET", f"/subscriptions/{{subscriptionId}}/providers/{ns}/locations/{{location}}/{segment}"
+                          "/{operationId}", operation_status(resources), family=family,
+                   type_name=f"locations/{segment}")
+        types.append(ProviderType(ns, f"locations/{segment}", family))
     router.include(CostManagement(api, service, billing or BillingService()).routes())
     router.include(ResourceManager(api, service, resources, types).routes())
     if control is not None:

@@ -16,7 +16,7 @@ from typing import Any
 
 from ..arm.app import ArmApi
 from ..arm.http import Req, Response, empty_response, json_response
-from ..arm.routes import Params
+from ..arm.routes import Params, RouteHandler
 from ..domain.errors import NotFound
 from ..domain.resource_id import ResourceId
 from ..service.resources import Resources, ResourceType
@@ -24,6 +24,13 @@ from ..service.resources import Resources, ResourceType
 SUB = "/subscriptions/{subscriptionId}"
 RG = SUB + "/resourceGroups/{resourceGroupName}"
 RouteRow = tuple[str, str, Any, str | None, str | None]
+# where a family's operations live, when not under `locations/{location}/operations` (DiskRP's
+# `DiskOperations`, as the Azure-AsyncOperation URLs of disk writes show)
+OPERATION_SEGMENTS = {"disks": "DiskOperations"}
+
+
+def operation_segment(spec: ResourceType) -> str:
+    return OPERATION_SEGMENTS.get(spec.family, "operations")
 
 
 class PlainResource:
@@ -84,7 +91,7 @@ class PlainResource:
         rid = self.rid(p)
         row, created = self.res.put(rid, req.json(), if_match=req.if_match, if_none_match=req.if_none_match)
         headers = self.api.lro_headers(req, self.namespace, rid.subscription, row.location or "global", row.op_id,
-                                       location_header=False)
+                                       location_header=False, segment=operation_segment(self.spec))
         return json_response(self.res.render(row), 201 if created else 200, headers)
 
     def patch(self, req: Req, p: Params) -> Response:
@@ -96,7 +103,8 @@ class PlainResource:
         row = self.res.delete(rid, if_match=req.if_match)
         if row is None:
             return empty_response(204)
-        return self.api.accepted(req, self.namespace, rid.subscription, row.location or "global", row.op_id)
+        return self.api.accepted(req, self.namespace, rid.subscription, row.location or "global", row.op_id,
+                                 operation_segment(self.spec))
 
 
 def plain_operation(req: Req, res: Resources, op_id: str) -> Response:
@@ -112,12 +120,12 @@ def plain_operation(req: Req, res: Resources, op_id: str) -> Response:
                           "endTime": iso(row.at_us)})
 
 
-def operation_status(api: ArmApi, res: Resources, namespace: str):  # type: ignore[no-untyped-def]
-    """GET {namespace}/locations/{location}/operations/{operationId}: plain operations end at once."""
+def operation_status(res: Resources) -> RouteHandler:
+    """GET {namespace}/locations/{location}/{operations}/{operationId}: plain operations end at once."""
 
     def handler(req: Req, p: Params) -> Response:
         return plain_operation(req, res, p["operationId"])
     return handler
 
 
-__all__ = ["PlainResource", "operation_status", "plain_operation"]
+__all__ = ["OPERATION_SEGMENTS", "PlainResource", "operation_segment", "operation_status", "plain_operation"]
