@@ -73,6 +73,12 @@ class AzvmServer:
         return ComputeManagementClient(StaticTokenCredential(), self.subscription_id,
                                        **{**self.client_kwargs(), **kwargs})
 
+    def network_client(self, **kwargs: Any) -> Any:
+        from azure.mgmt.network import NetworkManagementClient
+
+        return NetworkManagementClient(StaticTokenCredential(), self.subscription_id,
+                                       **{**self.client_kwargs(), **kwargs})
+
     def resource_client(self, **kwargs: Any) -> Any:
         import importlib
 
