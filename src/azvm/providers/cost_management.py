@@ -6,7 +6,7 @@ from __future__ import annotations
 from ..arm.app import ArmApi
 from ..arm.http import Deferred, Req, Response, json_response
 from ..arm.routes import Params, RouteHandler
-from ..service.billing import BillingService, timeline_from_store
+from ..service.billing import BillingService
 from ..service.compute import ComputeService
 
 SUB = "/subscriptions/{subscriptionId}"
@@ -31,5 +31,6 @@ class CostManagement:
         return self._query(req, f"/subscriptions/{p['subscriptionId']}/resourceGroups/{p['resourceGroupName']}")
 
     def _query(self, req: Req, scope: str) -> Response | Deferred:
-        tl = timeline_from_store(self.svc.store)
-        return json_response(self.billing.query(tl, scope, req.json(), self.svc.now()))
+        """Validated (400 before anything else), the store read here; the bill computed off the loop."""
+        work = self.billing.prepare_query(self.svc.store, scope, req.json(), self.svc.now())
+        return Deferred(lambda: json_response(work()))
