@@ -263,8 +263,8 @@ class HttpProtocol(HttpToolsProtocol):
     def send_400_response(self, msg: str) -> None:
         """A request the HTTP parser refused (an over-long URL or header, a malformed request line)
         gets the ARM envelope too, not uvicorn's plain text."""
-        from .arm.http import error_response
         from .domain.errors import ArmError
+        from .wire import error_response
 
         resp = error_response(ArmError("The request could not be parsed: its request line or headers are"
                                        " malformed or too long (URLs and headers are limited to 64 KB).",

@@ -591,7 +591,7 @@ def test_json_content_types_accepted(http: httpx.Client, rg: str, ctype: str) ->
         "/",
         "/subscriptions/{sub}/bogus",
         "/subscriptions/{sub}/resourceGroups/rg/bogus",
-        "/subscriptions/{sub}/resourceGroups/rg/providers/Microsoft.Compute/disks/d1",
+        "/subscriptions/{sub}/resourceGroups/rg/providers/Microsoft.Compute/galleries/g1",
         "/subscriptions/{sub}/resourceGroups/rg/providers/Microsoft.Compute/virtualMachines/vm1/explode",
         "/subscriptions/{sub}/resourceGroups/rg/providers/Microsoft.Compute/virtualMachines/vm1/start/now",
         "/subscriptions/{sub}/providers/Microsoft.Compute/locations/eastus/bogus",

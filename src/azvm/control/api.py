@@ -10,13 +10,13 @@ import string
 from dataclasses import dataclass
 from typing import Any
 
-from ..arm.http import Deferred, Req, Response, json_response, text_response
-from ..arm.render import status_entries
 from ..clock import MAX_ISO, MAX_US, ClockError, check_time, iso, parse_iso
 from ..domain.errors import ArmError, NotFound
 from ..domain.table import Op
 from ..service.billing import BillingService, shown, timeline_from_store
 from ..service.compute import ComputeService
+from ..service.views import status_entries
+from ..wire import Deferred, Req, Response, json_response, text_response
 
 FAULT_KINDS = ("os-provisioning", "operation")
 FAULT_OPS = ("*", *(o.value for o in Op))
