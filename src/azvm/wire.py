@@ -11,8 +11,24 @@ from typing import Any, NamedTuple
 
 import orjson
 
-from .domain.errors import ArmError
+from .domain.errors import (
+    ArmError,
+    Conflict,
+    MethodNotAllowed,
+    NotFound,
+    OperationNotAllowed,
+    PreconditionFailed,
+    ResourceGroupNotFound,
+    RouteNotFound,
+)
 
+# ARM errors to HTTP statuses: by class first (the most specific class in an error's MRO), then
+# by code for errors raised with a code of their own; 400 otherwise.
+STATUS_BY_CLASS: Mapping[type[ArmError], int] = {
+    NotFound: 404, ResourceGroupNotFound: 404, RouteNotFound: 404,
+    OperationNotAllowed: 409, Conflict: 409,
+    PreconditionFailed: 412, MethodNotAllowed: 405,
+}
 STATUS_BY_CODE: Mapping[str, int] = {
     "ResourceNotFound": 404, "ResourceGroupNotFound": 404, "NotFound": 404, "SubscriptionNotFound": 404,
     "OperationNotAllowed": 409, "Conflict": 409, "ResourceGroupBeingDeleted": 409,
@@ -24,6 +40,12 @@ MAX_BODY = 4 * 1024 * 1024  # ARM refuses request bodies over 4 MB
 
 
 def status_for(err: ArmError) -> int:
+    if err.code != type(err).code:  # raised with a code of its own: that code decides
+        return STATUS_BY_CODE.get(err.code, 400)
+    for cls in type(err).__mro__:
+        status = STATUS_BY_CLASS.get(cls)
+        if status is not None:
+            return status
     return STATUS_BY_CODE.get(err.code, 400)
 
 

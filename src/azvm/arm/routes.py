@@ -18,7 +18,7 @@ import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from ..domain.errors import ArmError
+from ..domain.errors import ArmError, MethodNotAllowed, RouteNotFound
 from .http import Deferred, Req, Response
 
 Params = dict[str, str]
@@ -34,12 +34,7 @@ _RESERVED = re.compile(r"[<>%&:\\?/\x00-\x1f\x7f-\x9f#*]")
 MAX_NAME = 260
 
 
-class MethodNotAllowed(ArmError):
-    code = "MethodNotAllowed"
-
-
-class NoRoute(ArmError):
-    code = "NotFound"
+NoRoute = RouteNotFound
 
 
 def no_route(req: Req) -> NoRoute:

@@ -50,5 +50,19 @@ class BadRequest(ArmError):
     code = "BadRequest"
 
 
+class PreconditionFailed(ArmError):
+    code = "PreconditionFailed"
+
+
+class MethodNotAllowed(ArmError):
+    code = "MethodNotAllowed"
+
+
+class RouteNotFound(ArmError):
+    """No route of the table matches the path (ARM's gateway answers `NotFound`)."""
+
+    code = "NotFound"
+
+
 class ConcurrencyError(Exception):
     """The stream moved on between read and append: reload and decide again."""
