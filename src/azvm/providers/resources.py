@@ -8,6 +8,7 @@ Paths as in azure-rest-api-specs `Microsoft.Resources/stable/*/resources.json` a
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -244,12 +245,15 @@ def _split_and(text: str) -> list[str]:
     return [p.strip() for p in parts if p.strip()]
 
 
+_CLAUSE = re.compile(r"(\w+)\s+(\w+)\s+'((?:[^']|'')*)'")
+
+
 def _clause(part: str) -> tuple[str, str, str]:
-    bits = part.split(None, 2)
-    if len(bits) != 3 or not (bits[2].startswith("'") and bits[2].endswith("'") and len(bits[2]) >= 2):
+    m = _CLAUSE.fullmatch(part)
+    if m is None:
         raise ArmError(f"The $filter clause '{part}' is malformed: expected <field> eq '<value>'.",
                        code="InvalidFilterInQueryString", target="$filter")
-    return bits[0].lower(), bits[1].lower(), bits[2][1:-1].replace("''", "'")
+    return m.group(1).lower(), m.group(2).lower(), m.group(3).replace("''", "'")
 
 
 def group_of(rid: ResourceId) -> str:
