@@ -79,7 +79,8 @@ def test_old_sdk_api_versions_are_served(azvm: AzvmServer) -> None:
         vm = http.get(f"{base}/Microsoft.Compute/virtualMachines/web", params={"api-version": "2019-03-01"})
         assert vm.status_code == 200
         disk = vm.json()["properties"]["storageProfile"]["osDisk"]["name"]
-        assert http.get(f"{base}/Microsoft.Compute/disks/{disk}", params={"api-version": "2017-03-30"}).status_code == 200
+        old_disk = http.get(f"{base}/Microsoft.Compute/disks/{disk}", params={"api-version": "2017-03-30"})
+        assert old_disk.status_code == 200
         nic = http.get(f"{base}/Microsoft.Network/networkInterfaces/web-nic", params={"api-version": "2018-11-01"})
         assert nic.status_code == 200
         bad = http.get(f"{base}/Microsoft.Network/networkInterfaces/web-nic", params={"api-version": "2018-11-02"})
