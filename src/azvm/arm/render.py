@@ -80,7 +80,7 @@ def extension_body(st: VmState, ext: dict[str, Any], *, expand: bool = False) ->
 _VM_PROPERTY_ORDER = ("hardwareProfile", "provisioningState", "vmId")
 
 
-def vm_body(st: VmState, *, expand: bool = False, status_only: bool = False) -> dict[str, Any]:
+def vm_body(st: VmState, *, expand: bool = False, status_only: bool = False, user_data: bool = False) -> dict[str, Any]:
     m = st.row.model
     props_in = m.get("properties", {})
     props: dict[str, Any] = {}
@@ -88,8 +88,8 @@ def vm_body(st: VmState, *, expand: bool = False, status_only: bool = False) -> 
         props["hardwareProfile"] = props_in["hardwareProfile"]
     props["provisioningState"] = Prov(st.phase.prov).provisioning_state.value
     for k, v in props_in.items():
-        if k not in ("hardwareProfile", "timeCreated"):
-            props[k] = v
+        if k not in ("hardwareProfile", "timeCreated") and (k != "userData" or user_data):
+            props[k] = v  # userData only with $expand=userData, as Compute shows it
     if expand or status_only:
         props["instanceView"] = instance_view(st, status_only=status_only)
     if "timeCreated" in props_in:

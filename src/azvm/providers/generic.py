@@ -92,7 +92,7 @@ class PlainResource:
         row, created = self.res.put(rid, req.json(), if_match=req.if_match, if_none_match=req.if_none_match)
         headers = self.api.lro_headers(req, self.namespace, rid.subscription, row.location or "global", row.op_id,
                                        location_header=False, segment=operation_segment(self.spec))
-        return json_response(self.res.render(row), 201 if created else 200, headers)
+        return json_response(self.res.render(row), self.spec.put_status[0 if created else 1], headers)
 
     def patch(self, req: Req, p: Params) -> Response:
         row = self.res.patch(self.rid(p), req.json(), if_match=req.if_match)

@@ -43,6 +43,7 @@ from .validation import (
     check_data_disks,
     check_group_name,
     check_location,
+    check_network_profile,
     check_os_disk,
     check_size,
     check_subobjects,
@@ -501,6 +502,8 @@ class ComputeService:
                 check_os_disk(storage["osDisk"])
             if isinstance(props.get("hardwareProfile"), dict) and "vmSize" in props["hardwareProfile"]:
                 check_size(props["hardwareProfile"]["vmSize"])
+            if isinstance(props.get("networkProfile"), dict):
+                check_network_profile(props["networkProfile"], required="networkInterfaces" in props["networkProfile"])
         if patch.get("tags") is not None:
             check_tags(patch.get("tags"))
         return self._merge(row, {"properties": props or {}, "tags": patch.get("tags")},

@@ -79,6 +79,6 @@ def check_delete(ctx: Resources, row: ResourceRow) -> None:
 
 
 AVAILABILITY_SETS = ResourceType(TYPE, "compute", normalize, render=render, check_delete=check_delete,
-                                 etag_in_body=False)
+                                 etag_in_body=False, put_status=(200, 200))
 
 __all__ = ["AVAILABILITY_SETS"]

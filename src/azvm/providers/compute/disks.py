@@ -106,6 +106,6 @@ def check_delete(ctx: Resources, row: ResourceRow) -> None:
 
 
 DISKS = ResourceType(DISK_TYPE, "disks", normalize, render=render, check_delete=check_delete, etag_in_body=False,
-                     top_level=("sku", "zones", "extendedLocation"))
+                     top_level=("sku", "zones", "extendedLocation"), put_status=(202, 202))
 
 __all__ = ["DISKS"]

@@ -100,7 +100,7 @@ class VirtualMachines:
                            " Allowed values are 'instanceView', 'userData'.", code="InvalidParameter",
                            target="$expand")
         st = self.svc.require_vm(p["subscriptionId"], p["resourceGroupName"], p["vmName"], skip_update=not expand)
-        return json_response(render.vm_body(st, expand=expand == "instanceview"))
+        return json_response(render.vm_body(st, expand=expand == "instanceview", user_data=expand == "userdata"))
 
     def put(self, req: Req, p: Params) -> Response:
         sub = p["subscriptionId"]
