@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
-from ..domain.errors import ArmError
+from ..domain.errors import NotFound
 
 
 @dataclass(frozen=True)
@@ -43,7 +43,7 @@ IMAGES: tuple[Image, ...] = tuple(_load())
 _BY_KEY = {(i.publisher.lower(), i.offer.lower(), i.sku.lower()): i for i in IMAGES}
 
 
-class PlatformImageNotFound(ArmError):
+class PlatformImageNotFound(NotFound):
     code = "PlatformImageNotFound"
 
 
