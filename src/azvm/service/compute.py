@@ -410,7 +410,7 @@ class ComputeService:
         if body.get("resources"):  # extensions given with the VM (as templates nest them)
             exts: list[dict[str, Any]] = []
             for i, e in enumerate(body["resources"]):
-                exts = extensions.put(model, exts, extensions.name_of(e, i), e, now)
+                exts = extensions.put(model, exts, extensions.name_of(e, i), e, now, full=False)
             model["resources"] = exts
         return model
 

@@ -66,11 +66,13 @@ def _tags(value: Any) -> dict[str, str] | None:
     return check_tags(value) if value is not None else None
 
 
-def put(vm: dict[str, Any], current: list[dict[str, Any]], name: str, body: Any, now: int) -> list[dict[str, Any]]:
-    """The VM's extensions after a PUT of one (created, or replaced as a whole)."""
+def put(vm: dict[str, Any], current: list[dict[str, Any]], name: str, body: Any, now: int, *,
+        full: bool = True) -> list[dict[str, Any]]:
+    """The VM's extensions after a PUT of one (created, or replaced as a whole). Nested in a VM's own
+    body (`full=False`, as templates write them), an extension's properties are checked but not required."""
     if not isinstance(body, dict):
         raise InvalidParameter("The request body must be a JSON object describing the extension.", target="body")
-    props = _check_properties(body.get("properties"), full=True)
+    props = _check_properties(body.get("properties"), full=full)
     old = next((e for e in current if str(e.get("name", "")).lower() == name.lower()), None)
     ext: dict[str, Any] = {"name": old["name"] if old else name,
                            "id": f"{vm['id']}/extensions/{old['name'] if old else name}",
