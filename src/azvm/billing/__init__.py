@@ -12,6 +12,7 @@ from .explain import (
     WhatIf,
     WhatIfVm,
     explain,
+    explain_resource,
     what_if_deallocate,
 )
 from .export import (
@@ -32,7 +33,7 @@ from .history import (
     read_history_json,
 )
 from .meter import day_cells
-from .model import BILLING_STATES, SECONDS_PER_MONTH, BillingError, DiskSpan, StateChange
+from .model import BILLING_STATES, RESOURCE_KINDS, SECONDS_PER_MONTH, BillingError, DiskSpan, ResourceSpan, StateChange
 from .money import display
 from .prices import (
     Meter,
@@ -41,8 +42,10 @@ from .prices import (
     disk_meter_name,
     load_prices,
     parse_prices,
+    public_ip_meter_name,
     sample_prices,
 )
+from .resources import ResourceInterval
 from .rules import (
     BUILTIN_RULE_SETS,
     DEFAULT_RULE_SET,
@@ -61,6 +64,7 @@ __all__ = [
     "DEFAULT_RULE_SET",
     "GROUP_BY",
     "QUERY_GROUPINGS",
+    "RESOURCE_KINDS",
     "SECONDS_PER_MONTH",
     "Bill",
     "BillingError",
@@ -75,6 +79,8 @@ __all__ = [
     "Meter",
     "PriceSheet",
     "PriceSheetError",
+    "ResourceInterval",
+    "ResourceSpan",
     "RuleSet",
     "RuleSetError",
     "StateChange",
@@ -89,11 +95,13 @@ __all__ = [
     "disk_meter_name",
     "display",
     "explain",
+    "explain_resource",
     "load_prices",
     "load_rules",
     "normalize_power_state",
     "parse_prices",
     "parse_rules",
+    "public_ip_meter_name",
     "query_costs",
     "read_history",
     "read_history_csv",

@@ -15,14 +15,17 @@ from fractions import Fraction
 from .meter import Row, Usage, ceil_second, meter
 from .model import (
     BILLING_STATES,
+    RESOURCE_KINDS,
     SECONDS_PER_HOUR,
     SECONDS_PER_MONTH,
     BillingError,
     DiskSpan,
+    ResourceSpan,
     parse_vm_id,
 )
 from .money import ExactTotal, to_decimal
 from .prices import Meter, PriceSheet, disk_meter_name
+from .resources import meter_resources, resource_meter, unpriced_reason
 from .rules import RuleSet
 
 __all__ = [
@@ -66,14 +69,14 @@ class LineItem:
 
     `seconds` is every metered second behind the line (billed or not), `billed_seconds` what the
     rule set bills (plus minimum-run top-ups); `quantity` is billed time in the meter's unit
-    (hours, or months of 730 hours for disks). `amount` is exact to 50 significant digits
+    (hours for VMs and public IPs, or months of 730 hours for disks). `amount` is exact to 50 significant digits
     (`exact` is the exact Fraction); both are None when the line is unpriced.
     """
 
     group_by: str
     group: str
-    kind: str  # "vm" | "disk"
-    resource_id: str  # the VM id, or the disk id; "" when lines of several resources are merged
+    kind: str  # "vm" | "disk" | "publicip"
+    resource_id: str  # the VM, disk or public IP id; "" when lines of several resources are merged
     meter: str  # a label for the meter, e.g. "Virtual Machines DSv3 Series / D2s v3 / eastus"
     meter_id: str
     size: str  # VM size, or disk tier meterName
@@ -95,9 +98,9 @@ class LineItem:
 
 @dataclass(frozen=True)
 class Unpriced:
-    """A VM (facts) or disk with metered time but no price in the sheet."""
+    """A VM (facts), disk or public IP with metered time but no price in the sheet."""
 
-    kind: str  # "vm" | "disk"
+    kind: str  # "vm" | "disk" | "publicip"
     resource_id: str
     size: str
     location: str
@@ -228,11 +231,13 @@ def bill(
     window_start_us: int,
     window_end_us: int,
     group_by: str = "vm",
+    resources: Iterable[ResourceSpan] = (),
 ) -> Bill:
-    """Bill a timeline and disks over [window_start_us, window_end_us), grouped by `group_by`.
+    """Bill a timeline, disks and resources over [window_start_us, window_end_us), grouped by `group_by`.
 
-    `group_by` is one of ``vm`` (one line per VM and meter; disks per disk), ``state`` (per power
-    state and meter; disks under ``any``), ``day`` (per UTC day and meter) or ``meter``.
+    `group_by` is one of ``vm`` (one line per VM and meter; disks of the VM model per disk under
+    their VM; each resource span's meter under the resource's own id), ``state`` (per power state
+    and meter; disks and resources under ``any``), ``day`` (per UTC day and meter) or ``meter``.
     """
     if group_by not in GROUP_BY:
         raise BillingError(f"group_by {group_by!r}: expected one of {', '.join(GROUP_BY)}")
@@ -362,15 +367,9 @@ def bill(
         m = _disk_meter(prices, label, loc)
         any_unpriced_disk = any_unpriced_disk or m is None
         resource = ""
+        group = _existing_group(group_by, usage.names.get(vm, vm), d, m, label, loc)
         if group_by == "vm":
-            group = usage.names.get(vm, vm)
             resource = disk_resource_id(group, name)
-        elif group_by == "state":
-            group = DISK_STATE_GROUP
-        elif group_by == "day":
-            group = day_string(d)
-        else:
-            group = _meter_label(m, label, loc, "")
         billed_flag = True if group_by == "state" else None
         lines.append(
             _line(
@@ -391,6 +390,7 @@ def bill(
         )
     if any_unpriced_disk:
         unpriced.extend(_unpriced_disks(disk_list, usage, prices))
+    lines.extend(_resource_lines(resources, usage, prices, group_by, unpriced))
 
     lines.sort(key=lambda li: (li.group, li.kind != "vm", li.resource_id, li.meter))
     total = sum((li.exact for li in lines if li.exact is not None), Fraction(0))
@@ -404,6 +404,46 @@ def bill(
         total,
         tuple(_merge_unpriced(unpriced)),
     )
+
+
+def _existing_group(group_by: str, owner: str, day: int, m: Meter | None, label: str, loc: str) -> str:
+    """The group of a line billed for existing (a disk, a public IP): its owner's id (the VM of a
+    VM-model disk, the resource itself) by vm, ``any`` by state, its day, or its meter."""
+    if group_by == "vm":
+        return owner
+    if group_by == "state":
+        return DISK_STATE_GROUP
+    if group_by == "day":
+        return day_string(day)
+    return _meter_label(m, label, loc, "")
+
+
+def _resource_lines(resources: Iterable[ResourceSpan], usage: Usage, prices: PriceSheet, group_by: str,
+                    unpriced: list[Unpriced]) -> list[LineItem]:
+    """The lines of resource spans (disks, public IPs), billed whatever the power state; their
+    unpriced usage is added to `unpriced`, per resource."""
+    spans = resources if isinstance(resources, (list, tuple)) else list(resources)
+    if not spans:
+        return []
+    ws, we = usage.window_start_s, usage.window_end_s
+    by_resource = group_by == "vm"
+    seconds, names = meter_resources(spans, ws, we, by_resource, group_by == "day")
+    lines = []
+    any_unpriced = False
+    for (rid, kind, label, loc, d), secs in seconds.items():
+        per, unit, _category, _service = RESOURCE_KINDS[kind]
+        m = resource_meter(prices, kind, label, loc)
+        any_unpriced = any_unpriced or m is None
+        group = _existing_group(group_by, names.get(rid, ""), d, m, label, loc)
+        resource = group if group_by == "vm" else ""
+        lines.append(_line(group_by, group, kind, resource, m, label, loc, "", secs, secs, per, unit,
+                           True if group_by == "state" else None))
+    if any_unpriced:
+        by_id = seconds if by_resource else meter_resources(spans, ws, we, True, False)[0]
+        for (rid, kind, label, loc, _d), n in by_id.items():
+            if resource_meter(prices, kind, label, loc) is None:
+                unpriced.append(Unpriced(kind, names[rid], label, loc, "", n, n, unpriced_reason(kind, label)))
+    return lines
 
 
 def _unpriced_by_vm(

@@ -16,10 +16,12 @@ from .model import (
     US_PER_DAY,
     BillingError,
     DiskSpan,
+    ResourceSpan,
     seconds_between,
 )
 from .money import ExactTotal, to_decimal
 from .prices import PriceSheet, disk_meter_name
+from .resources import ResourceInterval, resource_intervals
 from .rules import RuleSet
 
 __all__ = [
@@ -29,6 +31,7 @@ __all__ = [
     "WhatIf",
     "WhatIfVm",
     "explain",
+    "explain_resource",
     "what_if_deallocate",
 ]
 
@@ -86,18 +89,20 @@ class Explanation(ExactTotal):
     window_end_us: int
     intervals: tuple[ExplainedInterval, ...]
     disks: tuple[DiskInterval, ...]
+    #: the spans of a disk or public IP resource (`explain_resource`): then `vm_id` is its id
+    resources: tuple[ResourceInterval, ...] = ()
 
     @property
     def total_exact(self) -> Fraction:
-        parts = [i.exact for i in self.intervals] + [d.exact for d in self.disks]
+        parts = [i.exact for i in self.intervals] + [d.exact for d in self.disks] + [r.exact for r in self.resources]
         return sum((p for p in parts if p is not None), Fraction(0))
 
     @property
     def complete(self) -> bool:
         """False when some billed time has no price."""
-        return all(i.exact is not None for i in self.intervals if i.billed) and all(
-            d.exact is not None for d in self.disks
-        )
+        return (all(i.exact is not None for i in self.intervals if i.billed)
+                and all(d.exact is not None for d in self.disks)
+                and all(r.exact is not None for r in self.resources))
 
 
 def _split_days(a: int, b: int) -> list[tuple[int, int]]:
@@ -235,6 +240,19 @@ def explain(
     return Explanation(
         display_id, rules.name, prices.currency, window_start_us, window_end_us, tuple(out), tuple(disk_out)
     )
+
+
+def explain_resource(resource_id: str, resources: Iterable[ResourceSpan], prices: PriceSheet, rules: RuleSet,
+                     window_start_us: int, window_end_us: int, split_days: bool = False) -> Explanation:
+    """Every span behind the charge of one disk or public IP (case-insensitive id) in the window:
+    its meter, unit price and amount. The amounts add up to what `bill` charges the resource."""
+    if window_end_us < window_start_us:
+        raise BillingError(f"window ends ({window_end_us}) before it starts ({window_start_us})")
+    spans = [s for s in resources if s[0].lower() == resource_id.lower()]
+    display_id = spans[0][0] if spans else resource_id
+    out = resource_intervals(resource_id, spans, prices, window_start_us, window_end_us,
+                             _split_days if split_days else None)
+    return Explanation(display_id, rules.name, prices.currency, window_start_us, window_end_us, (), (), tuple(out))
 
 
 @dataclass(frozen=True)

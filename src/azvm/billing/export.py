@@ -13,8 +13,11 @@ from typing import Any, NamedTuple, TextIO
 from .bill import _disk_meter, day_string, disk_resource_id, meter_disks, price_key
 from .meter import Row, meter
 from .model import BILLING_STATES, SECONDS_PER_HOUR, SECONDS_PER_MONTH, BillingError, DiskSpan, parse_vm_id
+from .model import RESOURCE_KINDS as KINDS
+from .model import ResourceSpan as Span
 from .money import CONTEXT
 from .prices import Meter, PriceSheet
+from .resources import meter_resources, resource_meter
 from .rules import RuleSet
 
 __all__ = [
@@ -77,6 +80,16 @@ class CostRecord(NamedTuple):
     unit_seconds: int  # seconds in one unit of measure: 3600 (1 Hour) or 2628000 (1/Month)
 
     @property
+    def resource_type(self) -> str:
+        """The resource type of `resource_id`, e.g. ``Microsoft.Compute/disks`` (the ResourceType dimension)."""
+        parts = self.resource_id.strip("/").split("/")
+        lowered = [p.lower() for p in parts]
+        if "providers" not in lowered:
+            return ""
+        i = len(lowered) - 1 - lowered[::-1].index("providers")
+        return "/".join(parts[i + 1:i + 3]) if i + 2 < len(parts) else ""
+
+    @property
     def exact(self) -> Fraction | None:
         if self.effective_price is None:
             return None
@@ -96,17 +109,18 @@ _EXACT = Context(prec=60, traps=[Inexact])
 
 
 def _cost_record(date: str, resource_id: str, rg: str, sub: str, m: Meter | None, category: str, label: str,
-                 unit: str, secs: int, unit_seconds: int, currency: str, location: str, tags: str) -> CostRecord:
+                 unit: str, secs: int, unit_seconds: int, currency: str, location: str, tags: str,
+                 service: str = CONSUMED_SERVICE) -> CostRecord:
     """One row of the export; an unpriced one keeps its label as the meter name and has neither price
     nor cost."""
     per = Decimal(unit_seconds)
     quantity = CONTEXT.divide(secs, per)
     if m is None:
         return CostRecord(date, resource_id, rg, sub, category, "", label, "", quantity, unit, None, None, currency,
-                          location, CONSUMED_SERVICE, tags, secs, unit_seconds)
+                          location, service, tags, secs, unit_seconds)
     return CostRecord(date, resource_id, rg, sub, m.service_name or category, m.product_name, m.meter_name,
                       m.meter_id, quantity, m.unit_of_measure or unit, m.unit_price,
-                      CONTEXT.divide(m.unit_price * secs, per), currency, location, CONSUMED_SERVICE, tags, secs,
+                      CONTEXT.divide(m.unit_price * secs, per), currency, location, service, tags, secs,
                       unit_seconds)
 
 
@@ -123,8 +137,11 @@ def cost_records(
     window_start_us: int,
     window_end_us: int,
     tags: Mapping[str, Mapping[str, str]] | None = None,
+    resources: Iterable[Span] = (),
 ) -> list[CostRecord]:
-    """Daily cost-details records: one per resource per meter per UTC day with billed usage.
+    """Daily cost-details records: one per resource per meter per UTC day with billed usage: VMs,
+    the disks of the VM model, and resource spans (disks, public IPs). `tags` maps resource ids
+    (VMs, disks, public IPs) to their tags.
 
     Unpriced usage still gets its rows (quantity filled in, price and cost None).
     """
@@ -179,6 +196,14 @@ def cost_records(
         date = days.get(day) or days.setdefault(day, day_string(day))
         out.append(_cost_record(date, rid, rg, sub, dm, "Storage", label, "1/Month", secs, SECONDS_PER_MONTH,
                                 currency, loc.lower(), "{}"))
+    spans, names = meter_resources(resources, usage.window_start_s, usage.window_end_s, True, True)
+    for (key, kind, label, loc, day), secs in spans.items():
+        per, unit, category, service = KINDS[kind]
+        rid = names[key]
+        sub, rg, _ = parse_vm_id(rid)
+        date = days.get(day) or days.setdefault(day, day_string(day))
+        out.append(_cost_record(date, rid, rg, sub, resource_meter(prices, kind, label, loc), category, label, unit,
+                                secs, per, currency, loc, _tags_json(tags_lower, rid), service))
     out.sort(key=lambda r: (r.date, r.resource_id.lower(), r.meter_category, r.meter_name))
     return out
 
@@ -255,6 +280,7 @@ def cost_records_json(records: Iterable[CostRecord], places: int = 10) -> list[d
 #: Cost Management Query grouping dimension -> CostRecord attribute
 QUERY_GROUPINGS: Mapping[str, str] = {
     "ResourceId": "resource_id",
+    "ResourceType": "resource_type",
     "ResourceGroup": "resource_group",
     "ResourceGroupName": "resource_group",
     "MeterSubCategory": "meter_subcategory",
@@ -264,7 +290,7 @@ QUERY_GROUPINGS: Mapping[str, str] = {
     "SubscriptionId": "subscription_id",
     "Meter": "meter_name",
 }
-_LOWERED = frozenset({"ResourceId", "ResourceGroup", "ResourceGroupName"})
+_LOWERED = frozenset({"ResourceId", "ResourceType", "ResourceGroup", "ResourceGroupName"})
 
 
 def query_costs(

@@ -94,8 +94,9 @@ def day_cells(
     disks: Iterable[tuple[str, str, str, int, int, int | None]],
     window_start_us: int,
     window_end_us: int,
+    resources: Iterable[tuple[str, str, str, int, str, int, int | None]] = (),
 ) -> int:
-    """How many (row or disk, UTC day) pieces a by-day meter of the window folds: an upper bound of
+    """How many (row, disk or resource span, UTC day) pieces a by-day meter of the window folds: an upper bound of
     the lines of a bill by day and of the cost-details records, counted in one pass without
     metering. Each row counts the UTC days it covers inside the window (a VM absent or deleted
     counts nothing), each disk span likewise. Lets a caller refuse a window whose day-split output
@@ -129,6 +130,8 @@ def day_cells(
     except _Unsorted:  # each VM's rows by time (stable: at one instant, input order)
         n = rows_days(sorted(rows, key=lambda r: r[1]))
     for _vm, _name, _sku, _size, start_us, end_us in disks:
+        n += days(ceil_second(start_us), we if end_us is None else ceil_second(end_us))
+    for *_facts, start_us, end_us in resources:
         n += days(ceil_second(start_us), we if end_us is None else ceil_second(end_us))
     return n
 

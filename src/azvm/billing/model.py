@@ -16,6 +16,8 @@ __all__ = [
     "SECONDS_PER_MONTH",
     "StateChange",
     "DiskSpan",
+    "ResourceSpan",
+    "RESOURCE_KINDS",
     "BillingError",
     "seconds_between",
     "parse_vm_id",
@@ -67,6 +69,30 @@ class DiskSpan(NamedTuple):
     size_gb: int
     start_us: int
     end_us: int | None
+
+
+class ResourceSpan(NamedTuple):
+    """A plain resource billed whatever any VM does: one meter from `start_us` to `end_us` (None: on).
+
+    `kind` is ``disk`` (a managed disk: `sku` its storage account type, e.g. ``Premium_LRS``,
+    `size_gb` its size, priced by tier per month) or ``publicip`` (a public IP: `sku` the Retail
+    Prices meterName, e.g. ``Standard IPv4 Static Public IP``, `size_gb` 0, priced per hour).
+    """
+
+    resource_id: str
+    kind: str
+    sku: str
+    size_gb: int
+    location: str
+    start_us: int
+    end_us: int | None
+
+
+#: kind -> (seconds in one unit, unitOfMeasure, MeterCategory, ConsumedService) of a ResourceSpan
+RESOURCE_KINDS: dict[str, tuple[int, str, str, str]] = {
+    "disk": (SECONDS_PER_MONTH, "1/Month", "Storage", "Microsoft.Compute"),
+    "publicip": (SECONDS_PER_HOUR, "1 Hour", "Virtual Network", "Microsoft.Network"),
+}
 
 
 def seconds_between(start_us: int, end_us: int) -> int:

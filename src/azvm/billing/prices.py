@@ -25,6 +25,7 @@ __all__ = [
     "PriceSheetError",
     "disk_meter_name",
     "load_prices",
+    "public_ip_meter_name",
     "parse_prices",
     "sample_prices",
 ]
@@ -89,6 +90,15 @@ def disk_meter_name(sku: str, size_gb: int) -> str | None:
     return None
 
 
+def public_ip_meter_name(sku: str, allocation: str, version: str = "IPv4") -> str:
+    """The Retail Prices meterName of a public IP (serviceName Virtual Network, productName IP
+    Addresses), e.g. ("Standard", "Static") -> "Standard IPv4 Static Public IP", ("Basic", "Dynamic")
+    -> "Basic IPv4 Dynamic Public IP". A Standard address is always Static."""
+    tier = "Standard" if sku.lower() == "standard" else "Basic"
+    method = "Static" if tier == "Standard" or allocation.lower() != "dynamic" else "Dynamic"
+    return f"{tier} {version} {method} Public IP"
+
+
 _DISK_METER = re.compile(r"^[PES]\d+ (LRS|ZRS) Disk$")
 
 
@@ -96,9 +106,10 @@ class PriceSheet:
     """Lookups over the Consumption items of a Retail Prices document."""
 
     def __init__(self, vm: Mapping[tuple[str, str, str], Meter], disk: Mapping[tuple[str, str], Meter],
-                 currency: str, item_count: int) -> None:
+                 currency: str, item_count: int, ip: Mapping[tuple[str, str], Meter] | None = None) -> None:
         self._vm = dict(vm)
         self._disk = dict(disk)
+        self._ip = dict(ip or {})
         self.currency = currency
         self.item_count = item_count
 
@@ -110,6 +121,10 @@ class PriceSheet:
     def disk(self, meter_name: str, region: str) -> Meter | None:
         """The monthly meter of a disk tier (e.g. ``P10 LRS Disk``) in a region."""
         return self._disk.get((meter_name.lower(), region.lower()))
+
+    def public_ip(self, meter_name: str, region: str) -> Meter | None:
+        """The hourly meter of a public IP (e.g. ``Standard IPv4 Static Public IP``) in a region."""
+        return self._ip.get((meter_name.lower(), region.lower()))
 
     @property
     def vm_keys(self) -> frozenset[tuple[str, str, str]]:
@@ -156,6 +171,7 @@ def parse_prices(doc: Any) -> PriceSheet:
     items, currency = _items_of(doc)
     vm: dict[tuple[str, str, str], tuple[str, Meter]] = {}
     disk: dict[tuple[str, str], tuple[str, Meter]] = {}
+    ip: dict[tuple[str, str], tuple[str, Meter]] = {}
     for n, item in enumerate(items, 1):
         if not isinstance(item, dict):
             raise PriceSheetError(f"item {n}: expected an object")
@@ -195,9 +211,14 @@ def parse_prices(doc: Any) -> PriceSheet:
             dkey = (meter_name.lower(), region)
             if dkey not in disk or disk[dkey][0] < start:
                 disk[dkey] = (start, meter)
+        elif service == "Virtual Network" and product == "IP Addresses" and meter_name.endswith(" Public IP"):
+            ikey = (meter_name.lower(), region)
+            if ikey not in ip or ip[ikey][0] < start:
+                ip[ikey] = (start, meter)
     vm_meters = {k: m for k, (_, m) in vm.items()}
     disk_meters = {k: m for k, (_, m) in disk.items()}
-    return PriceSheet(vm_meters, disk_meters, currency or "USD", len(items))
+    ip_meters = {k: m for k, (_, m) in ip.items()}
+    return PriceSheet(vm_meters, disk_meters, currency or "USD", len(items), ip_meters)
 
 
 def load_prices(path: str | Path) -> PriceSheet:

@@ -7,7 +7,7 @@ the VM starts, whichever comes first.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from .history import Operation, Phase
@@ -106,3 +106,162 @@ def disk_rows(ops: Iterable[Operation]) -> list[DiskRow]:
     for op in ops:
         t.apply(op)
     return t.spans()
+
+
+# -- plain resources billed for existing: Disk resources and public IPs ---------------------------------
+
+#: One version of a plain resource, as the billing projection needs it:
+#: (key (lower case), resource id, location, at_us, gone_us | None, body)
+ResourceVersion = tuple[str, str, str, int, int | None, dict[str, Any]]
+#: (resource id, kind, sku, size_gb, location, start_us, end_us | None): azvm.billing's ResourceSpan shape
+SpanRow = tuple[str, str, str, int, str, int, int | None]
+
+#: power states in which a VM's Dynamic public IP address is released (as the public IP's render says)
+RELEASING_STATES = frozenset({"deallocating", "deallocated", "hibernated", "deleted"})
+_INF = 1 << 62
+
+
+def _by_key(versions: Iterable[ResourceVersion]) -> dict[str, list[ResourceVersion]]:
+    out: dict[str, list[ResourceVersion]] = {}
+    for v in versions:
+        out.setdefault(v[0], []).append(v)
+    for vs in out.values():
+        vs.sort(key=lambda v: v[3])
+    return out
+
+
+def _lived(vs: Sequence[ResourceVersion]) -> list[tuple[int, int, ResourceVersion]]:
+    """[start, end) of each version while the resource exists: until the next version, or its deletion
+    (`gone_us`, possibly later than the version itself); an open end is _INF."""
+    out = []
+    for i, v in enumerate(vs):
+        end = vs[i + 1][3] if i + 1 < len(vs) else _INF
+        if v[4] is not None:
+            end = min(end, v[4])
+        if end > v[3]:
+            out.append((v[3], end, v))
+    return out
+
+
+def _spans(rid: str, kind: str, location: str, pieces: Iterable[tuple[int, int, str, int]]) -> list[SpanRow]:
+    """Spans of one resource from (start, end, sku, size) pieces, consecutive equal ones merged."""
+    out: list[SpanRow] = []
+    for a, b, sku, size in sorted(pieces):
+        if b <= a:
+            continue
+        if out and out[-1][2] == sku and out[-1][3] == size and out[-1][6] == a:
+            out[-1] = (*out[-1][:6], b)
+        else:
+            out.append((rid, kind, sku, size, location, a, b))
+    return [s if s[6] != _INF else (*s[:6], None) for s in out]
+
+
+def _disk_facts(body: dict[str, Any]) -> tuple[str, int]:
+    sku = (body.get("sku") or {}).get("name") or "Standard_LRS"
+    size = (body.get("properties") or {}).get("diskSizeGB") or 0
+    return str(sku), int(size)
+
+
+def disk_resource_spans(versions: Iterable[ResourceVersion]) -> list[SpanRow]:
+    """Each Disk resource from its creation to its deletion, whatever the VMs do, one span per
+    (sku, size): a grown disk changes tier from the version that grew it."""
+    out: list[SpanRow] = []
+    for vs in _by_key(versions).values():
+        pieces = [(a, b, *_disk_facts(v[5])) for a, b, v in _lived(vs)]
+        out += _spans(vs[-1][1], "disk", vs[-1][2], pieces)
+    return out
+
+
+def _intersect(xs: Sequence[tuple[int, int]], ys: Sequence[tuple[int, int]]) -> list[tuple[int, int]]:
+    out = []
+    for a, b in xs:
+        for c, d in ys:
+            lo, hi = max(a, c), min(b, d)
+            if hi > lo:
+                out.append((lo, hi))
+    return sorted(out)
+
+
+def _holding(usage: Iterable[UsageRow]) -> dict[str, list[tuple[int, int]]]:
+    """Per VM (lower-case id): when it holds a Dynamic public IP address (exists, not deallocated)."""
+    rows: dict[str, list[tuple[int, str]]] = {}
+    for vm_id, at_us, state, *_ in usage:
+        rows.setdefault(vm_id.lower(), []).append((at_us, state))
+    out: dict[str, list[tuple[int, int]]] = {}
+    for vm, rs in rows.items():
+        rs.sort(key=lambda r: r[0])
+        held: list[tuple[int, int]] = []
+        for i, (at, state) in enumerate(rs):
+            end = rs[i + 1][0] if i + 1 < len(rs) else _INF
+            if state not in RELEASING_STATES and end > at:
+                if held and held[-1][1] == at:
+                    held[-1] = (held[-1][0], end)
+                else:
+                    held.append((at, end))
+        out[vm] = held
+    return out
+
+
+def _ref(props: dict[str, Any], name: str) -> str | None:
+    v = props.get(name)
+    return str(v["id"]).lower() if isinstance(v, dict) and isinstance(v.get("id"), str) else None
+
+
+def public_ip_spans(public_ips: Iterable[ResourceVersion], nics: Iterable[ResourceVersion],
+                    usage: Iterable[UsageRow], meter_name: Callable[[str, str, str], str]) -> list[SpanRow]:
+    """Each public IP from its creation to its deletion, under the meter `meter_name(sku, allocation
+    method, IP version)` of each version (azvm.billing.public_ip_meter_name); a Basic Dynamic one only while it holds
+    an address: while a NIC whose IP configuration uses it is attached to a VM that exists and is
+    not deallocated (nor deallocating, hibernated), as the public IP's render shows `ipAddress`."""
+    used: dict[str, list[tuple[int, int, str]]] = {}  # public IP key -> [(start, end, vm key)]
+    for vs in _by_key(nics).values():
+        for a, b, v in _lived(vs):
+            props = v[5].get("properties") or {}
+            vm = _ref(props, "virtualMachine")
+            if vm is None:
+                continue
+            for ipc in props.get("ipConfigurations") or []:
+                pip = _ref((ipc or {}).get("properties") or {}, "publicIPAddress")
+                if pip is not None:
+                    used.setdefault(pip, []).append((a, b, vm))
+    holding = _holding(usage)
+    out: list[SpanRow] = []
+    for key, vs in _by_key(public_ips).items():
+        pieces: list[tuple[int, int, str, int]] = []
+        for a, b, v in _lived(vs):
+            body = v[5]
+            props = body.get("properties") or {}
+            sku = str((body.get("sku") or {}).get("name") or "Basic")
+            method = str(props.get("publicIPAllocationMethod") or ("Static" if sku == "Standard" else "Dynamic"))
+            name = meter_name(sku, method, str(props.get("publicIPAddressVersion") or "IPv4"))
+            if sku.lower() == "standard" or method.lower() != "dynamic":
+                pieces.append((a, b, name, 0))
+                continue
+            for c, d, vm in used.get(key, ()):
+                for lo, hi in _intersect([(max(a, c), min(b, d))], holding.get(vm, [])):
+                    pieces.append((lo, hi, name, 0))
+        out += _spans(vs[-1][1], "publicip", vs[-1][2], pieces)
+    return out
+
+
+def vm_disks_without_resources(disks: Iterable[DiskRow], disk_ids: Iterable[str]) -> list[DiskRow]:
+    """The disks of the VM-model projection that have no Disk resource (histories imported, or
+    written before Disk resources existed): the Disk resources are the one source of truth where they
+    exist. A disk row matches a Disk resource by id (the VM's subscription and resource group), or by
+    subscription and name when that name is unique among the Disk resources of the subscription (a
+    disk attached from another resource group)."""
+    ids = {i.lower() for i in disk_ids}
+    names: dict[tuple[str, str], int] = {}
+    for i in ids:
+        parts = i.strip("/").split("/")
+        k = (parts[1] if len(parts) > 1 else "", parts[-1])
+        names[k] = names.get(k, 0) + 1
+    out = []
+    for d in disks:
+        parts = d[0].strip("/").split("/")
+        sub, rg = (parts[1] if len(parts) > 1 else ""), (parts[3] if len(parts) > 3 else "")
+        rid = f"/subscriptions/{sub}/resourcegroups/{rg}/providers/microsoft.compute/disks/{d[1]}".lower()
+        if rid in ids or names.get((sub.lower(), d[1].lower()), 0) == 1:
+            continue
+        out.append(d)
+    return out

@@ -16,7 +16,13 @@ from typing import Any, TypeVar
 from .. import billing as b
 from ..clock import MAX_ISO, MAX_US, from_datetime, iso, parse_iso, to_datetime
 from ..domain.errors import ArmError, BadRequest, InvalidParameter, NotFound
-from .ports import Store
+from ..domain.usage import (
+    ResourceVersion,
+    disk_resource_spans,
+    public_ip_spans,
+    vm_disks_without_resources,
+)
+from .ports import ResourceRow, Store
 
 DAY_US = 86_400_000_000
 MIN_US = -62_135_596_800_000_000  # 0001-01-01T00:00:00Z: windows stay inside years 1 to 9999
@@ -62,30 +68,70 @@ def _str(d: Decimal | None) -> str | None:
 
 @dataclass
 class Timeline:
-    """What a bill is computed from: state changes and disk spans, plus the VMs' tags."""
+    """What a bill is computed from: state changes, the disks of the VM model, the spans of plain
+    resources billed for existing (Disk resources, public IPs: `azvm.billing.ResourceSpan`), plus
+    the tags of the VMs and of those resources."""
 
     rows: Sequence[Any]
     disks: Sequence[Any] = ()
     tags: dict[str, dict[str, str]] = field(default_factory=dict)
+    resources: Sequence[Any] = ()
 
     @property
     def first_us(self) -> int | None:
-        return min((r[1] for r in self.rows), default=None)
+        return min([r[1] for r in self.rows] + [s[5] for s in self.resources], default=None)
 
     def has_vm(self, vm_id: str) -> bool:
         key = vm_id.lower()
         return any(r[0].lower() == key for r in self.rows)
 
+    def has_resource(self, resource_id: str) -> bool:
+        """Whether a disk or public IP resource of that id has been billed (any span)."""
+        key = resource_id.lower()
+        return any(s[0].lower() == key for s in self.resources)
+
     def in_scope(self, scope: str) -> Timeline:
-        """The rows and disks of the VMs under an ARM scope (a subscription or a resource group)."""
+        """The rows, disks and resources under an ARM scope (a subscription or a resource group)."""
         prefix = scope.lower().rstrip("/") + "/"
         return Timeline([r for r in self.rows if r[0].lower().startswith(prefix)],
-                        [d for d in self.disks if d[0].lower().startswith(prefix)], self.tags)
+                        [d for d in self.disks if d[0].lower().startswith(prefix)], self.tags,
+                        [s for s in self.resources if s[0].lower().startswith(prefix)])
+
+
+#: The plain resource types that the meter reads (Disk resources, public IPs, and the NICs that link
+#: a public IP to its VM).
+DISK_TYPE = "Microsoft.Compute/disks"
+PUBLIC_IP_TYPE = "Microsoft.Network/publicIPAddresses"
+NIC_TYPE = "Microsoft.Network/networkInterfaces"
+
+
+def _version(r: ResourceRow) -> ResourceVersion:
+    return (r.key, str(r.body.get("id") or r.key), r.location, r.at_us, r.gone_us, r.body)
 
 
 def timeline_from_store(store: Store, *, tags: bool = False) -> Timeline:
-    """The store's billing projection; with `tags`, each VM's tags too (for the cost export)."""
-    return Timeline(store.usage_rows(), store.disk_rows(), store.vm_tags() if tags else {})
+    """The store's billing projection; with `tags`, the tags of VMs, disks and public IPs too (for the
+    cost export).
+
+    Disks have one source of truth: their Disk resources (created to deleted, whatever the VMs do),
+    where they exist; the VM-model projection (`store.disk_rows()`) only for the disks that have no
+    Disk resource (stores written before Disk resources existed, OS disks attached from nowhere).
+    Public IPs come from their own history, their NIC's (which VM uses them) and the VM's states."""
+    rows = store.usage_rows()
+    versions = store.resource_versions((DISK_TYPE, PUBLIC_IP_TYPE, NIC_TYPE))
+    disks = [_version(r) for r in versions if r.type.lower() == DISK_TYPE.lower()]
+    pips = [_version(r) for r in versions if r.type.lower() == PUBLIC_IP_TYPE.lower()]
+    nics = [_version(r) for r in versions if r.type.lower() == NIC_TYPE.lower()]
+    spans = disk_resource_spans(disks) + public_ip_spans(pips, nics, rows, b.public_ip_meter_name)
+    vm_disks = vm_disks_without_resources(store.disk_rows(), {v[1] for v in disks})
+    all_tags: dict[str, dict[str, str]] = {}
+    if tags:
+        all_tags = store.vm_tags()
+        for v in disks + pips:  # the latest version's tags
+            t = v[5].get("tags")
+            if isinstance(t, dict):
+                all_tags[v[1]] = {str(k): str(x) for k, x in t.items()}
+    return Timeline(rows, vm_disks, all_tags, spans)
 
 
 def timeline_from_file(path: str) -> Timeline:
@@ -185,7 +231,7 @@ class BillingService:
     @staticmethod
     def check_day_cells(tl: Timeline, start_us: int, end_us: int, *, target: str, hint: str = "") -> None:
         """Refuse (400) a day-split bill whose output would exceed MAX_DAY_CELLS, before doing it."""
-        n = b.day_cells(tl.rows, tl.disks, start_us, end_us)
+        n = b.day_cells(tl.rows, tl.disks, start_us, end_us, tl.resources)
         if n > MAX_DAY_CELLS:
             raise InvalidParameter(f"The window {iso(start_us)} to {iso(end_us)} holds {n} resource-days of usage;"
                                    f" one request bills at most {MAX_DAY_CELLS} by day. Narrow the window{hint}.",
@@ -193,16 +239,20 @@ class BillingService:
 
     # -- computations ------------------------------------------------------------------------
     def bill(self, tl: Timeline, start_us: int, end_us: int, group_by: str = "vm") -> b.Bill:
-        return b.bill(tl.rows, tl.disks, self.prices, self.rules, start_us, end_us, group_by)
+        return b.bill(tl.rows, tl.disks, self.prices, self.rules, start_us, end_us, group_by, tl.resources)
 
-    def explain(self, tl: Timeline, vm_id: str, start_us: int, end_us: int) -> b.Explanation:
-        return b.explain(vm_id, tl.rows, tl.disks, self.prices, self.rules, start_us, end_us)
+    def explain(self, tl: Timeline, resource_id: str, start_us: int, end_us: int) -> b.Explanation:
+        """A VM's explanation, or a disk's or public IP's (by its resource id)."""
+        if not tl.has_vm(resource_id) and tl.has_resource(resource_id):
+            return b.explain_resource(resource_id, tl.resources, self.prices, self.rules, start_us, end_us)
+        return b.explain(resource_id, tl.rows, tl.disks, self.prices, self.rules, start_us, end_us)
 
     def what_if(self, tl: Timeline, start_us: int, end_us: int) -> b.WhatIf:
         return b.what_if_deallocate(tl.rows, self.prices, self.rules, start_us, end_us)
 
     def records(self, tl: Timeline, start_us: int, end_us: int) -> list[b.CostRecord]:
-        return b.cost_records(tl.rows, tl.disks, self.prices, self.rules, start_us, end_us, tl.tags or None)
+        return b.cost_records(tl.rows, tl.disks, self.prices, self.rules, start_us, end_us, tl.tags or None,
+                              tl.resources)
 
     def cost_csv(self, tl: Timeline, start_us: int, end_us: int) -> str:
         buf = io.StringIO()
@@ -227,9 +277,10 @@ class BillingService:
 
     def explain_report(self, tl: Timeline, w: Window, vm_id: str) -> Callable[[], dict[str, Any]]:
         def work() -> dict[str, Any]:
-            if not tl.has_vm(vm_id):
-                raise NotFound(f"The Resource '{shown(vm_id, 300)}' was not found: no VM of this emulator has"
-                               " had that id. Expected the resource id of one of its VMs.", target="id")
+            if not tl.has_vm(vm_id) and not tl.has_resource(vm_id):
+                raise NotFound(f"The Resource '{shown(vm_id, 300)}' was not found: no VM, disk or public IP of"
+                               " this emulator has been billed under that id. Expected the resource id of one of"
+                               " its VMs, disks or public IPs.", target="id")
             with _as_arm_errors():
                 return self.explain_json(self.explain(tl, vm_id, w.start_us, w.end_us), w)
         return work
@@ -265,7 +316,7 @@ class BillingService:
 
     def explain_json(self, ex: b.Explanation, w: Window | None = None) -> dict[str, Any]:
         return {
-            "vmId": ex.vm_id, "ruleSet": ex.rule_set, "currency": ex.currency,
+            "vmId": ex.vm_id, "resourceId": ex.vm_id, "ruleSet": ex.rule_set, "currency": ex.currency,
             **_window_fields(ex.window_start_us, ex.window_end_us, w),
             "total": _str(ex.total_display), "totalExact": _str(ex.total), "complete": ex.complete,
             "intervals": [{"start": iso(i.start_us), "end": iso(i.end_us), "seconds": i.seconds, "state": i.state,
@@ -276,6 +327,11 @@ class BillingService:
                        "tier": d.tier, "start": iso(d.start_us), "end": iso(d.end_us), "seconds": d.seconds,
                        "reason": d.reason, "unitPrice": _str(d.unit_price), "amount": _str(d.amount)}
                       for d in ex.disks],
+            "resources": [{"resourceId": r.resource_id, "kind": r.kind, "sku": r.sku, "sizeGB": r.size_gb,
+                           "meter": r.meter, "location": r.location, "start": iso(r.start_us),
+                           "end": iso(r.end_us), "seconds": r.seconds, "reason": r.reason,
+                           "unitOfMeasure": r.unit_of_measure, "unitPrice": _str(r.unit_price),
+                           "amount": _str(r.amount)} for r in ex.resources],
         }
 
     def what_if_json(self, wi: b.WhatIf, w: Window | None = None) -> dict[str, Any]:

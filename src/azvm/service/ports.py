@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -90,6 +90,9 @@ class Store(Protocol):
         """Append `row` as version expected_version+1 of row.key and make it the head, atomically.
         Raises ConcurrencyError if the resource is no longer at expected_version."""
     def resource_history(self, key: str) -> list[ResourceRow]: ...
+    def resource_versions(self, types: Sequence[str]) -> list[ResourceRow]:
+        """Every version of every resource of these types (case-insensitive), deleted ones included,
+        by key then version (what the billing meter reads: disks, public IPs, NICs)."""
     def list_resources(self, *, sub: str, rg: str | None, type: str | None, live_at_us: int,
                        after_key: str | None, limit: int, prefix: str | None = None) -> list[ResourceRow]:
         """Heads live at `live_at_us`, by key; `type` compares case-insensitively; `prefix` keeps the

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from bisect import bisect_left, bisect_right, insort
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
@@ -135,6 +135,11 @@ class MemoryStore:
 
     def resource_history(self, key: str) -> list[ResourceRow]:
         return list(self._res.get(key, ()))
+
+    def resource_versions(self, types: Sequence[str]) -> list[ResourceRow]:
+        wanted = {t.lower() for t in types}
+        with self._lock:
+            return [r for k in self._res_keys for r in self._res[k] if r.type.lower() in wanted]
 
     def list_resources(self, *, sub: str, rg: str | None, type: str | None, live_at_us: int,
                        after_key: str | None, limit: int, prefix: str | None = None) -> list[ResourceRow]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -535,6 +535,17 @@ class SqliteStore:
         with self._lock:
             rows = self._db.execute("SELECT row FROM resource_versions WHERE key=? ORDER BY version",
                                     (key,)).fetchall()
+        return [_resource(r) for (r,) in rows]
+
+    def resource_versions(self, types: Sequence[str]) -> list[ResourceRow]:
+        wanted = sorted({t.lower() for t in types})
+        if not wanted:
+            return []
+        marks = ",".join("?" * len(wanted))
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT v.row FROM resource_versions v JOIN resources r ON r.key = v.key"
+                f" WHERE r.type_lower IN ({marks}) ORDER BY v.key, v.version", wanted).fetchall()
         return [_resource(r) for (r,) in rows]
 
     def list_resources(self, *, sub: str, rg: str | None, type: str | None, live_at_us: int,
