@@ -253,8 +253,8 @@ def run_bill(args: argparse.Namespace) -> int:
             except ArmError as e:  # the HTTP API's words for the same check
                 raise UsageError(f"argument --{e.target}: {e.message}" if e.target else e.message) from None
             if args.explain and not _has_vm(tl, args.explain):
-                raise UsageError(f"argument --explain: no VM {args.explain!r} in the history: expected the"
-                                 " resource id of one of its VMs (see `azvm bill --group-by vm`)")
+                raise UsageError(f"argument --explain: no VM, disk or public IP {args.explain!r} in the history:"
+                                 " expected the resource id of one of them (see `azvm bill --group-by vm`)")
             task = progress.add_task("metering and pricing", total=None)
             text = _render(args, svc, tl, start, end)
             progress.update(task, completed=1, total=1)
@@ -271,8 +271,8 @@ def run_bill(args: argparse.Namespace) -> int:
 
 
 def _has_vm(tl: Any, vm_id: str) -> bool:
-    key = vm_id.lower()
-    return any(r[0].lower() == key for r in tl.rows)
+    """A VM of the history, or a disk or public IP billed in it."""
+    return bool(tl.has_vm(vm_id) or tl.has_resource(vm_id))
 
 
 def _render(args: argparse.Namespace, svc: Any, tl: Any, start: int, end: int) -> str:
@@ -294,6 +294,9 @@ def _render(args: argparse.Namespace, svc: Any, tl: Any, start: int, end: int) -
         for d in ex.disks:
             t.add_row(iso(d.start_us)[:19], iso(d.end_us)[:19], str(d.seconds), f"disk {d.name}",
                       d.tier or d.sku, "yes", d.reason, _d(d.unit_price) + "/mo", _d(d.amount))
+        for r in ex.resources:
+            t.add_row(iso(r.start_us)[:19], iso(r.end_us)[:19], str(r.seconds), r.kind, r.meter, "yes", r.reason,
+                      f"{_d(r.unit_price)} ({r.unit_of_measure})", _d(r.amount))
         return _print(t)
     if args.what_if:
         w = svc.what_if(tl, start, end)
