@@ -16,12 +16,13 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from . import __version__
 from .arm.app import ServerConfig, build_app
 from .arm.versions import ApiVersionPolicy
-from .clock import Clock, ClockState, now_wall_us, to_datetime
+from .clock import Clock, now_wall_us, to_datetime
 from .control.api import ControlApi
 from .guard import Asgi, Guard, HostPolicy
 from .ids import IdSource
 from .providers import build_api
 from .service.billing import BillingService, resolve_prices, resolve_rules
+from .service.clock import restore as restore_clock
 from .service.compute import ComputeService, Settings
 from .service.ports import Store
 from .store import SqliteStore, make_private_dir, open_store
@@ -103,17 +104,9 @@ class Options:
 
 
 def _restore_clock(store: Store, opts: Options) -> Clock:
-    saved = store.get_meta("clock")
-    persisted_now: int | None = None
-    if saved:
-        a, w, s, k = saved.split(",")
-        persisted_now = Clock(ClockState(int(a), int(w), float(s), k == "1")).now_us()
     skip = opts.time_skipping if opts.time_skipping is not None else opts.manual_clock
-    start = persisted_now if persisted_now is not None else (
-        opts.start_time_us if opts.start_time_us is not None else now_wall_us())
-    if opts.manual_clock:
-        return Clock.manual(start, skip=skip)
-    return Clock.real(opts.clock_speed, start_us=start, skip=skip)
+    return restore_clock(store, manual=opts.manual_clock, speed=opts.clock_speed, start_us=opts.start_time_us,
+                         skip=skip)
 
 
 class DataDirInUse(RuntimeError):
@@ -211,7 +204,7 @@ def _build(opts: Options, lock: DataDirLock | None) -> Emulator:
     service = ComputeService(store, clock, IdSource(opts.seed),
                              Settings(profile=opts.profile, page_size=opts.page_size,
                                       shared_clock=opts.workers > 1))
-    service.persist_clock()
+    service.time.persist()
     if isinstance(store, SqliteStore):
         # from here on only the ASGI edge writes, and it commits once per turn of the event loop
         # (anything written before this point has committed on its own)

@@ -84,10 +84,10 @@ def test_the_shared_clock_never_goes_backwards(tmp_path: Path) -> None:
     a.create_or_update_group(SUB, "rg", {"location": "eastus"})
     _st, op, _ = a.create_or_update(SUB, "rg", "vm1", vm_body())
     a.clock.advance(3600)
-    a.persist_clock()
+    a.time.persist()
     b.clock.advance(0)  # b has not seen a's move yet; polling the operation makes it skip ahead
     b.operation(op.op_id)
-    a.sync_clock()
+    a.time.sync()
     assert a.now() >= START + 3600 * 1_000_000
     a.store.close()
     b.store.close()

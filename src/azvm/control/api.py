@@ -10,7 +10,7 @@ import string
 from dataclasses import dataclass
 from typing import Any
 
-from ..clock import MAX_ISO, MAX_US, ClockError, check_time, iso, parse_iso
+from ..clock import ClockError, check_time, iso, parse_iso
 from ..domain.errors import ArmError, NotFound
 from ..domain.table import Op
 from ..service.billing import BillingService, shown, timeline_from_store
@@ -192,28 +192,7 @@ class ControlApi:
         skip = body.get("timeSkipping")
         if skip is not None and not isinstance(skip, bool):
             raise ArmError("timeSkipping must be true or false.", code="InvalidParameter", target="timeSkipping")
-        clock = self.svc.clock
-        with self.svc._lock:
-            now = clock.now_us()
-            target = now + round((advance or 0) * 1_000_000)
-            if set_us is not None:
-                if set_us < now:
-                    raise ArmError(f"the clock never goes backwards: it reads {iso(now)}.", code="InvalidParameter",
-                                   target="set")
-                target = max(target, set_us)
-            if target > MAX_US:
-                raise ArmError(f"The clock cannot go past {MAX_ISO}: it reads {iso(now)}.", code="InvalidParameter",
-                               target="set" if set_us is not None and set_us >= target else "advanceSeconds")
-            try:
-                if target > now:
-                    clock.set(target)
-                if speed is not None:
-                    clock.set_speed(speed)
-                if skip is not None:
-                    clock.set_skip(skip)
-            except ClockError as e:
-                raise ArmError(str(e), code="InvalidParameter", target="clock") from None
-            self.svc.persist_clock()
+        self.svc.time.move(advance_us=round((advance or 0) * 1_000_000), set_us=set_us, speed=speed, skip=skip)
         return json_response(self.clock_body())
 
     @staticmethod

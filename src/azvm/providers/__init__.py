@@ -42,7 +42,7 @@ def build_api(service: ComputeService, config: ServerConfig, versions: ApiVersio
               billing: BillingService | None = None) -> ArmApi:
     """The ARM edge with every provider's routes registered."""
     router = Router(location_check=check_location)
-    api = ArmApi(service.store, config, versions, router, before=service.sync_clock)
+    api = ArmApi(service.store, config, versions, router, before=service.time.sync)
     resources = service.resources
     for spec in (*compute.PLAIN_TYPES, *network.PLAIN_TYPES):
         resources.register(spec)

@@ -6,10 +6,10 @@ from __future__ import annotations
 import copy
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
-from ..clock import Clock, ClockState, iso
+from ..clock import Clock, iso
 from ..domain.errors import (
     ArmError,
     ConcurrencyError,
@@ -36,6 +36,7 @@ from ..domain.states import OperationStatus
 from ..domain.table import TABLE, Op, Situation, Table
 from ..ids import IdSource
 from . import catalog, extensions
+from .clock import ClockKeeper
 from .neighbours import DISK_TYPE, Neighbours
 from .ports import GroupRow, ResourceRow, Store, VmRow
 from .resources import Resources
@@ -111,6 +112,7 @@ class ComputeService:
 
     def __post_init__(self) -> None:
         self._lock = threading.RLock()
+        self.time = ClockKeeper(self.clock, self.store, shared=self.settings.shared_clock, lock=self._lock)
         self.resources = Resources(self.store, self.now, self.ids, group_reader=self._group_reader,
                                    page_size=self.settings.page_size, vm_power=self._vm_power)
         self.neighbours = Neighbours(self.resources, self.ids.uuid)
@@ -120,29 +122,7 @@ class ComputeService:
 
     # -- clock -------------------------------------------------------------------------------
     def now(self) -> int:
-        return self.clock.now_us()
-
-    def persist_clock(self, state: ClockState | None = None) -> None:
-        self.sync_clock()  # another process may have moved it further meanwhile: never go back
-        s = state or self.clock.state
-        raw = f"{s.sim_anchor_us},{s.wall_anchor_us},{s.speed},{int(s.skip)}"
-        self.store.set_meta("clock", raw)
-        self._clock_raw = raw
-
-    def sync_clock(self) -> None:
-        """With several server processes over one store, the clock one of them moved (by hand or by
-        time skipping) is the clock of all: adopt the stored one when it has changed, unless it
-        would take this process's clock backwards."""
-        if not self.settings.shared_clock:
-            return
-        raw = self.store.get_meta("clock")
-        if raw is None or raw == getattr(self, "_clock_raw", None):
-            return
-        self._clock_raw = raw
-        a, w, sp, k = raw.split(",")
-        stored = ClockState(int(a), int(w), float(sp), k == "1")
-        if Clock(stored, self.clock.wall_us).now_us() >= self.clock.now_us():
-            self.clock.load(stored)
+        return self.clock.now_us()  # the clock is read here, and moved only through self.time
 
     # -- resource groups ---------------------------------------------------------------------
     def _live_group(self, sub: str, rg: str, now: int) -> GroupRow | None:
@@ -740,10 +720,7 @@ class ComputeService:
         return op.end_us
 
     def _skip_to(self, us: int) -> None:
-        with self._lock:
-            if us > self.now():
-                self.clock.jump_to(us)
-                self.persist_clock()
+        self.time.skip_to(us)
 
     def operation(self, op_id: str) -> OperationView | None:
         found = self.store.find_operation(op_id)
@@ -764,11 +741,6 @@ class ComputeService:
         with self._lock:
             self.store.reset()
             self.faults.clear()
-            if start_us is not None:
-                s = self.clock.state
-                self.clock.load(replace(s, sim_anchor_us=start_us, wall_anchor_us=self.clock.wall_us()))
             if seed is not None:
                 self.ids.seed, self.ids.counter = seed, 0
-            if skip is not None:
-                self.clock.load(replace(self.clock.state, skip=skip))
-            self.persist_clock()
+            self.time.restart(start_us=start_us, skip=skip)
