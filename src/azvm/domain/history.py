@@ -19,6 +19,7 @@ from .table import (
     KEEP,
     SETTLE,
     TABLE,
+    Hibernation,
     Op,
     Rule,
     Situation,
@@ -41,8 +42,8 @@ class Phase(NamedTuple):
     """From `at_us` on (until the next phase), the VM shows these states."""
 
     at_us: int
-    prov: str  # a Prov value
-    power: str | None  # a PowerState value; None once deleted
+    prov: Prov
+    power: PowerState | None  # None once deleted
     hibernated: bool = False
     error: tuple[str, str] | None = None  # (code, message) when prov is failed
 
@@ -101,10 +102,15 @@ class Operation:
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> Operation:
-        phases = tuple(Phase(p[0], p[1], p[2], p[3], (p[4][0], p[4][1]) if p[4] else None) for p in d["phases"])
+        phases = tuple(Phase(p[0], _PROV[p[1]], _POWER[p[2]] if p[2] else None, p[3],
+                             (p[4][0], p[4][1]) if p[4] else None) for p in d["phases"])
         err = d.get("error")
         return cls(d["id"], d["name"], d["at"], phases, d.get("preempts", True), d.get("model"),
                    (err[0], err[1]) if err else None)
+
+
+_PROV = {p.value: p for p in Prov}  # stored values back to enums (a dict lookup, on the hot read path)
+_POWER = {p.value: p for p in PowerState}
 
 
 def phase_at(op: Operation, t_us: int) -> Phase:
@@ -207,7 +213,8 @@ def plan(op: Op, current: Phase | None, at_us: int, *, vm_name: str, profile: st
         phases.append(Phase(t, Prov.DELETING, None))
         return tuple(phases), None, True
     power = settle(cur_power) if f.power == SETTLE else PowerState(f.power)
-    hib = (f.hibernated == "hibernated" or (f.hibernated == KEEP and cur_hib)) and power == PowerState.DEALLOCATED
+    hib = (f.hibernated == Hibernation.HIBERNATED or (f.hibernated == Hibernation.KEEP and cur_hib)) \
+        and power == PowerState.DEALLOCATED
     if f.prov == KEEP:
         phases.append(Phase(t, cur_prov, power, hib, cur_err))
         return tuple(phases), None, True

@@ -64,8 +64,28 @@ _WIRE_NAMES = {
 
 CREATE_OPS = frozenset({Op.CREATE, Op.CREATE_ATTACHED})
 LIVE: tuple[Situation, ...] = tuple(s for s in Situation if s not in (Situation.ABSENT, Situation.DELETED))
-KEEP = "keep"
-SETTLE = "settle"
+
+
+class Keep(StrEnum):
+    """A plan step that leaves the provisioning or power state as it was."""
+
+    KEEP = "keep"
+
+
+class Settle(StrEnum):
+    """A final power state that settles a transitional one (Starting -> Running, ...)."""
+
+    SETTLE = "settle"
+
+
+class Hibernation(StrEnum):
+    NO = "no"
+    HIBERNATED = "hibernated"
+    KEEP = "keep"
+
+
+KEEP = Keep.KEEP
+SETTLE = Settle.SETTLE
 _SETTLED = {
     PowerState.STARTING: PowerState.RUNNING,
     PowerState.STOPPING: PowerState.STOPPED,
@@ -79,16 +99,16 @@ def settle(power: PowerState) -> PowerState:
 
 @dataclass(frozen=True)
 class Step:
-    prov: str  # a Prov value or KEEP
-    power: str  # a PowerState value or KEEP
+    prov: Prov | Keep
+    power: PowerState | Keep
     duration: str  # a profile key; "os_complete+extensions" adds one `extension` per extension
 
 
 @dataclass(frozen=True)
 class Final:
-    prov: str | None  # None: deleted
-    power: str | None  # a PowerState value, SETTLE, or None (deleted)
-    hibernated: str  # "no", "hibernated", or KEEP
+    prov: Prov | Keep | None  # None: deleted
+    power: PowerState | Settle | None  # None: deleted
+    hibernated: Hibernation
 
 
 @dataclass(frozen=True)
@@ -174,10 +194,11 @@ def _parse(raw: dict[str, Any]) -> Table:
                     rules[(s, op)] = Rule(s, op, r["evidence"], join=True)
                 else:
                     acc = r["accept"]
-                    steps = tuple(Step(*st) for st in acc["steps"])
+                    steps = tuple(Step(_prov(st[0]), _power(st[1]), str(st[2])) for st in acc["steps"])
                     f = acc["final"]
-                    final = (Final(None, None, "no") if f == ["deleted"]
-                             else Final(f[0], f[1], f[2] if len(f) > 2 else "no"))
+                    final = (Final(None, None, Hibernation.NO) if f == ["deleted"]
+                             else Final(_prov(f[0]), Settle(f[1]) if f[1] == SETTLE else PowerState(f[1]),
+                                        Hibernation(f[2] if len(f) > 2 else "no")))
                     rules[(s, op)] = Rule(s, op, r["evidence"], steps=steps, final=final)
     except (KeyError, TypeError, ValueError) as e:
         if isinstance(e, TableError):
@@ -188,14 +209,22 @@ def _parse(raw: dict[str, Any]) -> Table:
     return table
 
 
+def _prov(text: str) -> Prov | Keep:
+    return Keep(text) if text == KEEP else Prov(text)
+
+
+def _power(text: str) -> PowerState | Keep:
+    return Keep(text) if text == KEEP else PowerState(text)
+
+
 _POWER_VALUES = frozenset(p.value for p in PowerState)
 
 
-def _step_situation(source: Situation, prov: str, power: str) -> Situation:
+def _step_situation(source: Situation, prov: Prov | Keep, power: PowerState | Keep) -> Situation:
     rep = _REPRESENTATIVE_POWER.get(source, PowerState(source.value) if source.value in _POWER_VALUES
                                     else PowerState.RUNNING)
-    p = rep if power == KEEP else PowerState(power)
-    pv = Prov.SUCCEEDED if prov == KEEP else prov
+    p = rep if isinstance(power, Keep) else power
+    pv = Prov.SUCCEEDED if isinstance(prov, Keep) else prov
     return situation_of(pv, p, source == Situation.HIBERNATED and p == PowerState.DEALLOCATED)
 
 
@@ -204,8 +233,9 @@ def _final_situation(source: Situation, f: Final) -> Situation:
         return Situation.DELETED
     rep = _REPRESENTATIVE_POWER.get(source, PowerState.RUNNING)
     base = PowerState(source) if source.value in set(PowerState) else rep
-    power = settle(base) if f.power == SETTLE else PowerState(f.power)
-    hib = f.hibernated == "hibernated" or (f.hibernated == KEEP and source == Situation.HIBERNATED)
+    power = settle(base) if isinstance(f.power, Settle) else f.power
+    hib = f.hibernated == Hibernation.HIBERNATED or (f.hibernated == Hibernation.KEEP
+                                                     and source == Situation.HIBERNATED)
     return situation_of(Prov.SUCCEEDED, power, hib and power == PowerState.DEALLOCATED)
 
 
