@@ -37,3 +37,14 @@ def test_mypy_strict() -> None:
 def test_layers_point_inward() -> None:
     r = run(tool("lint-imports"))
     assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_patterns_match_whole_strings() -> None:
+    """A `$` at the end of a pattern also matches before a trailing newline ("vm1\\n" passed a name
+    check once): patterns that validate a whole string use `fullmatch`, never `^...$` with `match`."""
+    import re
+
+    anchored = re.compile(r"""re\.compile\(r?["'][^"']*\$["']""")
+    offenders = [f"{p.relative_to(ROOT)}:{n}" for p in sorted((ROOT / "src").rglob("*.py"))
+                 for n, line in enumerate(p.read_text("utf-8").splitlines(), 1) if anchored.search(line)]
+    assert offenders == []

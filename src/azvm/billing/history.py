@@ -49,7 +49,7 @@ HISTORY_COLUMNS: Mapping[str, tuple[str, ...]] = {
 
 _EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_dt.UTC)
 _US = _dt.timedelta(microseconds=1)
-_NUMBER = re.compile(r"^[+-]?\d+(\.\d+)?$")
+_NUMBER = re.compile(r"[+-]?\d+(\.\d+)?")
 _STATES = frozenset(BILLING_STATES)
 _VM_PATH = "/providers/microsoft.compute/virtualmachines/"
 
@@ -101,7 +101,7 @@ def parse_time_us(value: Any) -> int | None:
     if not isinstance(value, str):
         return None
     text = value.strip()
-    if _NUMBER.match(text):
+    if _NUMBER.fullmatch(text):
         try:
             us = Decimal(text) * 1_000_000
         except InvalidOperation:  # pragma: no cover - the regex admits only numbers

@@ -99,7 +99,7 @@ def public_ip_meter_name(sku: str, allocation: str, version: str = "IPv4") -> st
     return f"{tier} {version} {method} Public IP"
 
 
-_DISK_METER = re.compile(r"^[PES]\d+ (LRS|ZRS) Disk$")
+_DISK_METER = re.compile(r"[PES]\d+ (LRS|ZRS) Disk")
 
 
 class PriceSheet:
@@ -207,7 +207,7 @@ def parse_prices(doc: Any) -> PriceSheet:
             vkey = (str(item["armSkuName"]).lower(), region, os_type)
             if vkey not in vm or vm[vkey][0] < start:  # the latest effective price wins
                 vm[vkey] = (start, meter)
-        elif service == "Storage" and _DISK_METER.match(meter_name) and product.endswith("Managed Disks"):
+        elif service == "Storage" and _DISK_METER.fullmatch(meter_name) and product.endswith("Managed Disks"):
             dkey = (meter_name.lower(), region)
             if dkey not in disk or disk[dkey][0] < start:
                 disk[dkey] = (start, meter)

@@ -9,8 +9,8 @@ from typing import Any
 
 from ..domain.errors import ArmError, InvalidParameter
 
-_VM_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}[A-Za-z0-9_]$|^[A-Za-z0-9]$")
-_RG_NAME = re.compile(r"^[-\w._()]{0,89}[-\w_()]$")
+_VM_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}[A-Za-z0-9_]|[A-Za-z0-9]")
+_RG_NAME = re.compile(r"[-\w._()]{0,89}[-\w_()]")
 
 SIZES: dict[str, tuple[int, int, int, int]] = {
     s[0].lower(): (s[1], s[2], s[3], s[4])
@@ -36,7 +36,7 @@ def normalize_location(value: str) -> str:
 
 
 def check_vm_name(name: str) -> None:
-    if not _VM_NAME.match(name) or name.endswith("."):
+    if not _VM_NAME.fullmatch(name) or name.endswith("."):
         raise InvalidParameter(
             f"The resource name '{name}' is invalid. A virtual machine name must be 1 to 64 characters"
             " long, may contain letters, digits, underscores, periods and hyphens, must begin with a"
@@ -44,7 +44,7 @@ def check_vm_name(name: str) -> None:
 
 
 def check_group_name(name: str) -> None:
-    if not _RG_NAME.match(name) or name.endswith("."):
+    if not _RG_NAME.fullmatch(name) or name.endswith("."):
         raise ArmError(f"Resource group '{name}' is invalid. It must be 1 to 90 characters of letters,"
                        " digits, underscores, parentheses, hyphens and periods, and not end in a period.",
                        code="InvalidResourceGroupName", target="resourceGroupName")

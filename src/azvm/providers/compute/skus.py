@@ -18,13 +18,13 @@ from ...service.neighbours import SKU_TIERS
 from ...service.validation import REGIONS, SIZE_NAMES, SIZES, normalize_location
 from .virtual_machines import SUB
 
-_FILTER = re.compile(r"^\s*location\s+eq\s+'([^']*)'\s*$", re.IGNORECASE)
-_SIZE = re.compile(r"^Standard_([A-Z]+)(\d+)([a-z]*)(?:_(v\d+))?$")
+_FILTER = re.compile(r"\s*location\s+eq\s+'([^']*)'\s*", re.IGNORECASE)
+_SIZE = re.compile(r"Standard_([A-Z]+)(\d+)([a-z]*)(?:_(v\d+))?")
 
 
 def family(name: str) -> str:
     """The quota family of a size, as Compute names it: Standard_D2s_v3 -> standardDSv3Family."""
-    m = _SIZE.match(name)
+    m = _SIZE.fullmatch(name)
     if m is None:
         return "standardFamily"
     series, _n, suffix, version = m.groups()
@@ -35,7 +35,7 @@ def family(name: str) -> str:
 def _vm_sku(key: str, location: str) -> dict[str, Any]:
     name = SIZE_NAMES[key]
     cores, memory_mb, max_disks, resource_disk_mb = SIZES[key]
-    premium = "s" in (_SIZE.match(name).group(3) if _SIZE.match(name) else "")  # type: ignore[union-attr]
+    premium = "s" in (_SIZE.fullmatch(name).group(3) if _SIZE.fullmatch(name) else "")  # type: ignore[union-attr]
     caps = [("MaxResourceVolumeMB", resource_disk_mb), ("OSVhdSizeMB", 1047552), ("vCPUs", cores),
             ("MemoryPreservingMaintenanceSupported", "True"), ("HyperVGenerations", "V1,V2"),
             ("MemoryGB", f"{memory_mb / 1024:g}"), ("MaxDataDiskCount", max_disks),
@@ -68,7 +68,7 @@ class ResourceSkus:
         flt = req.q("$filter")
         regions = sorted(REGIONS)
         if flt:
-            m = _FILTER.match(flt)
+            m = _FILTER.fullmatch(flt)
             if m is None:
                 raise ArmError(f"The $filter '{flt[:100]}' is not supported: only \"location eq '<region>'\" is.",
                                code="InvalidParameter", target="$filter")
