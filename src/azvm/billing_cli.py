@@ -18,6 +18,7 @@ from typing import Any, NoReturn, TypeVar
 
 from . import billing as b
 from .clock import Clock, ClockState, iso, now_wall_us, parse_iso
+from .domain.resource_id import ResourceId
 
 T = TypeVar("T")
 
@@ -332,9 +333,9 @@ def _render(args: argparse.Namespace, svc: Any, tl: Any, start: int, end: int) -
 
 def _short(group: str) -> str:
     """A resource id as `resourceGroup/name` (the full id is in the CSV and JSON outputs)."""
-    parts = group.split("/")
-    if len(parts) >= 9 and parts[1].lower() == "subscriptions":
-        return f"{parts[4]}/{parts[-1]}"
+    rid = ResourceId.try_parse(group)
+    if rid is not None and rid.resource_group is not None and rid.types:
+        return f"{rid.resource_group}/{rid.name}"
     return group
 
 

@@ -10,6 +10,7 @@ from decimal import ROUND_HALF_UP, Context, Decimal, Inexact
 from fractions import Fraction
 from typing import Any, NamedTuple, TextIO
 
+from ..domain.resource_id import ResourceId
 from .bill import _disk_meter, day_string, disk_resource_id, meter_disks, price_key
 from .meter import Row, meter
 from .model import BILLING_STATES, SECONDS_PER_HOUR, SECONDS_PER_MONTH, BillingError, DiskSpan, parse_vm_id
@@ -82,12 +83,8 @@ class CostRecord(NamedTuple):
     @property
     def resource_type(self) -> str:
         """The resource type of `resource_id`, e.g. ``Microsoft.Compute/disks`` (the ResourceType dimension)."""
-        parts = self.resource_id.strip("/").split("/")
-        lowered = [p.lower() for p in parts]
-        if "providers" not in lowered:
-            return ""
-        i = len(lowered) - 1 - lowered[::-1].index("providers")
-        return "/".join(parts[i + 1:i + 3]) if i + 2 < len(parts) else ""
+        rid = ResourceId.try_parse(self.resource_id)
+        return rid.type if rid is not None and rid.types else ""
 
     @property
     def exact(self) -> Fraction | None:

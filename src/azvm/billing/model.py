@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+from ..domain.resource_id import ResourceId
+
 __all__ = [
     "BILLING_STATES",
     "US_PER_SECOND",
@@ -108,16 +110,10 @@ def seconds_between(start_us: int, end_us: int) -> int:
 
 
 def parse_vm_id(vm_id: str) -> tuple[str, str, str]:
-    """(subscription id, resource group, name) of an ARM resource id; "" for missing parts."""
-    parts = vm_id.strip("/").split("/")
-    sub = rg = ""
-    lowered = [p.lower() for p in parts]
-    if "subscriptions" in lowered:
-        i = lowered.index("subscriptions")
-        if i + 1 < len(parts):
-            sub = parts[i + 1]
-    if "resourcegroups" in lowered:
-        i = lowered.index("resourcegroups")
-        if i + 1 < len(parts):
-            rg = parts[i + 1]
-    return sub, rg, parts[-1] if parts else ""
+    """(subscription id, resource group, name) of an ARM resource id; "" for missing parts (an
+    imported history may hold anything)."""
+    rid = ResourceId.try_parse(vm_id)
+    if rid is None:
+        parts = [p for p in vm_id.split("/") if p]
+        return "", "", parts[-1] if parts else ""
+    return rid.subscription, rid.resource_group or "", rid.name if rid.types else ""

@@ -62,6 +62,14 @@ class ResourceId:
         ns, pairs = rest[1], rest[2:]
         return cls(sub, rg, ns, tuple(pairs[0::2]), tuple(pairs[1::2]))
 
+    @classmethod
+    def try_parse(cls, text: str) -> ResourceId | None:
+        """An id from data that may hold anything (an imported history): None if it is not one."""
+        try:
+            return cls.parse(text)
+        except InvalidResourceId:
+            return None
+
     # -- views -----------------------------------------------------------------------------------
     @property
     def name(self) -> str:

@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from .history import Operation, Phase
+from .resource_id import ResourceId
 from .states import PowerState
 
 # (vm_id, at_us, state, size, location, os_type): the billing package's StateChange shape
@@ -253,15 +254,15 @@ def vm_disks_without_resources(disks: Iterable[DiskRow], disk_ids: Iterable[str]
     ids = {i.lower() for i in disk_ids}
     names: dict[tuple[str, str], int] = {}
     for i in ids:
-        parts = i.strip("/").split("/")
-        k = (parts[1] if len(parts) > 1 else "", parts[-1])
+        parsed = ResourceId.try_parse(i)
+        k = (parsed.subscription, parsed.name) if parsed is not None else ("", i)
         names[k] = names.get(k, 0) + 1
     out = []
     for d in disks:
-        parts = d[0].strip("/").split("/")
-        sub, rg = (parts[1] if len(parts) > 1 else ""), (parts[3] if len(parts) > 3 else "")
-        rid = f"/subscriptions/{sub}/resourcegroups/{rg}/providers/microsoft.compute/disks/{d[1]}".lower()
-        if rid in ids or names.get((sub.lower(), d[1].lower()), 0) == 1:
+        vm = ResourceId.try_parse(d[0])
+        sub = vm.subscription.lower() if vm is not None else ""
+        disk = ResourceId.of(sub, vm.resource_group if vm is not None else "", "Microsoft.Compute", "disks", d[1])
+        if disk.key in ids or names.get((sub, d[1].lower()), 0) == 1:
             continue
         out.append(d)
     return out

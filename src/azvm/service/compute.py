@@ -424,9 +424,8 @@ class ComputeService:
 
     def _complete_data_disks(self, model: dict[str, Any], disks_in: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Data disks as Azure returns them: names, managed disk ids and defaults filled in."""
-        rid, name = str(model["id"]), str(model["name"])
-        parts = rid.split("/")
-        sub, rg = parts[2], parts[4]
+        vm = ResourceId.parse(str(model["id"]))
+        name, sub, rg = str(model["name"]), vm.subscription, vm.resource_group
         disks = []
         for i, d in enumerate(disks_in):
             d = dict(d)
@@ -629,12 +628,11 @@ class ComputeService:
         return op, row.location
 
     def guest_shutdown(self, resource_id: str) -> Operation:
-        parts = resource_id.strip("/").split("/")
-        if len(parts) != 8 or parts[0].lower() != "subscriptions" or parts[2].lower() != "resourcegroups" \
-                or parts[4].lower() != "providers" or "/".join(parts[5:7]).lower() != VM_TYPE.lower():
+        rid = ResourceId.try_parse(resource_id)
+        if rid is None or rid.resource_group is None or rid.type.lower() != VM_TYPE.lower():
             raise NotFound(f"'{resource_id}' is not a virtual machine resource id.", code="InvalidResourceId",
                            target="id")
-        sub, rg, name = parts[1], parts[3], parts[7]
+        sub, rg, name = rid.subscription, rid.resource_group, rid.name
         st = self.get_state(sub, rg, name)
         if st is None:
             raise NotFound(f"The Resource '{VM_TYPE}/{name}' under resource group '{rg}' was not found.")
@@ -685,8 +683,8 @@ class ComputeService:
         if ph.power is None:
             return None
         model = h.model(at_us) or {}
-        parts = str(model.get("id", key)).split("/")  # /subscriptions/{s}/resourceGroups/{rg}/...
-        sub, rg = (parts[2], parts[4]) if len(parts) > 4 else ("", "")
+        rid = ResourceId.try_parse(str(model.get("id", key)))
+        sub, rg = (rid.subscription, rid.resource_group or "") if rid is not None else ("", "")
         row = VmRow(key, sub, rg, model.get("name", ""), model.get("location", ""), i + 1, model, ops[i], None)
         return VmState(row, ph, at_us)
 
