@@ -60,7 +60,14 @@ DERIVE_TARGET = 200_000.0
 RSS_TARGET_MB = 500.0
 
 
+def nic_id(name: str) -> str:
+    """VM `name`'s own network interface."""
+    return f"/subscriptions/{SUB}/resourceGroups/{RG}/providers/Microsoft.Network/networkInterfaces/{name}-nic"
+
+
 def vm_body(name: str) -> dict[str, Any]:
+    """VM `name` from an image, on its own NIC. A ComputeService alone (as here) registers no network
+    types, so the NIC is not looked up; through a server it must exist first (bench_arm makes it)."""
     return {
         "location": "eastus",
         "properties": {
@@ -74,14 +81,7 @@ def vm_body(name: str) -> dict[str, Any]:
                 }
             },
             "osProfile": {"computerName": name, "adminUsername": "azure", "adminPassword": "Passw0rd!!"},
-            "networkProfile": {
-                "networkInterfaces": [
-                    {
-                        "id": f"/subscriptions/{SUB}/resourceGroups/{RG}/providers/Microsoft.Network"
-                        "/networkInterfaces/nic0"
-                    }
-                ]
-            },
+            "networkProfile": {"networkInterfaces": [{"id": nic_id(name)}]},
         },
     }
 
