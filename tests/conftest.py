@@ -6,22 +6,41 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from azvm.clock import Clock, parse_iso
 from azvm.ids import IdSource
 from azvm.service.compute import ComputeService, Settings
 from azvm.store import MemoryStore, SqliteStore
+from azvm.testing import AzvmServer
 
 SUB = "00000000-0000-0000-0000-000000000000"
 START = parse_iso("2026-01-01T00:00:00Z")
-NIC = f"/subscriptions/{SUB}/resourceGroups/rg/providers/Microsoft.Network/networkInterfaces/nic0"
+NET_API = "2024-05-01"  # Microsoft.Network
+DISK_API = "2023-04-02"  # Microsoft.Compute/disks
 
 
-def vm_body(*, image: bool = True, hibernation: bool = False, size: str = "Standard_D2s_v3",
-            location: str = "eastus", windows: bool = False) -> dict[str, Any]:
+def group_id(rg: str = "rg") -> str:
+    return f"/subscriptions/{SUB}/resourceGroups/{rg}"
+
+
+def nic_id(vm: str, rg: str = "rg") -> str:
+    """The network interface that `vm_body(vm)` references."""
+    return f"{group_id(rg)}/providers/Microsoft.Network/networkInterfaces/{vm}-nic"
+
+
+def disk_id(vm: str, rg: str = "rg") -> str:
+    """The OS disk that `vm_body(vm, image=False)` attaches."""
+    return f"{group_id(rg)}/providers/Microsoft.Compute/disks/{vm}-osdisk"
+
+
+def vm_body(name: str = "vm1", *, image: bool = True, hibernation: bool = False, size: str = "Standard_D2s_v3",
+            location: str = "eastus", windows: bool = False, rg: str = "rg") -> dict[str, Any]:
+    """A VM `name` from an image, or attaching its OS disk (`image=False`); through a server, what it
+    references must exist first: `make_network(client, name, attach=not image)`."""
     props: dict[str, Any] = {"hardwareProfile": {"vmSize": size},
-                             "networkProfile": {"networkInterfaces": [{"id": NIC}]}}
+                             "networkProfile": {"networkInterfaces": [{"id": nic_id(name, rg)}]}}
     if image:
         props["storageProfile"] = {"imageReference": (
             {"publisher": "MicrosoftWindowsServer", "offer": "WindowsServer", "sku": "2022-datacenter",
@@ -29,11 +48,41 @@ def vm_body(*, image: bool = True, hibernation: bool = False, size: str = "Stand
             {"publisher": "Canonical", "offer": "ubuntu-24_04-lts", "sku": "server", "version": "latest"})}
         props["osProfile"] = {"computerName": "vm", "adminUsername": "azure", "adminPassword": "Passw0rd!!"}
     else:
-        props["storageProfile"] = {"osDisk": {"createOption": "Attach", "osType": "Linux", "managedDisk": {
-            "id": f"/subscriptions/{SUB}/resourceGroups/rg/providers/Microsoft.Compute/disks/osdisk"}}}
+        props["storageProfile"] = {"osDisk": {"createOption": "Attach", "osType": "Linux",
+                                              "managedDisk": {"id": disk_id(name, rg)}}}
     if hibernation:
         props["additionalCapabilities"] = {"hibernationEnabled": True}
     return {"location": location, "properties": props}
+
+
+def network_puts(*vms: str, rg: str = "rg", attach: bool = False,
+                 location: str = "eastus") -> list[tuple[str, dict[str, Any], str]]:
+    """(path, body, api-version) of the PUTs that make what `vm_body(vm)` of each of `vms` references: a
+    virtual network `vnet` (10.0.0.0/16) with subnet `default`, a NIC `{vm}-nic` each and, with `attach`,
+    an empty 32 GB Linux disk `{vm}-osdisk` each. The resource group must exist."""
+    vnet = f"{group_id(rg)}/providers/Microsoft.Network/virtualNetworks/vnet"
+    puts = [(vnet, {"location": location, "properties": {
+        "addressSpace": {"addressPrefixes": ["10.0.0.0/16"]},
+        "subnets": [{"name": "default", "properties": {"addressPrefix": "10.0.0.0/24"}}]}}, NET_API)]
+    for vm in vms:
+        puts.append((nic_id(vm, rg), {"location": location, "properties": {"ipConfigurations": [
+            {"name": "ipconfig1", "properties": {"subnet": {"id": f"{vnet}/subnets/default"}}}]}}, NET_API))
+        if attach:
+            puts.append((disk_id(vm, rg), {"location": location, "sku": {"name": "Premium_LRS"}, "properties": {
+                "creationData": {"createOption": "Empty"}, "diskSizeGB": 32, "osType": "Linux"}}, DISK_API))
+    return puts
+
+
+def make_network(client: httpx.Client | AzvmServer, *vms: str, rg: str = "rg", attach: bool = False,
+                 location: str = "eastus") -> None:
+    """Make what VMs `vms` reference (`network_puts`) through a test's client: an httpx client (with
+    its base_url), or the `azvm` fixture's server."""
+    for path, body, version in network_puts(*vms, rg=rg, attach=attach, location=location):
+        if isinstance(client, httpx.Client):
+            r = client.put(path, params={"api-version": version}, json=body)
+            assert r.status_code in (200, 201, 202), r.text
+        else:
+            client.arm("PUT", path, body, api_version=version)
 
 
 def make_service(store: Any, *, seed: int = 7) -> ComputeService:

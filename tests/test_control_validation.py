@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from azvm.clock import MAX_US, Clock, ClockError, iso, parse_iso
 from azvm.testing import AzvmServer
 from tests.arm.test_http_surface import assert_arm_error, is_arm_envelope, tls_context
-from tests.conftest import SUB, vm_body
+from tests.conftest import SUB, make_network, vm_body
 from tests.strategies import JSON, either
 
 VMS = f"/subscriptions/{SUB}/resourceGroups/rg/providers/Microsoft.Compute/virtualMachines"
@@ -87,6 +87,7 @@ def test_bad_faults_are_refused_when_posted(azvm: AzvmServer, http: httpx.Client
 
 def make_vm(azvm: AzvmServer) -> None:
     azvm.resource_client().resource_groups.create_or_update("rg", {"location": "eastus"})
+    make_network(azvm, "vm1")
     azvm.compute_client().virtual_machines.begin_create_or_update("rg", "vm1", vm_body()).result()
 
 
@@ -132,7 +133,8 @@ def test_any_fault_body_is_refused_or_usable(azvm: AzvmServer, http: httpx.Clien
     name = f"h{abs(hash(repr(body))) % 10**6}"
     http.put(f"/subscriptions/{SUB}/resourceGroups/rg", params={"api-version": "2022-09-01"},
              json={"location": "eastus"})
-    created = http.put(f"{VMS}/{name}", params=CV, json=vm_body())
+    make_network(http, name)
+    created = http.put(f"{VMS}/{name}", params=CV, json=vm_body(name))
     assert created.status_code in (200, 201), created.text
     for action in ("powerOff", "start", "restart", "deallocate"):
         acted = http.post(f"{VMS}/{name}/{action}", params=CV)
@@ -178,6 +180,7 @@ def test_time_skipping_stops_at_the_end_of_time(azvm: AzvmServer, http: httpx.Cl
     azvm.reset(start_time="9999-12-31T23:59:50Z")
     http.put(f"/subscriptions/{SUB}/resourceGroups/rg", params={"api-version": "2022-09-01"},
              json={"location": "eastus"})
+    make_network(http, "vm1")
     created = http.put(VM_ID, params=CV, json=vm_body())
     assert created.status_code == 201, created.text
     for _ in range(5):  # each poll skips time to the next phase, up to the end

@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from azvm.testing import azvm_server
-from tests.conftest import SUB, vm_body
+from tests.conftest import SUB, make_network, vm_body
 
 API = "api-version=2026-04-01"
 
@@ -56,15 +56,16 @@ def test_kill_9_loses_nothing_acknowledged(tmp_path: Path) -> None:
     halt = threading.Event()
 
     def writer() -> None:
-        with httpx.Client(timeout=10) as c:
+        with httpx.Client(base_url=base, timeout=10) as c:
             c.put(f"{base}/subscriptions/{SUB}/resourcegroups/rg?{API}", json={"location": "eastus"})
+            make_network(c, *names)
             i = 0
             while not halt.is_set() and i < 100_000:
                 name = names[i % len(names)]
                 url = f"{base}/subscriptions/{SUB}/resourceGroups/rg/providers/Microsoft.Compute/virtualMachines/{name}"
                 try:
                     if i < len(names):
-                        r = c.put(f"{url}?{API}", json=vm_body())
+                        r = c.put(f"{url}?{API}", json=vm_body(name))
                     else:
                         action = ["powerOff", "start", "deallocate", "start", "restart"][(i // len(names)) % 5]
                         r = c.post(f"{url}/{action}?{API}")
@@ -124,6 +125,7 @@ def test_lro_resumes_from_continuation_token_after_restart(tmp_path: Path) -> No
         first.resource_client().resource_groups.create_or_update("rg", {"location": "eastus"})
         compute = first.compute_client()
         first.set_time_skipping(True)
+        make_network(first, "vm1")
         compute.virtual_machines.begin_create_or_update("rg", "vm1", vm_body()).result()
         first.set_time_skipping(False)
         poller = compute.virtual_machines.begin_deallocate("rg", "vm1")
@@ -165,7 +167,7 @@ def test_two_server_processes_share_one_world(tmp_path: Path) -> None:
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     base = f"http://127.0.0.1:{port}"
     try:
-        with httpx.Client(timeout=10) as c:
+        with httpx.Client(base_url=base, timeout=10) as c:
             for _ in range(400):
                 try:
                     if c.get(f"{base}/azvm/health").status_code == 200:
@@ -174,6 +176,7 @@ def test_two_server_processes_share_one_world(tmp_path: Path) -> None:
                     threading.Event().wait(0.05)  # a real process starting: wall time is unavoidable here
             c.post(f"{base}/azvm/clock", json={"advanceSeconds": 3600})
             c.put(f"{base}/subscriptions/{SUB}/resourcegroups/rg?{API}", json={"location": "eastus"})
+            make_network(c, "vm1")
             vm = f"{base}/subscriptions/{SUB}/resourceGroups/rg/providers/Microsoft.Compute/virtualMachines/vm1"
             assert c.put(f"{vm}?{API}", json=vm_body()).status_code == 201
             clocks, views = set(), set()

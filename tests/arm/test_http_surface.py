@@ -18,7 +18,7 @@ import httpx
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from tests.conftest import NIC, SUB, vm_body
+from tests.conftest import SUB, make_network, nic_id, vm_body
 
 from azvm.arm.versions import COMPUTE_VERSIONS
 from azvm.testing import AzvmServer
@@ -113,7 +113,8 @@ def wait_op(http: httpx.Client, op_url: str) -> dict[str, Any]:
 def create_vm(
     http: httpx.Client, name: str = "vm1", body: dict[str, Any] | None = None, *, settle: bool = True
 ) -> httpx.Response:
-    r = http.put(vm(name), params=P, json=body or vm_body())
+    make_network(http, name)
+    r = http.put(vm(name), params=P, json=body or vm_body(name))
     assert r.status_code == 201, r.text
     if settle:
         assert wait_op(http, r.headers["azure-asyncoperation"])["status"] == "Succeeded"
@@ -162,7 +163,7 @@ def test_unknown_compute_version_is_no_registered_provider(
 
 
 def test_unknown_version_on_put_writes_nothing(http: httpx.Client, rg: str) -> None:
-    r = http.put(vm("vm2"), params={"api-version": "2019-07-02"}, json=vm_body())
+    r = http.put(vm("vm2"), params={"api-version": "2019-07-02"}, json=vm_body("vm2"))
     assert_arm_error(r, 400, "NoRegisteredProviderFound")
     assert_vm_absent(http, "vm2")
 
@@ -183,7 +184,7 @@ def test_unknown_version_on_put_writes_nothing(http: httpx.Client, rg: str) -> N
 @pytest.mark.parametrize("query", ["", "?api-version=", "?other=1"])
 def test_missing_api_version(http: httpx.Client, rg: str, method: str, path: str, query: str) -> None:
     create_vm(http, settle=False)
-    r = http.request(method, path + query, json=vm_body() if method == "PUT" else None)
+    r = http.request(method, path + query, json=vm_body("vm2") if method == "PUT" else None)
     err = assert_arm_error(r, 400, "MissingApiVersionParameter")
     assert err["message"] == MISSING_API_VERSION
     assert_vm_absent(http, "vm2")
@@ -291,6 +292,7 @@ def test_doubled_slashes_collapse(azvm: AzvmServer, http: httpx.Client, rg: str,
 def test_create_answers_201_with_async_operation_only(azvm: AzvmServer, http: httpx.Client, rg: str) -> None:
     """sdk_vm_create_put_201.json, sdk_async_operation_status_create.json."""
     azvm.set_time_skipping(False)
+    make_network(http, "vm1")
     r = http.put(vm(), params=P, json=vm_body())
     assert r.status_code == 201, r.text
     assert_request_id(r)
@@ -562,6 +564,7 @@ def test_body_just_under_4_mb_is_read(http: httpx.Client, rg: str) -> None:
     pad = 4 * 1024 * 1024 - len(raw) - 64
     padded = json.dumps({**body, "padding": "x" * pad}).encode()
     assert len(padded) <= 4 * 1024 * 1024
+    make_network(http, "vm1")
     assert http.put(vm(), params=P, content=padded, headers=JSON).status_code == 201
 
 
@@ -580,6 +583,7 @@ def test_wrong_content_type(http: httpx.Client, rg: str, ctype: str) -> None:
     ["application/json; charset=utf-8", "APPLICATION/JSON", "text/json", "application/merge-patch+json"],
 )
 def test_json_content_types_accepted(http: httpx.Client, rg: str, ctype: str) -> None:
+    make_network(http, "vm1")
     r = http.put(vm(), params=P, content=json.dumps(vm_body()).encode(), headers={"content-type": ctype})
     assert r.status_code == 201, r.text
 
@@ -694,7 +698,8 @@ def test_invalid_vm_name(http: httpx.Client, rg: str, name: str) -> None:
 
 @pytest.mark.parametrize("name", ["a" * 64, "a", "vm_", "vm-1.x_2", "1vm"])
 def test_valid_vm_names(http: httpx.Client, rg: str, name: str) -> None:
-    assert http.put(vm(name), params=P, json=vm_body()).status_code == 201
+    make_network(http, name)
+    assert http.put(vm(name), params=P, json=vm_body(name)).status_code == 201
 
 
 def _without(*keys: str) -> Callable[[dict[str, Any]], None]:
@@ -810,6 +815,7 @@ BAD_BODIES: list[tuple[str, Callable[[dict[str, Any]], None], str, str]] = [
 def test_invalid_vm_body_is_rejected_with_target_and_writes_nothing(
     http: httpx.Client, rg: str, mutate: Callable[[dict[str, Any]], None], code: str, target: str
 ) -> None:
+    make_network(http, "vm1", attach=True)  # what a valid body would reference exists: the body is at fault
     body = vm_body()
     mutate(body)
     assert_arm_error(http.put(vm(), params=P, json=body), 400, code, target)
@@ -845,6 +851,7 @@ BAD_NESTED: list[tuple[str, Callable[[dict[str, Any]], None], str]] = [
 def test_nested_non_objects_in_create_body(
     http: httpx.Client, rg: str, mutate: Callable[[dict[str, Any]], None], target: str
 ) -> None:
+    make_network(http, "vm1")
     body = vm_body()
     mutate(body)
     assert_arm_error(http.put(vm(), params=P, json=body), 400, "InvalidParameter", target)
@@ -1081,7 +1088,7 @@ def test_reset_bad_seed_alone_names_seed(http: httpx.Client, body: Any) -> None:
     [
         ({"id": "bad"}, 400, "InvalidResourceId"),
         (
-            {"id": NIC},
+            {"id": nic_id("vm1")},
             400,
             "InvalidResourceId",
         ),

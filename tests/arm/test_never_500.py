@@ -15,13 +15,13 @@ import httpx
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from tests.conftest import SUB, make_network, vm_body
 
 from azvm.testing import AzvmServer, azvm_server
 
-SUB = "00000000-0000-0000-0000-000000000000"
 TABLES = ("ops", "vms", "groups", "resources", "resource_versions")
 
-# a value that reaches the handler for each parameter name, beside arbitrary text
+# a value that reaches the handler for each parameter name, beside arbitrary text (VM vm1 exists, with its NIC)
 VALID = {"subscriptionId": SUB, "resourceGroupName": "rg", "location": "eastus", "vmName": "vm1",
          "resourceName": "r1", "childName": "c1", "operationId": "5d2e3f4a-0000-4000-8000-000000000001",
          "resourceProviderNamespace": "Microsoft.Compute", "path": "health"}
@@ -118,6 +118,9 @@ def test_every_route_answers_arbitrary_input_with_success_or_the_arm_envelope(se
 def _fuzz(http: httpx.Client, table: list[tuple[str, tuple[str, ...]]], db: Path) -> None:
     assert http.put(f"/subscriptions/{SUB}/resourceGroups/rg", params={"api-version": "2024-11-01"},
                     json={"location": "eastus"}).status_code in (200, 201)
+    make_network(http, "vm1")
+    vm1 = f"/subscriptions/{SUB}/resourceGroups/rg/providers/Microsoft.Compute/virtualMachines/vm1"
+    assert http.put(vm1, params={"api-version": "2024-11-01"}, json=vm_body()).status_code == 201
     seen: dict[int, int] = {}
 
     @settings(max_examples=400, deadline=None, derandomize=True, database=None,

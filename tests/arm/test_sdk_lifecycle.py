@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceNotFoundError
-from tests.conftest import SUB, vm_body
+from tests.conftest import SUB, make_network, vm_body
 
 from azvm.testing import AzvmServer
 
@@ -24,6 +24,7 @@ def clients(azvm: AzvmServer) -> tuple[Any, Any]:
 
 def test_create_from_image_shows_every_provisioning_state(azvm: AzvmServer, clients: tuple[Any, Any]) -> None:
     _, compute = clients
+    make_network(azvm, "vm1")
     azvm.set_time_skipping(False)
     poller = compute.virtual_machines.begin_create_or_update("rg", "vm1", vm_body(), polling=False)
     vm = poller.result()
@@ -48,6 +49,7 @@ def test_create_from_image_shows_every_provisioning_state(azvm: AzvmServer, clie
 
 def test_create_from_specialized_disk_has_no_os_provisioning(azvm: AzvmServer, clients: tuple[Any, Any]) -> None:
     _, compute = clients
+    make_network(azvm, "vm1", attach=True)
     azvm.set_time_skipping(False)
     compute.virtual_machines.begin_create_or_update("rg", "vm1", vm_body(image=False), polling=False)
     seen = [codes(compute)]
@@ -59,8 +61,9 @@ def test_create_from_specialized_disk_has_no_os_provisioning(azvm: AzvmServer, c
                     ["ProvisioningState/succeeded", "PowerState/running"]]
 
 
-def test_every_operation_runs_to_completion_with_result(clients: tuple[Any, Any]) -> None:
+def test_every_operation_runs_to_completion_with_result(azvm: AzvmServer, clients: tuple[Any, Any]) -> None:
     _, compute = clients
+    make_network(azvm, "vm1")
     vms = compute.virtual_machines
     vm = vms.begin_create_or_update("rg", "vm1", vm_body(hibernation=True)).result()
     assert vm.provisioning_state == "Succeeded" and vm.properties.vm_id
@@ -91,8 +94,9 @@ def test_every_operation_runs_to_completion_with_result(clients: tuple[Any, Any]
     assert e.value.error.code == "ResourceNotFound"
 
 
-def test_hibernated_instance_view_has_three_statuses(clients: tuple[Any, Any]) -> None:
+def test_hibernated_instance_view_has_three_statuses(azvm: AzvmServer, clients: tuple[Any, Any]) -> None:
     _, compute = clients
+    make_network(azvm, "vm1")
     compute.virtual_machines.begin_create_or_update("rg", "vm1", vm_body(hibernation=True)).result()
     compute.virtual_machines.begin_deallocate("rg", "vm1", hibernate=True).result()
     iv = compute.virtual_machines.instance_view("rg", "vm1")
@@ -100,10 +104,11 @@ def test_hibernated_instance_view_has_three_statuses(clients: tuple[Any, Any]) -
         ("PowerState/deallocated", "VM deallocated"), ("HibernationState/Hibernated", "VM hibernated")]
 
 
-def test_list_all_status_only_and_expand(clients: tuple[Any, Any]) -> None:
+def test_list_all_status_only_and_expand(azvm: AzvmServer, clients: tuple[Any, Any]) -> None:
     _, compute = clients
+    make_network(azvm, "vm0", "vm1", "vm2")
     for i in range(3):
-        compute.virtual_machines.begin_create_or_update("rg", f"vm{i}", vm_body()).result()
+        compute.virtual_machines.begin_create_or_update("rg", f"vm{i}", vm_body(f"vm{i}")).result()
     compute.virtual_machines.begin_power_off("rg", "vm1").result()
     listed = {v.name: [s.code for s in v.properties.instance_view.statuses]
               for v in compute.virtual_machines.list_all(status_only="true")}
@@ -120,8 +125,10 @@ def test_paging_follows_next_link(azvm: AzvmServer, clients: tuple[Any, Any]) ->
     _, compute = clients
     azvm.emulator.service.settings.page_size = 4
     try:
-        for i in range(10):
-            compute.virtual_machines.begin_create_or_update("rg", f"vm{i:02d}", vm_body(), polling=False)
+        names = [f"vm{i:02d}" for i in range(10)]
+        make_network(azvm, *names)
+        for name in names:
+            compute.virtual_machines.begin_create_or_update("rg", name, vm_body(name), polling=False)
         pages = list(compute.virtual_machines.list("rg").by_page())
         assert [len(list(p)) for p in pages] == [4, 4, 2]
         assert sorted(v.name for v in compute.virtual_machines.list_all()) == [f"vm{i:02d}" for i in range(10)]
@@ -132,6 +139,7 @@ def test_paging_follows_next_link(azvm: AzvmServer, clients: tuple[Any, Any]) ->
 def test_preemption_cancels_the_older_operation(azvm: AzvmServer, clients: tuple[Any, Any]) -> None:
     _, compute = clients
     vms = compute.virtual_machines
+    make_network(azvm, "vm1")
     vms.begin_create_or_update("rg", "vm1", vm_body()).result()
     azvm.set_time_skipping(False)
     older = vms.begin_power_off("rg", "vm1")  # its poller waits: the clock stands still
@@ -151,6 +159,7 @@ def test_preemption_cancels_the_older_operation(azvm: AzvmServer, clients: tuple
 def test_conflicts_answer_409_with_azures_wording(azvm: AzvmServer, clients: tuple[Any, Any]) -> None:
     _, compute = clients
     vms = compute.virtual_machines
+    make_network(azvm, "vm1")
     vms.begin_create_or_update("rg", "vm1", vm_body()).result()
     vms.begin_deallocate("rg", "vm1").result()
     with pytest.raises(ResourceExistsError) as e:
@@ -180,8 +189,9 @@ def test_not_found_errors(clients: tuple[Any, Any]) -> None:
     assert resource.resource_groups.check_existence("missing-rg") is False
 
 
-def test_resource_group_delete_deletes_its_vms(clients: tuple[Any, Any]) -> None:
+def test_resource_group_delete_deletes_its_vms(azvm: AzvmServer, clients: tuple[Any, Any]) -> None:
     resource, compute = clients
+    make_network(azvm, "vm1")
     compute.virtual_machines.begin_create_or_update("rg", "vm1", vm_body()).result()
     resource.resource_groups.begin_delete("rg").result()
     assert resource.resource_groups.check_existence("rg") is False
@@ -191,6 +201,7 @@ def test_resource_group_delete_deletes_its_vms(clients: tuple[Any, Any]) -> None
 
 def test_guest_shutdown_leaves_the_vm_stopped(azvm: AzvmServer, clients: tuple[Any, Any]) -> None:
     _, compute = clients
+    make_network(azvm, "vm1")
     vm = compute.virtual_machines.begin_create_or_update("rg", "vm1", vm_body()).result()
     azvm.guest_shutdown(vm.id)
     azvm.advance(30)
@@ -199,6 +210,7 @@ def test_guest_shutdown_leaves_the_vm_stopped(azvm: AzvmServer, clients: tuple[A
 
 def test_os_provisioning_fault_leaves_vm_failed_but_running(azvm: AzvmServer, clients: tuple[Any, Any]) -> None:
     _, compute = clients
+    make_network(azvm, "vm1")
     azvm.inject_fault(kind="os-provisioning")
     with pytest.raises(HttpResponseError) as e:
         compute.virtual_machines.begin_create_or_update("rg", "vm1", vm_body()).result()
@@ -210,8 +222,9 @@ def test_os_provisioning_fault_leaves_vm_failed_but_running(azvm: AzvmServer, cl
     assert compute.virtual_machines.get("rg", "vm1").provisioning_state == "Failed"
 
 
-def test_validation_errors_carry_a_target(clients: tuple[Any, Any]) -> None:
+def test_validation_errors_carry_a_target(azvm: AzvmServer, clients: tuple[Any, Any]) -> None:
     _, compute = clients
+    make_network(azvm, "vm1")  # only the bodies are at fault
     cases = [
         ("bad_name!", vm_body(), "name"),
         ("vm1", vm_body(size="Standard_Nope"), "vmSize"),
@@ -231,6 +244,7 @@ def test_subscription_and_vm_sizes(azvm: AzvmServer, clients: tuple[Any, Any]) -
     _, compute = clients
     sizes = {s.name: s for s in compute.virtual_machine_sizes.list("eastus")}
     assert sizes["Standard_D2s_v3"].number_of_cores == 2 and sizes["Standard_D2s_v3"].memory_in_mb == 8192
+    make_network(azvm, "vm1")
     compute.virtual_machines.begin_create_or_update("rg", "vm1", vm_body()).result()
     assert any(s.name == "Standard_B1s" for s in compute.virtual_machines.list_available_sizes("rg", "vm1"))
 
