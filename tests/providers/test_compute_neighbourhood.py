@@ -13,7 +13,6 @@ import httpx
 import pytest
 from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceNotFoundError
 
-from azvm.service.neighbours import Neighbours
 from azvm.testing import AzvmServer
 
 SUB = "00000000-0000-0000-0000-000000000000"
@@ -22,12 +21,6 @@ DISKS = f"{RG}/providers/Microsoft.Compute/disks"
 VMS = f"{RG}/providers/Microsoft.Compute/virtualMachines"
 NICS = f"{RG}/providers/Microsoft.Network/networkInterfaces"
 UBUNTU = {"publisher": "Canonical", "offer": "ubuntu-24_04-lts", "sku": "server", "version": "latest"}
-
-
-@pytest.fixture(autouse=True)
-def strict(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Here every reference must exist, as on Azure."""
-    monkeypatch.setattr(Neighbours, "strict", True)
 
 
 @pytest.fixture

@@ -164,11 +164,11 @@ Write = Callable[[], None]
 class Neighbours:
     """Checks and writes of a VM's disks and NICs, for one VM operation."""
 
-    # Azure refuses a VM whose NIC or attached OS disk does not exist (InvalidResourceReference,
-    # ResourceNotFound). azvm refuses it only when `strict`: the shared VM bodies of azvm's older tests
-    # (tests/conftest.py vm_body) reference a NIC and an OS disk they never create. A NIC or disk that
-    # exists is always checked (in use elsewhere: refused) and marked as used by the VM.
-    strict: bool = False
+    # Azure refuses a VM whose NIC or attached OS disk does not exist (400 InvalidResourceReference,
+    # 404 ResourceNotFound), and so does azvm. `strict = False` (for a test that means it) tolerates a
+    # missing NIC or attached OS disk instead. A NIC or disk that exists is always checked (in use
+    # elsewhere: refused) and marked as used by the VM.
+    strict: bool = True
 
     def __init__(self, res: Resources, unique_id: Callable[[], str]) -> None:
         self.res = res
