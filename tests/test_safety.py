@@ -265,6 +265,9 @@ def stop(proc: subprocess.Popen[str]) -> None:
     proc.stdout.close()
 
 
+PUBLIC = ("cert.pem", "ca.pem")  # certificates; everything else in a data directory is its owner's only
+
+
 def test_the_store_and_the_key_are_their_owners_only(tmp_path: Path) -> None:
     data = tmp_path / "new" / "azvm"
     proc, base = serve("--data-dir", str(data))
@@ -274,8 +277,8 @@ def test_the_store_and_the_key_are_their_owners_only(tmp_path: Path) -> None:
                          json={"location": "eastus"}).status_code == 201
         assert mode(data) == 0o700
         files = {p.name: mode(p) for p in data.iterdir()}
-        assert {"azvm.sqlite3", "azvm.sqlite3-wal", "key.pem", "cert.pem"} <= set(files)
-        assert all(m & 0o077 == 0 for name, m in files.items() if name != "cert.pem"), files
+        assert {"azvm.sqlite3", "azvm.sqlite3-wal", "key.pem", "cert.pem", "ca.pem", "ca-key.pem"} <= set(files)
+        assert all(m & 0o077 == 0 for name, m in files.items() if name not in PUBLIC), files
     finally:
         stop(proc)
     # an older azvm left them readable by others: the next start takes that back
@@ -284,7 +287,7 @@ def test_the_store_and_the_key_are_their_owners_only(tmp_path: Path) -> None:
     proc, _ = serve("--data-dir", str(data))
     stop(proc)
     files = {p.name: mode(p) for p in data.iterdir()}
-    assert all(m & 0o077 == 0 for name, m in files.items() if name != "cert.pem"), files
+    assert all(m & 0o077 == 0 for name, m in files.items() if name not in PUBLIC), files
 
 
 def test_in_memory_keeps_only_the_certificate_and_its_key(tmp_path: Path) -> None:
@@ -295,5 +298,5 @@ def test_in_memory_keeps_only_the_certificate_and_its_key(tmp_path: Path) -> Non
     proc, _ = serve("--in-memory", env=env)
     stop(proc)
     kept = {p.name: mode(p) for p in (tmp_path / "xdg").rglob("*") if p.is_file()}
-    assert set(kept) == {"cert.pem", "key.pem"}, kept
-    assert kept["key.pem"] == 0o600
+    assert set(kept) == {"cert.pem", "key.pem", "ca.pem", "ca-key.pem"}, kept
+    assert kept["key.pem"] == kept["ca-key.pem"] == 0o600

@@ -9,11 +9,12 @@ checked by their argparse `type=` (environment defaults included), files where t
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
 import os
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -34,6 +35,8 @@ from .billing_cli import (
 from .clock import MAX_ISO, MAX_US, parse_iso
 
 if TYPE_CHECKING:
+    from .proxy.environment import ServerInfo
+    from .proxy.relay import ProxyThread
     from .server import Emulator, Options
 
 _TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
@@ -164,6 +167,8 @@ def _serve_parser(sub: argparse._SubParsersAction[Parser]) -> None:
                    help="billing rule set: docs-2018, docs-2021 (default), azure-2023, or a JSON file")
     p.add_argument("--prices", type=prices_arg, default=env("AZVM_PRICES"),
                    help="a Retail Prices API JSON file (default: the sample sheet shipped with azvm)")
+    p.add_argument("--proxy-port", type=_port, default=env("AZVM_PROXY_PORT", "0"),
+                   help="the HTTPS proxy of `azvm run` / `azvm env` on 127.0.0.1 (default 0: a free port)")
 
 
 def _allowed_hosts(args: argparse.Namespace) -> list[str]:
@@ -223,9 +228,11 @@ def serve(args: argparse.Namespace) -> int:
     store = "in memory" if opts.in_memory else str(opts.resolved_data_dir / "azvm.sqlite3")
     if opts.workers > 1:
         print(f"azvm {scheme}://{opts.host}:{opts.port} ({opts.workers} workers, store {store})", flush=True)
-        if emu.cert:
-            print(f"azvm certificate: {emu.cert}  (export REQUESTS_CA_BUNDLE={emu.cert})", flush=True)
-        serve_workers(emu)
+        proxy = _serve_proxy(emu, args.proxy_port, opts.port)
+        try:
+            serve_workers(emu)
+        finally:
+            _stop_proxy(emu, proxy)
         return 0
     config = uvicorn_config(emu)
     server = uvicorn.Server(config)
@@ -239,21 +246,87 @@ def serve(args: argparse.Namespace) -> int:
         port = server.servers[0].sockets[0].getsockname()[1]
         ready_ms = (time.perf_counter() - t0) * 1000
         print(f"azvm {scheme}://{opts.host}:{port} ready in {ready_ms:.0f} ms (store {store})", flush=True)
-        if emu.cert:
-            print(f"azvm certificate: {emu.cert}  (export REQUESTS_CA_BUNDLE={emu.cert})", flush=True)
+        proxies.append(_serve_proxy(emu, args.proxy_port, port))
+
+    proxies: list[ProxyThread | None] = []
 
     async def run() -> None:
         watcher = asyncio.create_task(announce())
         await server.serve()
         watcher.cancel()
 
+    terminated = _catch_sigterm()
     try:
         asyncio.run(run())
     except KeyboardInterrupt:
         pass
     finally:
+        for proxy in proxies:
+            _stop_proxy(emu, proxy)
         emu.close()
+    if terminated:
+        _die_of_sigterm()
     return 0
+
+
+def _catch_sigterm() -> list[int]:
+    """uvicorn stops on SIGTERM and then raises it again, which would end the process before its
+    clean-up (the proxy, server.json): that second SIGTERM becomes a KeyboardInterrupt, recorded in
+    the list returned, and `_die_of_sigterm` ends the process by it once cleaned up."""
+    import signal
+
+    terminated: list[int] = []
+
+    def on_term(sig: int, frame: object) -> None:
+        terminated.append(sig)
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, on_term)
+    return terminated
+
+
+def _die_of_sigterm() -> None:
+    import signal
+
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.raise_signal(signal.SIGTERM)
+
+
+def _serve_proxy(emu: Emulator, proxy_port: int, port: int) -> ProxyThread | None:
+    """Say which certificate to trust, and start the HTTPS proxy of `azvm run` / `azvm env` beside the
+    server, leaving server.json (endpoint, proxy, authority, pid) where they look for it."""
+    if emu.cert is None or emu.key is None:
+        return None  # --no-tls: the proxy needs azvm's authority
+    from .proxy.environment import ServerInfo, write_state
+    from .proxy.relay import start_proxy
+    from .tls import authority_path
+
+    ca = authority_path(emu.cert.parent)
+    print(f"azvm certificate: {ca}  (the authority to trust: export REQUESTS_CA_BUNDLE={ca};"
+          f" {emu.cert} is the server's certificate and chain)", flush=True)
+    if not port:
+        return None  # `--workers` on a free port: each worker has its own, no one port to relay to
+    try:
+        proxy = start_proxy(emu.cert, emu.key, port, upstream_host=emu.options.host, port=proxy_port)
+    except OSError as e:
+        print(f"azvm: the proxy cannot listen on 127.0.0.1:{proxy_port}: {e.strerror}"
+              " (azvm run and azvm env need it)", file=sys.stderr, flush=True)
+        return None
+    host = emu.options.host if emu.options.host not in ("0.0.0.0", "::") else "127.0.0.1"
+    endpoint = f"https://{host if ':' not in host else f'[{host}]'}:{port}"
+    write_state(emu.cert.parent, ServerInfo(endpoint, proxy.url, str(ca), os.getpid()))
+    print(f"azvm proxy {proxy.url}  (for code written for Azure: azvm run -- COMMAND, or eval \"$(azvm env)\")",
+          flush=True)
+    return proxy
+
+
+def _stop_proxy(emu: Emulator, proxy: ProxyThread | None) -> None:
+    if proxy is None or emu.cert is None:
+        return
+    from .proxy.environment import clear_state
+
+    proxy.stop()
+    clear_state(emu.cert.parent, os.getpid())
 
 
 def _build(opts: Options) -> Emulator:
@@ -287,6 +360,143 @@ def states_doc(args: argparse.Namespace) -> int:
     return 0
 
 
+def _proxy_parsers(sub: argparse._SubParsersAction[Parser]) -> None:
+    from .proxy.environment import (
+        DEFAULT_CLIENT_ID,
+        DEFAULT_CLIENT_SECRET,
+        DEFAULT_SUBSCRIPTION,
+        DEFAULT_TENANT,
+        VARIABLES,
+    )
+
+    table = "\n".join(f"  {name:<22} {why}" for name, why in VARIABLES.items())
+    where = ("The server: the `azvm serve` whose data directory is --data-dir (default: the per-user one;"
+             " an in-memory server leaves its address there too), found through the server.json it writes.")
+    env_help = ("Print `export` lines that send a shell's Azure traffic to a running azvm server:\n"
+                "  eval \"$(azvm env)\"\n\n" + where + " The CA bundle and the Azure CLI profile are written"
+                " under <data dir>/env.\n\nVariables:\n" + table)
+    run_help = ("Run COMMAND with its Azure traffic sent to azvm (the variables of `azvm env`) and exit with its"
+                " exit code:\n  azvm run -- python script.py\n\n" + where + " With no server running there,"
+                " azvm run starts one for the command's life: in memory, on free ports, with a manual clock"
+                " and time skipping (waiting on an operation jumps the clock), its files in a temporary"
+                " directory.\n\nVariables:\n" + table)
+    for name, text in (("env", env_help), ("run", run_help)):
+        p = sub.add_parser(name, help=text.split("\n", 1)[0], description=text,
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
+        p.add_argument("--data-dir", default=env_default("AZVM_DATA_DIR"),
+                       help="the data directory of the azvm serve to use (default: the per-user one)")
+        p.add_argument("--tenant-id", default=DEFAULT_TENANT, help="AZURE_TENANT_ID (default %(default)s)")
+        p.add_argument("--client-id", default=DEFAULT_CLIENT_ID, help="AZURE_CLIENT_ID (default %(default)s)")
+        p.add_argument("--client-secret", default=DEFAULT_CLIENT_SECRET, help="AZURE_CLIENT_SECRET")
+        p.add_argument("--subscription-id", default=DEFAULT_SUBSCRIPTION,
+                       help="AZURE_SUBSCRIPTION_ID (default %(default)s)")
+        if name == "run":
+            p.add_argument("command", nargs=argparse.REMAINDER, help="the program and its arguments (after --)")
+            p.set_defaults(handler=run_command)
+        else:
+            p.set_defaults(handler=env_command)
+
+
+def _principal(args: argparse.Namespace) -> Any:
+    from .proxy.environment import Principal
+
+    return Principal(args.tenant_id, args.client_id, args.client_secret, args.subscription_id)
+
+
+def _state_dir(args: argparse.Namespace) -> Path:
+    from .server import default_data_dir
+
+    return Path(args.data_dir) if args.data_dir else default_data_dir()
+
+
+def env_command(args: argparse.Namespace) -> int:
+    """`azvm env`: the variables for a running server, as shell `export` lines."""
+    import shlex
+
+    from .proxy.environment import find_server, prepare
+
+    directory = _state_dir(args)
+    info = find_server(directory)
+    if info is None:
+        raise UsageError(f"no running azvm server left its address in {str(directory)!r}: expected `azvm serve`"
+                         " (with TLS) running on that data directory (or give its --data-dir)")
+    env = prepare(directory / "env", info, _principal(args))
+    print(f"# azvm {info.endpoint} (process {info.pid}), proxy {info.proxy}")
+    for name, value in env.items():
+        print(f"export {name}={shlex.quote(value)}")
+    return 0
+
+
+def run_command(args: argparse.Namespace) -> int:
+    """`azvm run -- COMMAND`: COMMAND's exit code (128 + N when a signal N ended it)."""
+    import subprocess
+    import tempfile
+
+    from .proxy.environment import find_server, prepare
+
+    command = args.command[1:] if args.command[:1] == ["--"] else args.command
+    if not command:
+        raise UsageError("azvm run: expected a command to run: azvm run -- COMMAND [ARGS...]")
+    directory = _state_dir(args)
+    with contextlib.ExitStack() as stack:
+        info = find_server(directory)
+        tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="azvm-run-")))
+        if info is None:
+            info = stack.enter_context(_throwaway_server(tmp / "server"))
+        env = {**os.environ, **prepare(tmp / "env", info, _principal(args))}
+        try:
+            proc = subprocess.Popen(command, env=env)
+        except OSError as e:
+            print(f"azvm run: {command[0]}: {e.strerror}", file=sys.stderr)
+            return 127 if isinstance(e, FileNotFoundError) else 126
+        return _wait_forwarding_signals(proc)
+    raise AssertionError("unreachable")
+
+
+def _wait_forwarding_signals(proc: Any) -> int:
+    """Wait for the child; Ctrl-C reaches it from the terminal (this process lets it decide), SIGTERM is
+    passed on to it."""
+    import signal
+
+    def forward(sig: int, frame: object) -> None:
+        proc.send_signal(sig)
+
+    def ignore(sig: int, frame: object) -> None:
+        pass
+
+    old = {signal.SIGINT: signal.signal(signal.SIGINT, ignore), signal.SIGTERM: signal.signal(signal.SIGTERM, forward)}
+    try:
+        code = int(proc.wait())
+    finally:
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
+    return 128 - code if code < 0 else code
+
+
+@contextlib.contextmanager
+def _throwaway_server(directory: Path) -> Iterator[ServerInfo]:
+    """An in-memory server and its proxy for one `azvm run` (manual clock, time skipping)."""
+    from .proxy.environment import ServerInfo
+    from .proxy.relay import start_proxy
+    from .server import Options, ThreadedServer, build
+    from .tls import authority_path
+
+    opts = Options(host="127.0.0.1", port=0, in_memory=True, manual_clock=True, time_skipping=True,
+                   cert_dir=str(directory))
+    server = ThreadedServer(build(opts))
+    port = server.start()
+    try:
+        emu = server.emu
+        assert emu.cert is not None and emu.key is not None
+        proxy = start_proxy(emu.cert, emu.key, port)
+        try:
+            yield ServerInfo(f"https://127.0.0.1:{port}", proxy.url, str(authority_path(directory)), os.getpid())
+        finally:
+            proxy.stop()
+    finally:
+        server.stop()
+
+
 def _user_errors() -> tuple[type[BaseException], ...]:
     """The exception classes that mean "the user asked for something azvm cannot do" (never a bug)."""
     from . import server
@@ -308,6 +518,7 @@ def _run(argv: Sequence[str] | None) -> int:
     from .billing_cli import add_bill_parser
 
     add_bill_parser(sub)
+    _proxy_parsers(sub)
     args = parser.parse_args(argv)
     if args.command == "serve":
         return serve(args)

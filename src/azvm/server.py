@@ -21,6 +21,7 @@ from .control.api import ControlApi
 from .guard import Asgi, Guard, HostPolicy
 from .ids import IdSource
 from .providers import build_api
+from .proxy.hosts import AZURE_HOSTS
 from .service.billing import BillingService, resolve_prices, resolve_rules
 from .service.clock import restore as restore_clock
 from .service.compute import ComputeService, Settings
@@ -198,7 +199,9 @@ def build(opts: Options) -> Emulator:
 
 
 def _build(opts: Options, lock: DataDirLock | None) -> Emulator:
-    policy = HostPolicy.for_server(opts.host, opts.allowed_hosts)  # a bad name fails before anything opens
+    # a bad name fails before anything opens; Azure's own hosts come through azvm's proxy (no page can
+    # rebind them: their DNS is Microsoft's)
+    policy = HostPolicy.for_server(opts.host, [*opts.allowed_hosts, *AZURE_HOSTS])
     store = open_store(None if opts.in_memory else opts.resolved_data_dir, durability=opts.durability)
     clock = _restore_clock(store, opts)
     service = ComputeService(store, clock, IdSource(opts.seed),

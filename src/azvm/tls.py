@@ -1,4 +1,21 @@
-"""The self-signed certificate that Azure clients need: bearer tokens travel only over HTTPS."""
+"""azvm's certificate authority and the certificate it issues to the server (and the proxy).
+
+Azure clients send bearer tokens only over HTTPS. A data directory (or, in memory, the per-user one)
+holds:
+
+- `ca.pem` / `ca-key.pem`: azvm's authority (EC P-256, 10 years). It is **name-constrained**
+  (critical X.509 NameConstraints): it can vouch only for localhost, the loopback addresses
+  (127.0.0.0/8, ::1) and the Azure hosts the proxy intercepts (`AZURE_HOSTS`), so trusting it
+  cannot expose any other name. Its key is readable by its owner only (0600).
+- `cert.pem` / `key.pem`: the leaf it signs for the server and the proxy (SANs: localhost,
+  127.0.0.1, ::1 and `AZURE_HOSTS`), reissued when it is missing, not signed by this authority, near
+  its end, or names other hosts. `cert.pem` holds the leaf followed by the authority, so a client
+  that trusted `cert.pem` by path (an older azvm's self-signed certificate) still verifies; the file
+  to trust is `ca.pem`.
+
+An older data directory whose `cert.pem` was self-signed migrates on the next start: the authority is
+made and a leaf signed by it replaces the old certificate and key.
+"""
 
 from __future__ import annotations
 
@@ -8,50 +25,163 @@ import os
 from pathlib import Path
 
 from cryptography import x509
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from .proxy.hosts import AZURE_HOSTS
+
+LOCAL_NAMES: tuple[str, ...] = ("localhost",)
+LOOPBACK_NETWORKS: tuple[str, ...] = ("127.0.0.0/8", "::1/128")
+LEAF_ADDRESSES: tuple[str, ...] = ("127.0.0.1", "::1")
+
+CA_FILE, CA_KEY_FILE, CERT_FILE, KEY_FILE = "ca.pem", "ca-key.pem", "cert.pem", "key.pem"
+CA_DAYS, LEAF_DAYS = 3650, 397
+RENEW_BEFORE = dt.timedelta(days=30)  # a certificate this close to its end is replaced on start
+
+_KeyUsage = dict(content_commitment=False, key_encipherment=False, data_encipherment=False, key_agreement=False,
+                 encipher_only=False, decipher_only=False)
+
+
+def authority_path(directory: Path) -> Path:
+    """The authority's certificate in a certificate directory: the file clients should trust."""
+    return directory / CA_FILE
 
 
 def ensure_certificate(directory: Path, now: dt.datetime) -> tuple[Path, Path]:
-    """Return (cert.pem, key.pem) in `directory`, creating them on first use (EC P-256, 10 years,
-    SANs localhost, 127.0.0.1 and ::1; the certificate is its own CA, so clients can trust it
-    with REQUESTS_CA_BUNDLE or connection_verify). The key is readable by its owner only (0600, in a
-    0700 directory when this creates it)."""
+    """Return (cert.pem, key.pem) in `directory`: the leaf that azvm's authority (made on first use,
+    `ca.pem`) signs for the server and the proxy. Creates or replaces what is missing, stale or not
+    signed by the authority; keys are 0600 (in a 0700 directory when this creates it)."""
     directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-    cert_path, key_path = directory / "cert.pem", directory / "key.pem"
-    if cert_path.exists() and key_path.exists():
-        if key_path.stat().st_mode & 0o077:  # an older azvm wrote it with the umask's permissions
-            key_path.chmod(0o600)
+    ca_cert, ca_key = ensure_authority(directory, now)
+    cert_path, key_path = directory / CERT_FILE, directory / KEY_FILE
+    if _leaf_is_current(cert_path, key_path, ca_cert, now):
+        _owner_only(key_path)
         return cert_path, key_path
     key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "azvm local emulator")])
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name).issuer_name(name).public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(days=1)).not_valid_after(now + dt.timedelta(days=3650))
-        .add_extension(x509.SubjectAlternativeName([
-            x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
-            x509.IPAddress(ipaddress.ip_address("::1"))]), critical=False)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .add_extension(x509.KeyUsage(digital_signature=True, key_cert_sign=True, crl_sign=True,
-                                     content_commitment=False, key_encipherment=False, data_encipherment=False,
-                                     key_agreement=False, encipher_only=False, decipher_only=False), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    tmp_key, tmp_cert = key_path.with_suffix(".tmp"), cert_path.with_suffix(".tmp")
-    _write_private(tmp_key, key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                              serialization.NoEncryption()))
-    tmp_cert.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    tmp_key.replace(key_path)
-    tmp_cert.replace(cert_path)
+    leaf = issue_leaf(ca_cert, ca_key, key.public_key(), leaf_names(), now)
+    write_private(key_path, _key_pem(key))
+    _write_public(cert_path, _pem(leaf) + _pem(ca_cert))  # the chain: clients that trust cert.pem still verify
     return cert_path, key_path
 
 
-def _write_private(path: Path, data: bytes) -> None:
-    """Write a file that is 0600 from its first byte (never readable by others, not even briefly)."""
-    path.unlink(missing_ok=True)  # a stale file would keep its own permissions
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+def ensure_authority(directory: Path, now: dt.datetime) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
+    """azvm's authority in `directory` (ca.pem, ca-key.pem), made when missing, unreadable or near its end."""
+    cert_path, key_path = directory / CA_FILE, directory / CA_KEY_FILE
+    try:
+        cert = x509.load_pem_x509_certificate(cert_path.read_bytes())
+        key = serialization.load_pem_private_key(key_path.read_bytes(), password=None)
+    except (OSError, ValueError):
+        pass
+    else:
+        if (isinstance(key, ec.EllipticCurvePrivateKey) and _same_key(cert, key)
+                and cert.not_valid_after_utc - now > RENEW_BEFORE):
+            _owner_only(key_path)
+            return cert, key
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = _make_authority(key, now)
+    write_private(key_path, _key_pem(key))
+    _write_public(cert_path, _pem(cert))
+    return cert, key
+
+
+def name_constraints() -> x509.NameConstraints:
+    """What the authority may vouch for: localhost, the loopback addresses and AZURE_HOSTS."""
+    permitted: list[x509.GeneralName] = [x509.DNSName(n) for n in (*LOCAL_NAMES, *AZURE_HOSTS)]
+    permitted += [x509.IPAddress(ipaddress.ip_network(n)) for n in LOOPBACK_NETWORKS]
+    return x509.NameConstraints(permitted_subtrees=permitted, excluded_subtrees=None)
+
+
+def leaf_names() -> list[x509.GeneralName]:
+    names: list[x509.GeneralName] = [x509.DNSName(n) for n in (*LOCAL_NAMES, *AZURE_HOSTS)]
+    return names + [x509.IPAddress(ipaddress.ip_address(a)) for a in LEAF_ADDRESSES]
+
+
+def issue_leaf(ca_cert: x509.Certificate, ca_key: ec.EllipticCurvePrivateKey, public_key: ec.EllipticCurvePublicKey,
+               names: list[x509.GeneralName], now: dt.datetime) -> x509.Certificate:
+    """A TLS server certificate for `names`, signed by the authority (which is what decides whether
+    a client accepts the names: an unlisted one fails verification by the name constraints)."""
+    ski = ca_cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
+    return (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "azvm server")]))
+        .issuer_name(ca_cert.subject).public_key(public_key)
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(days=1)).not_valid_after(now + dt.timedelta(days=LEAF_DAYS))
+        .add_extension(x509.SubjectAlternativeName(names), critical=False)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.KeyUsage(digital_signature=True, key_cert_sign=False, crl_sign=False, **_KeyUsage),
+                       critical=True)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ski), critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
+
+
+def _make_authority(key: ec.EllipticCurvePrivateKey, now: dt.datetime) -> x509.Certificate:
+    ski = x509.SubjectKeyIdentifier.from_public_key(key.public_key())
+    # a name of its own per authority: two azvm authorities trusted side by side never shadow each other
+    name = x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, "azvm"),
+                      x509.NameAttribute(NameOID.COMMON_NAME, f"azvm local authority {ski.digest[:6].hex()}")])
+    return (
+        x509.CertificateBuilder()
+        .subject_name(name).issuer_name(name).public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(days=1)).not_valid_after(now + dt.timedelta(days=CA_DAYS))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(x509.KeyUsage(digital_signature=False, key_cert_sign=True, crl_sign=True, **_KeyUsage),
+                       critical=True)
+        .add_extension(name_constraints(), critical=True)
+        .add_extension(ski, critical=False)
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ski), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+
+
+def _leaf_is_current(cert_path: Path, key_path: Path, ca_cert: x509.Certificate, now: dt.datetime) -> bool:
+    try:
+        leaf = x509.load_pem_x509_certificate(cert_path.read_bytes())
+        key = serialization.load_pem_private_key(key_path.read_bytes(), password=None)
+        leaf.verify_directly_issued_by(ca_cert)
+        sans = leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except (OSError, ValueError, TypeError, InvalidSignature, x509.ExtensionNotFound):
+        return False  # missing, unreadable, self-signed by an older azvm, or another authority's
+    return (isinstance(key, ec.EllipticCurvePrivateKey) and _same_key(leaf, key)
+            and set(sans) == set(leaf_names()) and leaf.not_valid_after_utc - now > RENEW_BEFORE)
+
+
+def _same_key(cert: x509.Certificate, key: ec.EllipticCurvePrivateKey) -> bool:
+    return cert.public_key() == key.public_key()
+
+
+def _pem(cert: x509.Certificate) -> bytes:
+    return cert.public_bytes(serialization.Encoding.PEM)
+
+
+def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
+    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                             serialization.NoEncryption())
+
+
+def _owner_only(path: Path) -> None:
+    if path.stat().st_mode & 0o077:  # an older azvm wrote it with the umask's permissions
+        path.chmod(0o600)
+
+
+def _write_public(path: Path, data: bytes) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_bytes(data)
+    tmp.replace(path)
+
+
+def write_private(path: Path, data: bytes) -> None:
+    """Write a file that is 0600 from its first byte (never readable by others, not even briefly),
+    and put it in place at once."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.unlink(missing_ok=True)  # a stale file would keep its own permissions
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "wb") as f:
         f.write(data)
+    tmp.replace(path)
