@@ -21,6 +21,21 @@ NET_API = "2024-05-01"  # Microsoft.Network
 DISK_API = "2023-04-02"  # Microsoft.Compute/disks
 
 
+# azvm refuses ARM requests that carry no Authorization header (401 AuthenticationFailed, as on
+# Azure); with --auth open any bearer token will do
+AUTH_HEADERS = {"Authorization": "Bearer azvm"}
+
+
+def http_client(server: AzvmServer | None = None, **kwargs: Any) -> httpx.Client:
+    """An httpx client for raw requests to azvm: it sends a bearer token and, given `server`, has its
+    endpoint as base URL and trusts its certificate. Other keyword arguments go to httpx.Client."""
+    kwargs["headers"] = {**AUTH_HEADERS, **kwargs.get("headers", {})}
+    if server is not None:
+        kwargs.setdefault("base_url", server.endpoint)
+        kwargs.setdefault("verify", server.ssl_context() or False)
+    return httpx.Client(**kwargs)
+
+
 def group_id(rg: str = "rg") -> str:
     return f"/subscriptions/{SUB}/resourceGroups/{rg}"
 

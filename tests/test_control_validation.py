@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from azvm.clock import MAX_US, Clock, ClockError, iso, parse_iso
 from azvm.testing import AzvmServer
 from tests.arm.test_http_surface import assert_arm_error, is_arm_envelope, tls_context
-from tests.conftest import SUB, make_network, vm_body
+from tests.conftest import SUB, http_client, make_network, vm_body
 from tests.strategies import JSON, either
 
 VMS = f"/subscriptions/{SUB}/resourceGroups/rg/providers/Microsoft.Compute/virtualMachines"
@@ -29,7 +29,7 @@ END = "9999-12-31T23:59:59Z"
 
 @pytest.fixture
 def http(azvm: AzvmServer) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=azvm.endpoint, verify=tls_context(str(azvm.cert)), timeout=60) as client:
+    with http_client(base_url=azvm.endpoint, verify=tls_context(str(azvm.cert)), timeout=60) as client:
         yield client
 
 

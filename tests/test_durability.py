@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from azvm.testing import azvm_server
-from tests.conftest import SUB, make_network, vm_body
+from tests.conftest import SUB, http_client, make_network, vm_body
 
 API = "api-version=2026-04-01"
 
@@ -56,7 +56,7 @@ def test_kill_9_loses_nothing_acknowledged(tmp_path: Path) -> None:
     halt = threading.Event()
 
     def writer() -> None:
-        with httpx.Client(base_url=base, timeout=10) as c:
+        with http_client(base_url=base, timeout=10) as c:
             c.put(f"{base}/subscriptions/{SUB}/resourcegroups/rg?{API}", json={"location": "eastus"})
             make_network(c, *names)
             i = 0
@@ -89,7 +89,7 @@ def test_kill_9_loses_nothing_acknowledged(tmp_path: Path) -> None:
 
     proc2, base2 = start_server(tmp_path)
     try:
-        with httpx.Client(timeout=10) as c:
+        with http_client(timeout=10) as c:
             for name, op_id in acked:
                 r = c.get(f"{base2}/subscriptions/{SUB}/providers/Microsoft.Compute/locations/eastus/operations/"
                           f"{op_id}?{API}")
@@ -103,7 +103,7 @@ def test_kill_9_loses_nothing_acknowledged(tmp_path: Path) -> None:
         stop(proc2)
     proc3, base3 = start_server(tmp_path)
     try:
-        with httpx.Client(timeout=10) as c:
+        with http_client(timeout=10) as c:
             assert history(c, base3, names) == first  # every state at every time, identical
     finally:
         stop(proc3)
@@ -145,7 +145,7 @@ def test_lro_resumes_from_continuation_token_after_restart(tmp_path: Path) -> No
 @pytest.mark.parametrize("speed", [1.0])
 def test_clock_never_goes_backwards_across_restart(tmp_path: Path, speed: float) -> None:
     proc, base = start_server(tmp_path)
-    with httpx.Client(timeout=10) as c:
+    with http_client(timeout=10) as c:
         c.post(f"{base}/azvm/clock", json={"advanceSeconds": 3600})
         before = c.get(f"{base}/azvm/clock").json()["nowMicroseconds"]
         r = c.post(f"{base}/azvm/clock", json={"set": "2025-01-01T00:00:00Z"})
@@ -153,7 +153,7 @@ def test_clock_never_goes_backwards_across_restart(tmp_path: Path, speed: float)
     stop(proc)
     proc2, base2 = start_server(tmp_path)
     try:
-        with httpx.Client(timeout=10) as c:
+        with http_client(timeout=10) as c:
             assert c.get(f"{base2}/azvm/clock").json()["nowMicroseconds"] == before
     finally:
         stop(proc2)
@@ -167,7 +167,7 @@ def test_two_server_processes_share_one_world(tmp_path: Path) -> None:
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     base = f"http://127.0.0.1:{port}"
     try:
-        with httpx.Client(base_url=base, timeout=10) as c:
+        with http_client(base_url=base, timeout=10) as c:
             for _ in range(400):
                 try:
                     if c.get(f"{base}/azvm/health").status_code == 200:
@@ -181,7 +181,7 @@ def test_two_server_processes_share_one_world(tmp_path: Path) -> None:
             assert c.put(f"{vm}?{API}", json=vm_body()).status_code == 201
             clocks, views = set(), set()
             for _ in range(24):  # new connections: both workers answer
-                with httpx.Client(timeout=10) as fresh:
+                with http_client(timeout=10) as fresh:
                     clocks.add(fresh.get(f"{base}/azvm/clock").json()["now"])
                     views.add(fresh.get(f"{vm}/instanceView?{API}").json()["statuses"][1]["code"])
             assert clocks == {"2026-01-01T01:00:00.0000000+00:00"}

@@ -15,7 +15,7 @@ import pytest
 
 from azvm.server import DataDirInUse
 from azvm.testing import azvm_server
-from tests.conftest import SUB
+from tests.conftest import SUB, http_client
 from tests.test_durability import free_port, start_server, stop
 
 API = "api-version=2026-04-01"
@@ -35,7 +35,7 @@ def world(c: httpx.Client, base: str) -> tuple[str, int]:
 def test_a_second_serve_on_a_served_directory_is_refused_and_writes_nothing(tmp_path: Path) -> None:
     proc, base = start_server(tmp_path)
     try:
-        with httpx.Client(timeout=10) as c:
+        with http_client(timeout=10) as c:
             c.put(f"{base}/subscriptions/{SUB}/resourcegroups/rg?{API}", json={"location": "eastus"})
             c.post(f"{base}/azvm/clock", json={"advanceSeconds": 3600})
             before = world(c, base)
@@ -52,7 +52,7 @@ def test_a_second_serve_on_a_served_directory_is_refused_and_writes_nothing(tmp_
         stop(proc)
     proc2, base2 = start_server(tmp_path)  # the holder is gone: the directory is free again
     try:
-        with httpx.Client(timeout=10) as c:
+        with http_client(timeout=10) as c:
             assert world(c, base2) == before
     finally:
         stop(proc2)
@@ -101,11 +101,11 @@ def serve_workers(data_dir: Path) -> tuple[subprocess.Popen[str], str]:
 def test_workers_share_the_world_and_a_second_serve_is_still_refused(tmp_path: Path) -> None:
     proc, base = serve_workers(tmp_path)
     try:
-        with httpx.Client(timeout=10) as c:
+        with http_client(timeout=10) as c:
             c.post(f"{base}/azvm/clock", json={"advanceSeconds": 3600})
             clocks = set()
             for _ in range(12):  # new connections: both workers answer, from one world
-                with httpx.Client(timeout=10) as fresh:
+                with http_client(timeout=10) as fresh:
                     clocks.add(fresh.get(f"{base}/azvm/clock").json()["now"])
             assert clocks == {"2026-01-01T01:00:00.0000000+00:00"}
             refused = second_serve(tmp_path)

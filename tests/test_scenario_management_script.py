@@ -9,11 +9,11 @@ from __future__ import annotations
 from decimal import Context, Decimal, localcontext
 from typing import Any
 
-import httpx
 import pytest
 from azure.core.exceptions import ResourceNotFoundError
 
 from azvm.testing import AzvmServer
+from tests.conftest import http_client
 
 HOUR = 3600
 
@@ -122,7 +122,7 @@ def test_a_management_script_from_network_to_bill(azvm: AzvmServer) -> None:
 
 
 def _billing(azvm: AzvmServer, params: dict[str, str]) -> Any:
-    with httpx.Client(base_url=azvm.endpoint, verify=azvm.ssl_context() or False) as c:
+    with http_client(base_url=azvm.endpoint, verify=azvm.ssl_context() or False) as c:
         r = c.get("/azvm/billing", params=params)
         assert r.status_code == 200, r.text
         return r.json()

@@ -107,6 +107,21 @@ _allowed_name = arg_type("a host name, an IP address, or * for any", _allowed_ho
 _allowed_names = arg_type("host names or IP addresses separated by commas", _allowed_host_list)
 
 
+def _principals_file(text: str) -> str:
+    from .arm.app import TENANT_ID
+    from .identity import PrincipalsError
+    from .identity.principals import load_principals
+
+    try:
+        load_principals(text, TENANT_ID)
+    except PrincipalsError as e:
+        raise BadValue(str(e)) from None
+    return text
+
+
+_principals = arg_type("a JSON principals file (docs/identity.md)", _principals_file)
+
+
 class _Switch(argparse.Action):
     """`--flag` (no value) whose default comes from an AZVM_* variable that says 1/true/yes/on or 0/false/no/off."""
 
@@ -129,6 +144,12 @@ def _serve_parser(sub: argparse._SubParsersAction[Parser]) -> None:
     p.add_argument("--allow-host", metavar="NAME", action="append", type=_allowed_name,
                    help="also answer requests whose Host is NAME (by default only localhost and loopback addresses"
                         " are answered); repeatable, or AZVM_ALLOW_HOSTS=NAME,NAME")
+    p.add_argument("--auth", type=_choice("open", "strict"), metavar="{open,strict}", default=env("AZVM_AUTH", "open"),
+                   help="open: any bearer token (a request without one is refused, as on Azure); strict: only"
+                        " tokens azvm issued to the principals of --principals, within their role assignments")
+    p.add_argument("--principals", metavar="FILE", type=_principals, default=env("AZVM_PRINCIPALS"),
+                   help="who may sign in (client id, secret or certificate, tenant) and their role assignments;"
+                        " needed by --auth strict")
     g = p.add_mutually_exclusive_group()
     g.add_argument("--data-dir", default=env("AZVM_DATA_DIR"), help="where the SQLite store and the certificate"
                    " live (default: the per-user data directory)")
@@ -206,6 +227,9 @@ def serve(args: argparse.Namespace) -> int:
     if args.workers > 1 and args.seed is not None:
         raise UsageError("--seed gives deterministic ids in one process; with --workers the processes would"
                          " hand out the same ids: drop one of them")
+    if args.auth == "strict" and args.principals is None:
+        raise UsageError("--auth strict needs --principals FILE (or AZVM_PRINCIPALS): who may sign in, with which"
+                         " role assignments")
     start_us = parse_iso(args.start_time) if args.start_time else None
     opts = Options(host=args.host, port=args.port, data_dir=args.data_dir, in_memory=args.in_memory,
                    clock_speed=args.clock_speed, manual_clock=args.manual_clock, start_time_us=start_us,
@@ -213,7 +237,7 @@ def serve(args: argparse.Namespace) -> int:
                    tls=not args.no_tls, poll_delay=args.poll_delay, profile=args.profile, seed=args.seed,
                    page_size=args.page_size, any_api_version=args.any_api_version, durability=args.durability,
                    workers=args.workers, billing_rules=args.billing_rules, prices=args.prices,
-                   allowed_hosts=_allowed_hosts(args))
+                   allowed_hosts=_allowed_hosts(args), auth=args.auth, principals=args.principals)
     if opts.in_memory:
         opts.cert_dir = str(default_data_dir())
     # everything the server will read is checked before it writes anything

@@ -19,6 +19,7 @@ from .arm.versions import ApiVersionPolicy
 from .clock import Clock, now_wall_us, to_datetime
 from .control.api import ControlApi
 from .guard import Asgi, Guard, HostPolicy
+from .identity import Identity, install
 from .ids import IdSource
 from .providers import build_api
 from .proxy.hosts import AZURE_HOSTS
@@ -64,6 +65,8 @@ class Options:
     # host names (or addresses) that the server answers to besides localhost, the loopback
     # addresses and --host; "*" answers any Host (azvm.guard)
     allowed_hosts: list[str] = field(default_factory=list)
+    auth: str = "open"  # open: any bearer token; strict: azvm's tokens and role assignments (azvm.identity)
+    principals: str | None = None  # the principals file of --auth strict
     extra: dict[str, Any] = field(default_factory=dict)
 
     ENV_PREFIX = "AZVM_"
@@ -178,6 +181,7 @@ class Emulator:
     cert: Path | None
     key: Path | None
     lock: DataDirLock | None = None
+    identity: Identity | None = None  # the token service (its keys, principals, --auth mode)
 
     def close(self) -> None:
         self.store.close()
@@ -218,13 +222,15 @@ def _build(opts: Options, lock: DataDirLock | None) -> Emulator:
                          billing=billing)
     api = build_api(service, ServerConfig(poll_delay=opts.poll_delay),
                     ApiVersionPolicy(any_version=opts.any_api_version), control, billing)
+    identity = install(api, mode=opts.auth, principals=opts.principals, tenant_id=api.cfg.tenant_id,
+                       key_dir=None if opts.in_memory else opts.resolved_data_dir)
     cert = key = None
     if opts.tls:
         from .tls import ensure_certificate
 
         cert_dir = Path(opts.cert_dir) if opts.cert_dir else opts.resolved_data_dir
         cert, key = ensure_certificate(cert_dir, to_datetime(now_wall_us()))
-    return Emulator(opts, store, service, Guard(build_app(api), policy), cert, key, lock)
+    return Emulator(opts, store, service, Guard(build_app(api), policy), cert, key, lock, identity)
 
 
 def app_from_env() -> Asgi:

@@ -45,12 +45,16 @@ IMAGES: dict[str, dict[str, str]] = {
 
 
 class StaticTokenCredential:
-    """A TokenCredential for azvm (which accepts any bearer token)."""
+    """A TokenCredential for azvm: any bearer token will do with `--auth open`; with `--auth strict`
+    give it a token azvm issued (AzvmServer.token_for)."""
+
+    def __init__(self, token: str = "azvm-token") -> None:
+        self.token = token
 
     def get_token(self, *scopes: str, **kwargs: Any) -> Any:
         from azure.core.credentials import AccessToken
 
-        return AccessToken("azvm-token", 4102444800)  # 2100-01-01
+        return AccessToken(self.token, 4102444800)  # 2100-01-01
 
 
 @dataclass
@@ -59,6 +63,31 @@ class AzvmServer:
     cert: Path | None
     emulator: Emulator
     subscription_id: str = DEFAULT_SUBSCRIPTION
+    # the bearer token of arm() and of the clients made without a credential: any with --auth open;
+    # with --auth strict, set it to a token of a declared principal (token_for)
+    arm_token: str = "azvm-token"
+
+    # -- identity --------------------------------------------------------------------------------
+    def token_for(self, client_id: str, audience: str = "https://management.azure.com") -> str:
+        """A token that this server signs for a principal declared in its principals file (in open mode,
+        for any client id), as its token endpoint would issue it."""
+        identity = self.emulator.identity
+        assert identity is not None
+        principal = identity.principals.get(client_id) if identity.principals is not None else None
+        if identity.strict and principal is None:
+            raise KeyError(f"{client_id!r} is not in the principals file")
+        subject = identity.subject(principal, client_id, identity.tenant_id)
+        return identity.tokens.issue(subject, audience, self.endpoint)[0]
+
+    def _admin_token(self) -> str | None:
+        identity = self.emulator.identity
+        if identity is None or identity.principals is None:
+            return None
+        admins = [p for p in identity.principals.by_client.values() if p.admin]
+        return self.token_for(admins[0].client_id) if admins else None
+
+    def credential(self) -> Any:
+        return StaticTokenCredential(self.arm_token)
 
     # -- SDK clients -------------------------------------------------------------------------
     def client_kwargs(self) -> dict[str, Any]:
@@ -70,14 +99,14 @@ class AzvmServer:
     def compute_client(self, **kwargs: Any) -> Any:
         from azure.mgmt.compute import ComputeManagementClient
 
-        return ComputeManagementClient(StaticTokenCredential(), self.subscription_id,
-                                       **{**self.client_kwargs(), **kwargs})
+        credential = kwargs.pop("credential", None) or self.credential()
+        return ComputeManagementClient(credential, self.subscription_id, **{**self.client_kwargs(), **kwargs})
 
     def network_client(self, **kwargs: Any) -> Any:
         from azure.mgmt.network import NetworkManagementClient
 
-        return NetworkManagementClient(StaticTokenCredential(), self.subscription_id,
-                                       **{**self.client_kwargs(), **kwargs})
+        credential = kwargs.pop("credential", None) or self.credential()
+        return NetworkManagementClient(credential, self.subscription_id, **{**self.client_kwargs(), **kwargs})
 
     def resource_client(self, **kwargs: Any) -> Any:
         import importlib
@@ -86,8 +115,8 @@ class AzvmServer:
             module = importlib.import_module("azure.mgmt.resource.resources")
         except ImportError:  # azure-mgmt-resource < 26
             module = importlib.import_module("azure.mgmt.resource")
-        return module.ResourceManagementClient(StaticTokenCredential(), self.subscription_id,
-                                               **{**self.client_kwargs(), **kwargs})
+        credential = kwargs.pop("credential", None) or self.credential()
+        return module.ResourceManagementClient(credential, self.subscription_id, **{**self.client_kwargs(), **kwargs})
 
     def ssl_context(self) -> ssl.SSLContext | None:
         """An SSL context that trusts this server's certificate (for httpx, urllib, aiohttp...)."""
@@ -95,9 +124,13 @@ class AzvmServer:
 
     # -- the control API -----------------------------------------------------------------------
     def control(self, method: str, path: str, body: Any = None) -> Any:
+        """A control API request; with --auth strict, as the first admin principal of the principals file."""
         data = None if body is None else json.dumps(body).encode()
-        req = urllib.request.Request(f"{self.endpoint}/azvm/{path}", data=data, method=method,
-                                     headers={"content-type": "application/json"})
+        headers = {"content-type": "application/json"}
+        admin = self._admin_token()
+        if admin is not None:
+            headers["Authorization"] = f"Bearer {admin}"
+        req = urllib.request.Request(f"{self.endpoint}/azvm/{path}", data=data, method=method, headers=headers)
         with urllib.request.urlopen(req, context=self.ssl_context(), timeout=30) as r:
             return json.loads(r.read() or b"null")
 
@@ -125,7 +158,8 @@ class AzvmServer:
         data = None if body is None else json.dumps(body).encode()
         sep = "&" if "?" in path else "?"
         url = path if path.startswith("http") else f"{self.endpoint}{path}{sep}api-version={api_version}"
-        req = urllib.request.Request(url, data=data, method=method, headers={"content-type": "application/json"})
+        req = urllib.request.Request(url, data=data, method=method, headers={
+            "content-type": "application/json", "Authorization": f"Bearer {self.arm_token}"})
         with urllib.request.urlopen(req, context=self.ssl_context(), timeout=30) as r:
             raw = r.read()
             async_url = r.headers.get("Azure-AsyncOperation")
@@ -186,8 +220,13 @@ class AzvmServer:
 @contextmanager
 def azvm_server(*, manual_clock: bool = True, start_time: str = DEFAULT_START, seed: int | None = 1,
                 time_skipping: bool | None = None, data_dir: str | None = None, poll_delay: float = 0.01,
-                tls: bool = True, **options: Any) -> Iterator[AzvmServer]:
+                tls: bool = True, auth: str = "open", principals: str | Path | dict[str, Any] | list[Any] | None = None,
+                **options: Any) -> Iterator[AzvmServer]:
     """Start an in-process azvm server on a free loopback port; stop it on exit.
+
+    `auth="strict"` with `principals` (a principals file, or its JSON as a dict or list: see
+    azvm.identity.principals) makes a server that takes only the tokens it issued; `token_for(client_id)`
+    makes one, and the control API is used as the file's first admin principal.
 
     In memory unless `data_dir` is given; a data directory is held for as long as the server runs
     (`azvm.server.DataDirInUse` when another process serves it). Leaving takes a fraction of a
@@ -199,9 +238,14 @@ def azvm_server(*, manual_clock: bool = True, start_time: str = DEFAULT_START, s
     with tempfile.TemporaryDirectory(prefix="azvm-") as tmp:
         options.setdefault("port", 0)
         options.setdefault("cert_dir", tmp)
+        if isinstance(principals, (dict, list)):
+            path = Path(tmp) / "principals.json"
+            path.write_text(json.dumps(principals))
+            principals = path
         opts = Options(host="127.0.0.1", data_dir=data_dir, in_memory=data_dir is None,
                        manual_clock=manual_clock, start_time_us=parse_iso(start_time), seed=seed,
-                       time_skipping=time_skipping, poll_delay=poll_delay, tls=tls, **options)
+                       time_skipping=time_skipping, poll_delay=poll_delay, tls=tls, auth=auth,
+                       principals=None if principals is None else str(principals), **options)
         emu = build(opts)
         server = ThreadedServer(emu)
         port = server.start()

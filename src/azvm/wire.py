@@ -119,6 +119,17 @@ class Req:
     content_type: str
     if_match: str | None = None
     if_none_match: str | None = None
+    authorization: str | None = None  # the Authorization header as sent (azvm.identity reads it)
+    principal: Any = None  # who is asking, once authenticated (azvm.identity.auth.Caller); None in open mode
+    raw_headers: list[tuple[bytes, bytes]] | None = None  # all of them, as ASGI gives them (for `header`)
+
+    def header(self, name: str) -> str | None:
+        """A header that the edge does not parse for every request (the managed-identity endpoints')."""
+        key = name.lower().encode("latin-1")
+        for k, v in self.raw_headers or ():
+            if k == key:
+                return v.decode("latin-1")
+        return None
 
     def q(self, name: str) -> str | None:
         return self.query.get(name.lower())

@@ -18,7 +18,7 @@ import httpx
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from tests.conftest import SUB, make_network, nic_id, vm_body
+from tests.conftest import SUB, http_client, make_network, nic_id, vm_body
 
 from azvm.arm.versions import COMPUTE_VERSIONS
 from azvm.testing import AzvmServer
@@ -89,7 +89,7 @@ def tls_context(cert: str) -> ssl.SSLContext:
 
 @pytest.fixture
 def http(azvm: AzvmServer) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=azvm.endpoint, verify=tls_context(str(azvm.cert)), timeout=30) as client:
+    with http_client(base_url=azvm.endpoint, verify=tls_context(str(azvm.cert)), timeout=30) as client:
         yield client
 
 

@@ -15,7 +15,7 @@ import httpx
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from tests.conftest import SUB, make_network, vm_body
+from tests.conftest import SUB, http_client, make_network, vm_body
 
 from azvm.testing import AzvmServer, azvm_server
 
@@ -75,7 +75,8 @@ def routes(server: AzvmServer) -> list[tuple[str, tuple[str, ...]]]:
     while not hasattr(app, "api"):  # under the host guard
         app = app.app
     table = app.api.router.table
-    return sorted({(r.method, r.segments) for r in table})
+    # the identity provider's endpoints answer in OAuth's shape, not ARM's (tests/identity)
+    return sorted({(r.method, r.segments) for r in table if not r.handler.__module__.startswith("azvm.identity")})
 
 
 @st.composite
@@ -108,7 +109,7 @@ def requests(draw: st.DrawFn, table: list[tuple[str, tuple[str, ...]]]) -> dict[
 def test_every_route_answers_arbitrary_input_with_success_or_the_arm_envelope(server: AzvmServer) -> None:
     table = routes(server)
     db = Path(server.emulator.options.resolved_data_dir) / "azvm.sqlite3"
-    http = httpx.Client(base_url=server.endpoint, timeout=30)
+    http = http_client(base_url=server.endpoint, timeout=30)
     try:
         _fuzz(http, table, db)
     finally:

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 from tests.arm.test_http_surface import assert_arm_error
-from tests.conftest import SUB, disk_id, make_network, nic_id, vm_body
+from tests.conftest import SUB, disk_id, http_client, make_network, nic_id, vm_body
 
 from azvm.testing import AzvmServer
 
@@ -23,7 +23,7 @@ NET = {"api-version": "2024-05-01"}
 
 @pytest.fixture
 def http(azvm: AzvmServer) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=azvm.endpoint, verify=azvm.ssl_context() or False, timeout=30) as client:
+    with http_client(base_url=azvm.endpoint, verify=azvm.ssl_context() or False, timeout=30) as client:
         assert client.put(RG, params=P, json={"location": "eastus"}).status_code == 201
         yield client
 

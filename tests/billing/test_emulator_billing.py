@@ -10,9 +10,8 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
-from tests.conftest import SUB, vm_body
+from tests.conftest import SUB, http_client, vm_body
 
 from azvm.testing import AzvmServer, StaticTokenCredential, azvm_server
 
@@ -45,7 +44,7 @@ def scenario(azvm: AzvmServer) -> list[tuple[str, str]]:
 
 
 def control(azvm: AzvmServer, path: str, **params: str) -> Any:
-    with httpx.Client(verify=azvm.ssl_context() or False) as c:
+    with http_client(verify=azvm.ssl_context() or False) as c:
         r = c.get(f"{azvm.endpoint}/azvm/{path}", params=params)
         assert r.status_code == 200, r.text
         return r.json() if "json" in r.headers["content-type"] else r.text

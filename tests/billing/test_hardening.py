@@ -16,7 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from tests.arm.test_http_surface import assert_arm_error, is_arm_envelope, tls_context
-from tests.conftest import SUB, vm_body
+from tests.conftest import SUB, http_client, vm_body
 from tests.strategies import JSON, either
 
 from azvm.clock import parse_iso, to_datetime
@@ -38,7 +38,7 @@ GOOD_QUERY: dict[str, Any] = {
 
 @pytest.fixture
 def http(azvm: AzvmServer) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=azvm.endpoint, verify=tls_context(str(azvm.cert)), timeout=60) as client:
+    with http_client(base_url=azvm.endpoint, verify=tls_context(str(azvm.cert)), timeout=60) as client:
         yield client
 
 
@@ -156,7 +156,7 @@ def query_bodies() -> st.SearchStrategy[Any]:
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(body=st.deferred(query_bodies))
 def test_any_query_body_is_answered_or_refused_never_5xx(azvm_session: AzvmServer, body: Any) -> None:
-    with httpx.Client(base_url=azvm_session.endpoint, verify=tls_context(str(azvm_session.cert))) as http:
+    with http_client(base_url=azvm_session.endpoint, verify=tls_context(str(azvm_session.cert))) as http:
         before = world(http)
         for scope in (f"/subscriptions/{SUB}", f"/subscriptions/{SUB}/resourceGroups/rg"):
             r = http.post(f"{scope}/providers/Microsoft.CostManagement/query", params=QV, json=body)
@@ -360,7 +360,7 @@ def test_other_requests_are_served_while_a_bill_is_computed(
     answer: dict[str, httpx.Response] = {}
 
     def slow_bill() -> None:
-        with httpx.Client(base_url=azvm.endpoint, verify=tls_context(str(azvm.cert)), timeout=60) as c:
+        with http_client(base_url=azvm.endpoint, verify=tls_context(str(azvm.cert)), timeout=60) as c:
             if kind == "azvm-billing":
                 answer["bill"] = c.get("/azvm/billing", params={"groupBy": "state"})
             else:

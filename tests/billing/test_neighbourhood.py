@@ -14,8 +14,7 @@ import io
 from fractions import Fraction
 from typing import Any
 
-import httpx
-from tests.conftest import SUB
+from tests.conftest import SUB, http_client
 
 from azvm.clock import parse_iso
 from azvm.testing import AzvmServer, StaticTokenCredential
@@ -32,7 +31,7 @@ STANDARD_IP_LABEL = "IP Addresses / Standard IPv4 Static Public IP / eastus"
 
 
 def control(azvm: AzvmServer, path: str, status: int = 200, **params: str) -> Any:
-    with httpx.Client(verify=azvm.ssl_context() or False) as c:
+    with http_client(verify=azvm.ssl_context() or False) as c:
         r = c.get(f"{azvm.endpoint}/azvm/{path}", params=params)
         assert r.status_code == status, r.text
         return r.json() if "json" in r.headers["content-type"] else r.text

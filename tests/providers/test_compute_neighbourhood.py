@@ -14,6 +14,7 @@ import pytest
 from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceNotFoundError
 
 from azvm.testing import AzvmServer
+from tests.conftest import http_client
 
 SUB = "00000000-0000-0000-0000-000000000000"
 RG = f"/subscriptions/{SUB}/resourceGroups/rg"
@@ -31,7 +32,7 @@ def compute(azvm: AzvmServer) -> Any:
 @pytest.fixture
 def http(azvm: AzvmServer) -> Iterator[httpx.Client]:
     verify = ssl.create_default_context(cafile=str(azvm.cert)) if azvm.cert else False
-    with httpx.Client(base_url=azvm.endpoint, verify=verify) as c:
+    with http_client(base_url=azvm.endpoint, verify=verify) as c:
         yield c
 
 

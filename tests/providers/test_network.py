@@ -6,13 +6,13 @@ from __future__ import annotations
 
 from typing import Any
 
-import httpx
 import pytest
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 from azure.mgmt.network import NetworkManagementClient
 
 from azvm import testing as azvm_testing
 from azvm.testing import AzvmServer
+from tests.conftest import http_client
 
 SUB = azvm_testing.DEFAULT_SUBSCRIPTION
 RG = f"/subscriptions/{SUB}/resourceGroups/rg"
@@ -351,7 +351,7 @@ def test_dynamic_public_ip_follows_its_vm(azvm: AzvmServer, net: NetworkManageme
 ])
 def test_bad_bodies_are_refused(azvm: AzvmServer, net: NetworkManagementClient, path: str,
                                 body: dict[str, Any]) -> None:
-    with httpx.Client(base_url=azvm.endpoint, verify=azvm.ssl_context() or False,
+    with http_client(base_url=azvm.endpoint, verify=azvm.ssl_context() or False,
                       headers={"authorization": "Bearer x"}) as http:
         r = http.put(f"{NET}/{path}", params={"api-version": "2024-05-01"}, json=body)
         assert r.status_code == 400, r.text

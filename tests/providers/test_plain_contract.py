@@ -16,6 +16,7 @@ import httpx
 import pytest
 
 from azvm.testing import AzvmServer, azvm_server
+from tests.conftest import http_client
 
 SUB = "00000000-0000-0000-0000-000000000000"
 RG = f"/subscriptions/{SUB}/resourceGroups/rg"
@@ -109,7 +110,7 @@ def server() -> Iterator[AzvmServer]:
 @pytest.fixture
 def http(server: AzvmServer) -> Iterator[httpx.Client]:
     server.reset()
-    with httpx.Client(base_url=server.endpoint, timeout=30) as c:
+    with http_client(base_url=server.endpoint, timeout=30) as c:
         _put(c, RG, {"location": "eastus"}, "2024-11-01")
         yield c
 
@@ -261,7 +262,7 @@ def test_plain_resources_survive_kill_9(tmp_path: Path) -> None:
     proc, url = start()
     made = []
     try:
-        with httpx.Client(base_url=url, timeout=30) as http:
+        with http_client(base_url=url, timeout=30) as http:
             _put(http, RG, {"location": "eastus"}, "2024-11-01")
             for type_ in PLAIN:
                 coll, body, prepare = EXAMPLES[type_]
@@ -278,7 +279,7 @@ def test_plain_resources_survive_kill_9(tmp_path: Path) -> None:
         proc.stdout.close()
     proc, url = start()
     try:
-        with httpx.Client(base_url=url, timeout=30) as http:
+        with http_client(base_url=url, timeout=30) as http:
             for path, p in made:
                 assert http.get(path, params=p).status_code == 200, path
     finally:

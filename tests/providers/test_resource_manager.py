@@ -3,12 +3,12 @@ resource lists with `$filter`, resource providers with their types and api-versi
 
 from __future__ import annotations
 
-import httpx
 import pytest
 from azure.core.exceptions import HttpResponseError
 
 from azvm.arm.versions import FAMILIES
 from azvm.testing import AzvmServer
+from tests.conftest import http_client
 
 
 def _world(azvm: AzvmServer) -> None:
@@ -75,7 +75,7 @@ def test_old_sdk_api_versions_are_served(azvm: AzvmServer) -> None:
     """Clients pinned to old SDKs send 2019-03-01 (Compute), 2017-03-30 (disks), 2018-11-01 (Network)."""
     _world(azvm)
     base = f"/subscriptions/{azvm.subscription_id}/resourceGroups/app/providers"
-    with httpx.Client(base_url=azvm.endpoint, verify=azvm.ssl_context() or False) as http:
+    with http_client(base_url=azvm.endpoint, verify=azvm.ssl_context() or False) as http:
         vm = http.get(f"{base}/Microsoft.Compute/virtualMachines/web", params={"api-version": "2019-03-01"})
         assert vm.status_code == 200
         disk = vm.json()["properties"]["storageProfile"]["osDisk"]["name"]

@@ -7,9 +7,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
-from tests.conftest import START, SUB, vm_body
+from tests.conftest import START, SUB, http_client, vm_body
 
 from azvm.clock import Clock
 from azvm.domain.errors import ArmError, OperationNotAllowed
@@ -35,7 +34,7 @@ def test_a_request_that_fails_after_writing_leaves_nothing(tmp_path: Path, monke
             raise RuntimeError("rendering failed after the write")
 
         monkeypatch.setattr(render, "vm_body", broken)
-        with httpx.Client(verify=azvm.ssl_context() or False) as c:
+        with http_client(verify=azvm.ssl_context() or False) as c:
             r = c.put(vm_url(azvm), params=API, json=vm_body())
             assert r.status_code == 500 and r.json()["error"]["code"] == "InternalServerError"
             monkeypatch.undo()
@@ -48,7 +47,7 @@ def test_an_invalid_os_disk_size_is_a_400_and_billing_still_works(azvm: AzvmServ
     azvm.resource_client().resource_groups.create_or_update("rg", {"location": "eastus"})
     body = vm_body()
     body["properties"]["storageProfile"]["osDisk"] = {"diskSizeGB": "big"}
-    with httpx.Client(verify=azvm.ssl_context() or False) as c:
+    with http_client(verify=azvm.ssl_context() or False) as c:
         r = c.put(vm_url(azvm), params=API, json=body)
         assert r.status_code == 400 and r.json()["error"]["target"] == "storageProfile.osDisk.diskSizeGB"
         assert c.put(vm_url(azvm), params=API, json=vm_body()).status_code == 201
@@ -134,7 +133,7 @@ def test_tags_reach_the_cost_export(azvm: AzvmServer) -> None:
     azvm.compute_client().virtual_machines.begin_create_or_update(
         "rg", "vm1", {**vm_body(), "tags": {"team": "finops"}}).result()
     azvm.advance(3600)
-    with httpx.Client(verify=azvm.ssl_context() or False) as c:
+    with http_client(verify=azvm.ssl_context() or False) as c:
         csv = c.get(f"{azvm.endpoint}/azvm/billing/cost-details").text
     assert '{""team"":""finops""}' in csv or '{"team":"finops"}' in csv
 

@@ -20,7 +20,7 @@ from urllib.parse import parse_qsl, quote
 from ..domain.errors import ArmError
 from ..service.ports import Store
 from .http import MAX_BODY, Deferred, Req, Response, empty_response, error_response
-from .routes import Router
+from .routes import Params, Route, Router
 from .versions import ApiVersionPolicy
 
 log = logging.getLogger("azvm.arm")
@@ -38,6 +38,9 @@ class ServerConfig:
 
 
 Handler = Callable[[Req], Response | Deferred]
+# authentication and authorization of a matched request (azvm.identity.auth): None lets it through
+# (having set req.principal), a Response refuses it (401, 403)
+Authorize = Callable[[Req, Route, Params], Response | None]
 
 
 def _token(key: str) -> str:
@@ -61,6 +64,7 @@ class ArmApi:
         self.versions = versions
         self.router = router
         self.before = before  # run before each request (adopting a clock that another process moved)
+        self.auth: Authorize | None = None  # None: no check at all (azvm.server sets the --auth mode's)
 
     # -- long-running operations ------------------------------------------------------------------
     def retry_headers(self) -> dict[str, str]:
@@ -123,6 +127,10 @@ class ArmApi:
         if self.before is not None:
             self.before()
         route, params = self.router.match(req)
+        if route.action is not None and self.auth is not None:
+            refusal = self.auth(req, route, params)
+            if refusal is not None:
+                return refusal
         if route.family is not None:
             self.versions.check(req.q("api-version"), family=route.family, type_name=route.type_name,
                                 location=params.get("location", "global"))
@@ -192,7 +200,7 @@ class ArmAsgi:
         method: str = scope["method"]
         headers: list[tuple[bytes, bytes]] | None = None
         host = content_type = ""
-        if_match = if_none_match = None
+        if_match = if_none_match = authorization = None
         content_length = -1
         for name, value in scope["headers"]:
             if name == b"host":
@@ -205,6 +213,8 @@ class ArmAsgi:
                 if_match = value.decode("latin-1")
             elif name == b"if-none-match":
                 if_none_match = value.decode("latin-1")
+            elif name == b"authorization":
+                authorization = value.decode("latin-1")
         try:
             body = b""
             if content_length > MAX_BODY:
@@ -233,7 +243,7 @@ class ArmAsgi:
                 server = scope.get("server") or ("localhost", 80)
                 host = f"{server[0]}:{server[1]}"
             req = Req(method, parts, [s.lower() for s in parts], query, body, f"{scope.get('scheme', 'http')}://{host}",
-                      content_type, if_match, if_none_match)
+                      content_type, if_match, if_none_match, authorization, raw_headers=scope["headers"])
             with self.api.store.request():
                 resp = self.api.dispatch(req)
                 if not isinstance(resp, Deferred):
@@ -272,4 +282,4 @@ def build_app(api: ArmApi) -> ArmAsgi:
     return ArmAsgi(api)
 
 
-__all__ = ["ArmApi", "ArmAsgi", "ServerConfig", "build_app"]
+__all__ = ["ArmApi", "ArmAsgi", "Authorize", "ServerConfig", "build_app"]

@@ -74,6 +74,44 @@ CHECKS: dict[str, Callable[[str], None]] = {
 }
 
 
+# the action of the emulator's own control API (/azvm/...): in strict mode only an admin may perform it
+CONTROL_ACTION = "azvm/control"
+# the segments of ARM's own paths, spelled as in Azure's action names
+_RESOURCES_SPELLING = {"resourcegroups": "resourceGroups", "operationresults": "operationresults"}
+# actions whose name does not follow from the path (Azure's operations list names them)
+_ACTION_NAMES = {"Microsoft.CostManagement/query/action": "Microsoft.CostManagement/query/read"}
+
+
+def action_for(method: str, template: str) -> str | None:
+    """The Azure RBAC action that a request on this route performs, from its method and template:
+    `{Namespace}/{type}[/{child}...]/read|write|delete`, `.../{action}/action` for a POST to a
+    literal last segment (`Microsoft.Compute/virtualMachines/start/action`), and for ARM's own paths
+    `Microsoft.Resources/subscriptions/resourceGroups/...`. None for routes outside ARM's
+    authorization (the cloud metadata); CONTROL_ACTION for the control API."""
+    segs = [s for s in template.split("/") if s]
+    if not segs or segs[0].lower() == "metadata":
+        return None
+    if segs[0].lower() == "azvm":
+        return CONTROL_ACTION
+    literals = [s for s in segs if not s.startswith("{")]
+    low = [s.lower() for s in segs]
+    namespace = "Microsoft.Resources"
+    if "providers" in low:
+        i = len(low) - 1 - low[::-1].index("providers")
+        if i + 1 < len(segs) and not segs[i + 1].startswith("{"):
+            namespace = segs[i + 1]
+            literals = [s for s in segs[i + 2:] if not s.startswith("{")]
+        else:  # /subscriptions/{s}/providers[/{namespace}]: the provider registrations
+            literals = ["subscriptions", "providers"]
+    else:
+        literals = [_RESOURCES_SPELLING.get(s.lower(), s) for s in literals]
+    if method == "POST" and not segs[-1].startswith("{"):
+        action = "/".join([namespace, *literals, "action"])
+        return _ACTION_NAMES.get(action, action)
+    verb = {"GET": "read", "HEAD": "read", "PUT": "write", "PATCH": "write", "DELETE": "delete"}.get(method, "action")
+    return "/".join([namespace, *literals, verb])
+
+
 @dataclass(frozen=True)
 class Route:
     method: str
@@ -82,6 +120,8 @@ class Route:
     family: str | None  # api-version family ("compute", "network", "arm", ...); None: not checked here
     type_name: str | None = None  # the resource type named in api-version errors, e.g. "virtualMachines"
     segments: tuple[str, ...] = field(default=(), compare=False)
+    # the RBAC action a request performs (action_for); None: no authentication (metadata, identity)
+    action: str | None = field(default=None, compare=False)
 
 
 @dataclass
@@ -99,9 +139,12 @@ class Router:
         self.location_check = location_check
 
     def add(self, method: str, template: str, handler: RouteHandler, *, family: str | None,
-            type_name: str | None = None) -> Route:
+            type_name: str | None = None, public: bool = False) -> Route:
+        """`public`: a route that needs no token (the identity provider's own endpoints)."""
         segs = tuple(s for s in template.split("/") if s)
-        route = Route(method.upper(), template, handler, family, type_name, segs)
+        method = method.upper()
+        route = Route(method, template, handler, family, type_name, segs,
+                      None if public else action_for(method, template))
         node = self.root
         for i, s in enumerate(segs):
             if s.startswith("{") and s.endswith("*}"):
@@ -182,5 +225,5 @@ class Router:
                 check_resource_name(value, name)
 
 
-__all__ = ["CHECKS", "MethodNotAllowed", "NoRoute", "Params", "Route", "RouteHandler", "Router",
-           "check_group_name", "check_resource_name", "check_subscription_id", "no_route"]
+__all__ = ["CHECKS", "CONTROL_ACTION", "MethodNotAllowed", "NoRoute", "Params", "Route", "RouteHandler", "Router",
+           "action_for", "check_group_name", "check_resource_name", "check_subscription_id", "no_route"]
