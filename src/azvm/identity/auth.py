@@ -28,6 +28,9 @@ from .service import ARM_AUDIENCES, Identity, arm_audience, log
 from .tokens import TokenError
 
 MISSING = "Authentication failed. The 'Authorization' header is missing."
+# operation status reads, at subscription scope (their URLs are what a write answered with): any
+# principal with an assignment in the subscription may poll them
+_STATUS_READS = ("/operations/read", "/operationresults/read", "/diskoperations/read")
 BAD_FORMAT = "Authentication failed. The 'Authorization' header is provided in an invalid format."
 
 
@@ -110,6 +113,9 @@ class StrictAuth:
         scope = "/" + "/".join(req.parts[:-1] if action.endswith("/action") else req.parts)
         if permitted(principal.assignments, action, scope):
             return None
+        if action.lower().endswith(_STATUS_READS) and params["subscriptionId"].lower() in (
+                s.lower() for s in principal.subscriptions()):
+            return None  # the status of an operation (its id unguessable) is read by whoever started it
         return self._forbidden(req, principal, action, scope, who)
 
     @staticmethod

@@ -171,7 +171,7 @@ class IdentityEndpoints:
             raise IdentityError("invalid_client", 700027, "Client assertion failed signature validation.",
                                 401) from None
         exp = claims.get("exp")
-        if not isinstance(exp, int) or exp < now_seconds() - 300:
+        if not isinstance(exp, (int, float)) or isinstance(exp, bool) or exp < now_seconds() - 300:
             raise IdentityError("invalid_client", 700024, "Client assertion is not within its valid time range.",
                                 401)
 
