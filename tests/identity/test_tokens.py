@@ -150,6 +150,16 @@ def test_discovery_documents(azvm: AzvmServer) -> None:
     assert adfs["token_endpoint"] == f"{azvm.endpoint}/adfs/oauth2/token"
 
 
+def test_instance_discovery_needs_no_setting(trust: AzvmServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    """MSAL asks login.microsoftonline.com about an authority it does not know; azvm (reached through its
+    proxy under that name) answers with the authority's own discovery document."""
+    with http_client(trust) as http:
+        r = http.get("/common/discovery/instance", params={
+            "api-version": "1.1", "authorization_endpoint": f"{trust.endpoint}/{TENANT}/oauth2/v2.0/authorize"})
+    doc = r.json()
+    assert doc["tenant_discovery_endpoint"] == f"{trust.endpoint}/{TENANT}/v2.0/.well-known/openid-configuration"
+
+
 def test_open_mode_needs_a_header_on_arm_routes_only(azvm: AzvmServer) -> None:
     with http_client(azvm, headers={"Authorization": ""}) as http:
         http.headers.pop("Authorization")

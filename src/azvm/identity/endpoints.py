@@ -3,7 +3,8 @@
 - OpenID discovery: `GET /{tenant}/v2.0/.well-known/openid-configuration`, `GET /adfs/.well-known/openid-configuration`
 - the token endpoint: `POST /{tenant}/oauth2/v2.0/token` (and `/adfs/oauth2/token`): client credentials with a
   secret or a certificate's assertion, and refresh tokens
-- the signing keys: `GET /{tenant}/discovery/v2.0/keys` (the discovery document's `jwks_uri`)
+- the signing keys: `GET /{tenant}/discovery/v2.0/keys` (the discovery document's `jwks_uri`), and MSAL's
+  instance discovery (`GET /common/discovery/instance`), for clients whose login host is azvm through its proxy
 - managed identity: App Service's `GET /msi/token` (header X-IDENTITY-HEADER) and IMDS's
   `GET /metadata/identity/oauth2/token` (header `Metadata: true`)
 """
@@ -38,6 +39,7 @@ class IdentityEndpoints:
             ("POST", "/{tenant}/oauth2/token", self.token),
             ("POST", "/adfs/oauth2/token", self.token_adfs),
             ("GET", "/{tenant}/discovery/v2.0/keys", self.keys),
+            ("GET", "/{tenant}/discovery/instance", self.instance_discovery),
             ("GET", "/{tenant}/discovery/keys", self.keys),
             ("GET", "/msi/token", self.app_service_token),
             ("GET", "/metadata/identity/oauth2/token", self.imds_token),
@@ -78,6 +80,21 @@ class IdentityEndpoints:
             "tenant_region_scope": None,
             "cloud_instance_name": "azvm",
         }
+
+    def instance_discovery(self, req: Req, p: Params) -> Response:
+        """MSAL's instance discovery (what it asks login.microsoftonline.com about an authority it does not
+        know): the authority's own discovery document, and no aliases."""
+        from urllib.parse import urlsplit
+
+        endpoint = req.q("authorization_endpoint") or f"{req.base}/common/oauth2/v2.0/authorize"
+        parts = urlsplit(endpoint)
+        tenant = next((s for s in parts.path.split("/") if s), "common")
+        host = parts.netloc or req.base.split("://", 1)[-1]
+        return json_response({
+            "tenant_discovery_endpoint": f"{parts.scheme or 'https'}://{host}/{tenant}/v2.0/.well-known/"
+                                         "openid-configuration",
+            "api-version": "1.1",
+            "metadata": [{"preferred_network": host, "preferred_cache": host, "aliases": [host]}]})
 
     def keys(self, req: Req, p: Params) -> Response:
         return json_response({"keys": [self.identity.tokens.key.jwk()]})
