@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.conftest import SUB, http_client, vm_body
+from tests.conftest import SUB, http_client, make_network, vm_body
 
 from azvm.testing import AzvmServer, StaticTokenCredential, azvm_server
 
@@ -32,7 +32,10 @@ def scenario(azvm: AzvmServer) -> list[tuple[str, str]]:
         iv = cc.virtual_machines.instance_view("rg", "vm1")
         seen.append((azvm.now(), iv.statuses[1].code))
 
-    cc.virtual_machines.begin_create_or_update("rg", "vm1", vm_body(), polling=False)
+    make_network(azvm, "vm1")
+    body = vm_body()  # the OS disk goes with the VM (Azure's default, Detach, would keep it, and its bill)
+    body["properties"]["storageProfile"]["osDisk"] = {"deleteOption": "Delete"}
+    cc.virtual_machines.begin_create_or_update("rg", "vm1", body, polling=False)
     for step, action in [(3600, cc.virtual_machines.begin_power_off), (3600, cc.virtual_machines.begin_deallocate),
                          (3600, cc.virtual_machines.begin_delete)]:
         for _ in range(6):

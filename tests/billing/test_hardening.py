@@ -16,7 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from tests.arm.test_http_surface import assert_arm_error, is_arm_envelope, tls_context
-from tests.conftest import SUB, http_client, vm_body
+from tests.conftest import SUB, http_client, make_network, vm_body
 from tests.strategies import JSON, either
 
 from azvm.clock import parse_iso, to_datetime
@@ -45,6 +45,7 @@ def http(azvm: AzvmServer) -> Iterator[httpx.Client]:
 def one_vm(azvm: AzvmServer, hours: float = 1) -> None:
     """vm1 (Standard_D2s_v3, eastus) created at T0, then `hours` of simulated time."""
     azvm.resource_client().resource_groups.create_or_update("rg", {"location": "eastus"})
+    make_network(azvm, "vm1")
     azvm.compute_client().virtual_machines.begin_create_or_update("rg", "vm1", vm_body()).result()
     azvm.advance(hours * 3600)
 
@@ -215,7 +216,9 @@ def two_groups(azvm: AzvmServer, http: httpx.Client) -> tuple[set[str], Callable
     one_vm(azvm)
     cc = azvm.compute_client()
     azvm.resource_client().resource_groups.create_or_update("other", {"location": "eastus"})
-    cc.virtual_machines.begin_create_or_update("other", "vm2", {**vm_body(), "tags": {"env": "prod"}}).result()
+    make_network(azvm, "vm2", rg="other")
+    cc.virtual_machines.begin_create_or_update("other", "vm2", {**vm_body("vm2", rg="other"),
+                                                                "tags": {"env": "prod"}}).result()
     azvm.advance(3600)
 
     def ids(flt: Any) -> set[str]:

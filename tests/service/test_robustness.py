@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.conftest import START, SUB, http_client, vm_body
+from tests.conftest import START, SUB, http_client, make_network, vm_body
 
 from azvm.clock import Clock
 from azvm.domain.errors import ArmError, OperationNotAllowed
@@ -28,6 +28,7 @@ def vm_url(azvm: AzvmServer, name: str = "vm1") -> str:
 def test_a_request_that_fails_after_writing_leaves_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     with azvm_server(data_dir=str(tmp_path / "d"), cert_dir=str(tmp_path / "c")) as azvm:
         azvm.resource_client().resource_groups.create_or_update("rg", {"location": "eastus"})
+        make_network(azvm, "vm1")
         from azvm.arm import render
 
         def broken(*a: Any, **k: Any) -> Any:
@@ -45,6 +46,7 @@ def test_a_request_that_fails_after_writing_leaves_nothing(tmp_path: Path, monke
 
 def test_an_invalid_os_disk_size_is_a_400_and_billing_still_works(azvm: AzvmServer) -> None:
     azvm.resource_client().resource_groups.create_or_update("rg", {"location": "eastus"})
+    make_network(azvm, "vm1")
     body = vm_body()
     body["properties"]["storageProfile"]["osDisk"] = {"diskSizeGB": "big"}
     with http_client(verify=azvm.ssl_context() or False) as c:
@@ -130,6 +132,7 @@ def test_the_os_disk_can_grow_but_not_shrink_or_change(svc: ComputeService) -> N
 
 def test_tags_reach_the_cost_export(azvm: AzvmServer) -> None:
     azvm.resource_client().resource_groups.create_or_update("rg", {"location": "eastus"})
+    make_network(azvm, "vm1")
     azvm.compute_client().virtual_machines.begin_create_or_update(
         "rg", "vm1", {**vm_body(), "tags": {"team": "finops"}}).result()
     azvm.advance(3600)
