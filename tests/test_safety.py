@@ -19,14 +19,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from azvm.guard import HostPolicy
 from azvm.testing import AzvmServer, azvm_server
-from tests.conftest import SUB
+from tests.conftest import AUTH_HEADERS, SUB, http_client
 
 API = "api-version=2026-04-01"
 ALLOWED = "azvm.test"  # given as Options.allowed_hosts (the --allow-host flag)
@@ -71,6 +70,7 @@ def request(server: AzvmServer, method: str, path: str, *, host: bytes | None = 
     if headers is None:
         headers = JSON if body is not None else []
     lines = [f"{method} {path} HTTP/1.1".encode(), b"host: " + host, b"connection: close"]
+    lines += [f"{k}: {v}".encode() for k, v in AUTH_HEADERS.items()]  # ARM requests need a token
     lines += [k + b": " + v for k, v in headers]
     if data or method in ("POST", "PUT", "PATCH"):
         lines.append(f"content-length: {len(data)}".encode())
@@ -272,7 +272,7 @@ def test_the_store_and_the_key_are_their_owners_only(tmp_path: Path) -> None:
     data = tmp_path / "new" / "azvm"
     proc, base = serve("--data-dir", str(data))
     try:
-        with httpx.Client(verify=ssl.create_default_context(cafile=str(data / "cert.pem")), timeout=10) as c:
+        with http_client(verify=ssl.create_default_context(cafile=str(data / "cert.pem")), timeout=10) as c:
             assert c.put(f"{base}/subscriptions/{SUB}/resourcegroups/rg?{API}",
                          json={"location": "eastus"}).status_code == 201
         assert mode(data) == 0o700

@@ -65,6 +65,7 @@ def load_or_create(directory: Path | None) -> SigningKey:
             pass
         finally:
             tmp.unlink()
+    os.chmod(path, 0o600)  # an older copy, or one restored from a backup, is made the owner's only again
     loaded = serialization.load_pem_private_key(path.read_bytes(), password=None)
     if not isinstance(loaded, rsa.RSAPrivateKey):
         raise ValueError(f"{path}: not an RSA private key")
