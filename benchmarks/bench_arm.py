@@ -54,13 +54,23 @@ RG_PATH = f"/subscriptions/{SUB}/resourcegroups/rg?api-version=2024-11-01"
 VMS_PATH = f"/subscriptions/{SUB}/resourceGroups/rg/providers/Microsoft.Compute/virtualMachines"
 NET_API = "api-version=2024-05-01"
 VNET_PATH = f"/subscriptions/{SUB}/resourceGroups/rg/providers/Microsoft.Network/virtualNetworks/vnet"
-VNET_BODY = {"location": "eastus", "properties": {"addressSpace": {"addressPrefixes": ["10.0.0.0/8"]},
-                                                  "subnets": [{"name": "default",
-                                                               "properties": {"addressPrefix": "10.0.0.0/16"}}]}}
-NIC_BODY = {"location": "eastus", "properties": {"ipConfigurations": [
-    {"name": "ipconfig1", "properties": {"subnet": {"id": f"{VNET_PATH}/subnets/default"}}}]}}
+# as a real deployment would: /24 subnets of up to 250 NICs each (a NIC's address is chosen among its
+# subnet's, so a NIC's creation costs what its subnet holds, not the whole world)
+PER_SUBNET = 250
+SUBNETS = 64
+VNET_BODY = {"location": "eastus", "properties": {"addressSpace": {"addressPrefixes": ["10.0.0.0/8"]}, "subnets": [
+    {"name": f"s{k}", "properties": {"addressPrefix": f"10.{k // 256}.{k % 256}.0/24"}} for k in range(SUBNETS)]}}
+
+
+def nic_body(i: int) -> dict[str, Any]:
+    return {"location": "eastus", "properties": {"ipConfigurations": [
+        {"name": "ipconfig1", "properties": {"subnet": {"id": f"{VNET_PATH}/subnets/s{i // PER_SUBNET}"}}}]}}
+
+
+NIC_BODY = nic_body(0)
 LIST_PATH = f"/subscriptions/{SUB}/providers/Microsoft.Compute/virtualMachines?{API}&statusOnly=true"
 N_LIST_VMS = 10_000
+AUTH = "Bearer azvm"  # azvm's default --auth open takes any bearer token
 POWER_POOL = 512
 MOTO_INSTANCES = 8
 START_TIME = "2026-01-01T00:00:00Z"
@@ -95,6 +105,7 @@ def request(
     try:
         data = None if body is None else (body if isinstance(body, bytes) else json.dumps(body).encode())
         h = {"content-type": "application/json"} if data is not None else {}
+        h["authorization"] = AUTH
         h.update(headers or {})
         c.request(method, path, body=data, headers=h)
         r = c.getresponse()
@@ -220,7 +231,9 @@ def run_wrk(
     threads: int = 1,
     warmup: float = 1.0,
 ) -> WrkResult:
-    base = ["wrk", "-t", str(threads), "-c", str(connections), "--latency", "--timeout", "10s"]
+    # every request carries a bearer token, as Azure clients send (ARM answers 401 without one)
+    base = ["wrk", "-t", str(threads), "-c", str(connections), "--latency", "--timeout", "10s",
+            "-H", f"Authorization: {AUTH}"]
     if lua is not None:
         base += ["-s", str(lua)]
     if warmup > 0:
@@ -334,7 +347,7 @@ def populate_http(port: int, n: int, threads: int = 8) -> float:
         c = getattr(local, "conn", None)
         if c is None:
             c = local.conn = http.client.HTTPConnection(HOST, port, timeout=60)
-        st, b = request(port, "PUT", f"{nic_id(f'vm{i}')}?{NET_API}", NIC_BODY, conn=c)
+        st, b = request(port, "PUT", f"{nic_id(f'vm{i}')}?{NET_API}", nic_body(i), conn=c)
         if st in (200, 201):
             st, b = request(port, "PUT", f"{VMS_PATH}/vm{i}?{API}", vm_body(f"vm{i}"), conn=c)
         if st not in (200, 201) and len(bad) < 5:
@@ -372,13 +385,13 @@ def populate_dir(data_dir: Path, n: int) -> float:
     svc.create_or_update_group(SUB, "rg", {"location": "eastus"})
     svc.resources.put(ResourceId.parse(VNET_PATH), VNET_BODY)
     template = json.dumps(svc.resources.put(ResourceId.parse(nic_id("vm0")), NIC_BODY)[0].body)
-    first_ip = ipaddress.ip_address(json.loads(template)["properties"]["ipConfigurations"][0]["properties"]
-                                    ["privateIPAddress"])
     for i in range(n):
-        if i:
-            nic = json.loads(template.replace("vm0-nic", f"vm{i}-nic"))
+        if i:  # a copy of the template, in its own subnet, at the address the engine would give it
+            k = i // PER_SUBNET
+            nic = json.loads(template.replace("vm0-nic", f"vm{i}-nic").replace("/subnets/s0", f"/subnets/s{k}"))
             nic["properties"]["resourceGuid"] = svc.ids.uuid()
-            nic["properties"]["ipConfigurations"][0]["properties"]["privateIPAddress"] = str(first_ip + i)
+            ipc = nic["properties"]["ipConfigurations"][0]["properties"]
+            ipc["privateIPAddress"] = str(ipaddress.ip_address(f"10.{k // 256}.{k % 256}.4") + i % PER_SUBNET)
             svc.resources.write(ResourceId.parse(nic_id(f"vm{i}")), nic, None)
         svc.create_or_update(SUB, "rg", f"vm{i}", vm_body(f"vm{i}"))
     svc.clock.advance(3600)

@@ -146,9 +146,9 @@ def test_migration_backfills_the_billing_projections(tmp_path: Any) -> None:
     svc = _scenario(SqliteStore(path))
     usage, disks = svc.store.usage_rows(), svc.store.disk_rows()
     db = svc.store._db
-    for table in ("usage", "disks", "streams", "facts", "resources", "resource_versions"):
+    for table in ("usage", "disks", "streams", "facts", "resources", "resource_versions", "resource_refs"):
         db.execute(f"DROP TABLE {table}")
-    db.execute("PRAGMA user_version=1")  # as a store written before migrations 2, 3 and 4
+    db.execute("PRAGMA user_version=1")  # as a store written before migrations 2 to 5
     svc.store.close()
     again = SqliteStore(path)
     assert again.usage_rows() == usage and sorted(again.disk_rows()) == sorted(disks)
@@ -179,3 +179,27 @@ def test_a_stale_head_in_one_process_is_refreshed_after_a_conflict(tmp_path: Any
     assert a.store.load_history(key)[-1].op_id == op.op_id
     a.store.close()
     b.store.close()
+
+
+def test_the_reference_index_is_rebuilt_from_stored_versions(tmp_path: Any) -> None:
+    """Migration 5 indexes who refers to whom from the resource versions already stored."""
+    from azvm.domain.resource_id import ResourceId
+    from azvm.service.ports import ResourceRow
+    from azvm.store import SqliteStore
+    from azvm.store.sqlite import MIGRATIONS
+
+    path = tmp_path / "refs.sqlite3"
+    s = SqliteStore(path)
+    subnet = f"/subscriptions/{SUB}/resourceGroups/rg/providers/Microsoft.Network/virtualNetworks/v/subnets/a"
+    nic = ResourceId.parse(f"/subscriptions/{SUB}/resourceGroups/rg/providers/Microsoft.Network/networkInterfaces/n")
+    ipc = {"name": "c", "properties": {"subnet": {"id": subnet}}}
+    body = {"id": str(nic), "properties": {"ipConfigurations": [ipc]}}
+    s.put_resource(ResourceRow(nic.key, SUB, "rg", nic.type, "n", "eastus", 1, body, "e", 1, 1, "op1"),
+                   expected_version=0)
+    assert s.referrers(subnet.lower()) == [nic.key]
+    s._db.execute("DROP TABLE resource_refs")
+    s._db.execute(f"PRAGMA user_version={len(MIGRATIONS) - 2}")  # before the index and its backfill
+    s.close()
+    again = SqliteStore(path)
+    assert again.referrers(subnet.lower()) == [nic.key]
+    again.close()

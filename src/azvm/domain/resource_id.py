@@ -116,4 +116,22 @@ class ResourceId:
         return self.key == (other.key if isinstance(other, ResourceId) else other.lower())
 
 
-__all__ = ["InvalidResourceId", "ResourceId"]
+def references(body: dict[str, object]) -> set[str]:
+    """The (lower-case) ids a stored model refers to: every `{"id": "/subscriptions/..."}` object
+    under its `properties` (a NIC's subnet, public IP and security group, a VM's NICs, ...). Used to
+    index who refers to what, so that "which NICs are in this subnet" is a lookup, not a scan."""
+    out: set[str] = set()
+    stack: list[object] = [body.get("properties")]
+    while stack:
+        v = stack.pop()
+        if isinstance(v, dict):
+            ref = v.get("id")
+            if isinstance(ref, str) and ref[:15].lower() == "/subscriptions/":
+                out.add(ref.lower())
+            stack.extend(v.values())
+        elif isinstance(v, list):
+            stack.extend(v)
+    return out
+
+
+__all__ = ["InvalidResourceId", "ResourceId", "references"]

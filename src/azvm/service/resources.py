@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from ..domain.errors import ArmError, ConcurrencyError, InvalidParameter, NotFound, ResourceGroupNotFound
-from ..domain.resource_id import ResourceId
+from ..domain.resource_id import ResourceId, references
 from ..ids import IdSource
 from .ports import GroupRow, ResourceRow, Store
 from .validation import check_location, check_tags
@@ -180,6 +180,17 @@ class Resources:
             if len(rows) < 500:
                 return
             after = rows[-1].key
+
+    def referrers(self, target: ResourceRow | ResourceId | str, type_: str | None = None) -> list[ResourceRow]:
+        """The live resources (of `type_`, if given) whose model refers to `target` now."""
+        key = target.key if isinstance(target, (ResourceRow, ResourceId)) else target.lower()
+        out = []
+        for source in self.store.referrers(key):
+            row = self.find(source)
+            if row is not None and (type_ is None or row.type.lower() == type_.lower()) \
+                    and key in references(row.body):
+                out.append(row)
+        return out
 
     def operation(self, op_id: str) -> ResourceRow | None:
         return self.store.find_resource_op(op_id)

@@ -10,6 +10,7 @@ from typing import Any
 
 from ..domain.errors import ConcurrencyError
 from ..domain.history import Operation
+from ..domain.resource_id import references
 from ..domain.usage import DiskRow, UsageRow, disk_rows, usage_rows
 from ..service.ports import GroupRow, ResourceRow, VmRow
 
@@ -30,6 +31,7 @@ class MemoryStore:
             self._res: dict[str, list[ResourceRow]] = {}
             self._res_keys: list[str] = []
             self._res_ops: dict[str, tuple[str, int]] = {}
+            self._refs: dict[str, set[str]] = {}
 
     def get_vm(self, key: str) -> VmRow | None:
         return self._vms.get(key)
@@ -130,6 +132,8 @@ class MemoryStore:
                 insort(self._res_keys, row.key)
             versions.append(row)
             self._res_ops[row.op_id] = (row.key, len(versions) - 1)
+            for target in references(row.body):
+                self._refs.setdefault(target, set()).add(row.key)
             if id_counter is not None:
                 self._meta["id_counter"] = str(id_counter)
 
@@ -159,6 +163,9 @@ class MemoryStore:
                     and (type_l is None or r.type.lower() == type_l):
                 out.append(r)
         return out
+
+    def referrers(self, target_key: str) -> list[str]:
+        return sorted(self._refs.get(target_key, ()))
 
     def find_resource_op(self, op_id: str) -> ResourceRow | None:
         hit = self._res_ops.get(op_id)

@@ -20,6 +20,7 @@ import orjson
 
 from ..domain.errors import ConcurrencyError
 from ..domain.history import Operation
+from ..domain.resource_id import references
 from ..domain.usage import (
     USAGE_STATE_CODE,
     USAGE_STATES,
@@ -90,6 +91,13 @@ def _backfill_compact_usage(db: sqlite3.Connection) -> None:
         db.executemany("INSERT OR REPLACE INTO usage VALUES (?,?,?,?)", ids.rows(db, key, usage_rows(ops)))
 
 
+def _backfill_refs(db: sqlite3.Connection) -> None:
+    """Migration 5: the reference index, from the resource versions already stored."""
+    for key, blob in db.execute("SELECT key, row FROM resource_versions").fetchall():
+        body = orjson.loads(blob)["body"]
+        db.executemany("INSERT OR IGNORE INTO resource_refs VALUES (?,?)", [(t, key) for t in references(body)])
+
+
 MIGRATIONS: list[str | Callable[[sqlite3.Connection], None]] = [
     # 1: the history, its head projection, resource groups, meta
     """
@@ -155,6 +163,14 @@ MIGRATIONS: list[str | Callable[[sqlite3.Connection], None]] = [
     ) WITHOUT ROWID;
     CREATE INDEX resources_by_sub ON resources (sub, key);
     """,
+    # 5: who refers to whom among plain resources (a NIC to its subnet, ...), from every version
+    """
+    CREATE TABLE resource_refs (
+        target TEXT NOT NULL, source TEXT NOT NULL,
+        PRIMARY KEY (target, source)
+    ) WITHOUT ROWID;
+    """,
+    _backfill_refs,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -525,6 +541,8 @@ class SqliteStore:
                            (row.key, expected_version + 1, row.at_us, row.op_id, blob))
             except sqlite3.IntegrityError:
                 raise ConcurrencyError(row.key) from None
+            db.executemany("INSERT OR IGNORE INTO resource_refs VALUES (?,?)",
+                           [(t, row.key) for t in references(row.body)])
             db.execute("INSERT OR REPLACE INTO resources (key, sub, rg_lower, type_lower, version, gone_us, row)"
                        " VALUES (?,?,?,?,?,?,?)", (row.key, row.sub.lower(), row.rg.lower(), row.type.lower(),
                                                    expected_version + 1, row.gone_us, blob))
@@ -570,6 +588,12 @@ class SqliteStore:
             rows = self._db.execute(sql, args).fetchall()
         return [_resource(r) for (r,) in rows]
 
+    def referrers(self, target_key: str) -> list[str]:
+        with self._lock:
+            rows = self._db.execute("SELECT source FROM resource_refs WHERE target=? ORDER BY source",
+                                    (target_key,)).fetchall()
+        return [r for (r,) in rows]
+
     def find_resource_op(self, op_id: str) -> ResourceRow | None:
         with self._lock:
             r = self._db.execute("SELECT row FROM resource_versions WHERE op_id=?", (op_id,)).fetchone()
@@ -589,7 +613,7 @@ class SqliteStore:
         with self._write() as db:
             self._forget()
             for t in ("ops", "vms", "groups", "meta", "usage", "disks", "streams", "facts", "resources",
-                      "resource_versions"):
+                      "resource_versions", "resource_refs"):
                 db.execute(f"DELETE FROM {t}")
             self._generation = os.urandom(8).hex()  # other processes drop their cached ids
             db.execute("INSERT INTO meta (name, value) VALUES ('generation', ?)", (self._generation,))

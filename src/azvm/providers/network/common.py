@@ -124,9 +124,10 @@ def stable_hash(*parts: str) -> int:
     return int.from_bytes(hashlib.sha256("\0".join(parts).encode()).digest()[:8], "big")
 
 
-def ip_configurations(ctx: Resources, sub: str) -> Iterator[tuple[ResourceRow, str, dict[str, Any]]]:
-    """Every live NIC's IP configurations: (NIC, ipconfig id, its stored properties)."""
-    for nic in ctx.iter_type(sub, NIC):
+def ip_configurations(ctx: Resources, target: ResourceRow) -> Iterator[tuple[ResourceRow, str, dict[str, Any]]]:
+    """The IP configurations of the live NICs that refer to `target` (a subnet, a public IP):
+    (NIC, ipconfig id, its stored properties). A lookup in the reference index, not a scan."""
+    for nic in ctx.referrers(target, NIC):
         for ipc in nic.body.get("properties", {}).get("ipConfigurations", []):
             yield nic, f"{id_of(nic)}/ipConfigurations/{ipc['name']}", ipc.get("properties", {})
 

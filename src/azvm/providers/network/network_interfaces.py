@@ -73,10 +73,10 @@ def _reserved(net: ipaddress.IPv4Network | ipaddress.IPv6Network, n: int) -> boo
     return n < 4 or n == net.num_addresses - 1
 
 
-def taken(ctx: Resources, rid: ResourceId, subnet_key: str) -> set[str]:
+def taken(ctx: Resources, rid: ResourceId, subnet: ResourceRow) -> set[str]:
     """The private addresses held in a subnet by other NICs."""
-    return {str(p.get("privateIPAddress")) for nic, _ipc, p in ip_configurations(ctx, rid.subscription)
-            if nic.key != rid.key and ref_key(p, "subnet") == subnet_key}
+    return {str(p.get("privateIPAddress")) for nic, _ipc, p in ip_configurations(ctx, subnet)
+            if nic.key != rid.key and ref_key(p, "subnet") == subnet.key}
 
 
 def assign(ctx: Resources, rid: ResourceId, ipc_id: str, subnet: ResourceRow, method: str, wanted: Any,
@@ -95,7 +95,7 @@ def assign(ctx: Resources, rid: ResourceId, ipc_id: str, subnet: ResourceRow, me
                                       f" prefix {net}.", code="PrivateIPAddressInReservedRange",
                                       target=f"{target}.privateIPAddress")
         if str(addr) in used:
-            holder = next((id_of(nic) for nic, _i, p in ip_configurations(ctx, rid.subscription)
+            holder = next((id_of(nic) for nic, _i, p in ip_configurations(ctx, subnet)
                            if nic.key != rid.key and p.get("privateIPAddress") == str(addr)
                            and ref_key(p, "subnet") == subnet.key), str(rid))
             raise PrivateAddressError(f"IP configuration {ipc_id} is using the private IP address {addr} which is"
@@ -165,7 +165,9 @@ def normalize(ctx: Resources, rid: ResourceId, stored: dict[str, Any], old: Reso
             raise missing_reference(sub_id, str(rid), f"{target}.properties.subnet.id")
         method = choice(p.get("privateIPAllocationMethod"), f"{target}.properties.privateIPAllocationMethod",
                         ("Dynamic", "Static"), "Dynamic")
-        used = used_by_subnet.setdefault(subnet.key, taken(ctx, rid, subnet.key))
+        if subnet.key not in used_by_subnet:
+            used_by_subnet[subnet.key] = taken(ctx, rid, subnet)
+        used = used_by_subnet[subnet.key]
         prev = previous.get(name.lower(), {})
         keep = prev.get("privateIPAddress") if ref_key(prev, "subnet") == subnet.key else None
         addr = assign(ctx, rid, ipc_id, subnet, method, p.get("privateIPAddress"), keep, used,
@@ -177,7 +179,7 @@ def normalize(ctx: Resources, rid: ResourceId, stored: dict[str, Any], old: Reso
         pip_id = ref(p.get("publicIPAddress"), f"{target}.properties.publicIPAddress")
         if pip_id is not None:
             pip = resolve(ctx, pip_id, PIP, str(rid), f"{target}.properties.publicIPAddress.id", location)
-            holder = next((ipc for nic, ipc, q in ip_configurations(ctx, rid.subscription)
+            holder = next((ipc for nic, ipc, q in ip_configurations(ctx, pip)
                            if nic.key != rid.key and ref_key(q, "publicIPAddress") == pip.key), None)
             if holder is None and pip.key in pips:
                 holder = next(f"{rid}/ipConfigurations/{o['name']}" for o in out

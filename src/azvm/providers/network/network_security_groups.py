@@ -108,9 +108,9 @@ def normalize_nsg(ctx: Resources, rid: ResourceId, stored: dict[str, Any], old: 
 
 def users(ctx: Resources, row: ResourceRow) -> tuple[list[str], list[str]]:
     """The NICs and the subnets that use a group."""
-    nics = sorted({id_of(nic) for nic in ctx.iter_type(row.sub, "Microsoft.Network/networkInterfaces")
+    nics = sorted({id_of(nic) for nic in ctx.referrers(row, "Microsoft.Network/networkInterfaces")
                    if ref_key(nic.body.get("properties", {}), "networkSecurityGroup") == row.key})
-    subnets = [id_of(s) for s in ctx.iter_type(row.sub, SUBNET)
+    subnets = [id_of(s) for s in ctx.referrers(row, SUBNET)
                if ref_key(s.body.get("properties", {}), "networkSecurityGroup") == row.key]
     return nics, subnets
 

@@ -92,7 +92,7 @@ def normalize(ctx: Resources, rid: ResourceId, stored: dict[str, Any], old: Reso
 
 def user(ctx: Resources, row: ResourceRow) -> tuple[ResourceRow, str] | None:
     """The NIC, and its IP configuration, that use this address."""
-    for nic, ipc_id, p in ip_configurations(ctx, row.sub):
+    for nic, ipc_id, p in ip_configurations(ctx, row):
         if ref_key(p, "publicIPAddress") == row.key:
             return nic, ipc_id
     return None

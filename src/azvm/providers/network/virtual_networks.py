@@ -99,7 +99,7 @@ def subnet_prefixes(subnet: ResourceRow) -> list[Network]:
 
 def subnet_users(ctx: Resources, subnet: ResourceRow) -> list[str]:
     """The NIC IP configurations in a subnet."""
-    return [ipc_id for _nic, ipc_id, p in ip_configurations(ctx, subnet.sub) if ref_key(p, "subnet") == subnet.key]
+    return [ipc_id for _nic, ipc_id, p in ip_configurations(ctx, subnet) if ref_key(p, "subnet") == subnet.key]
 
 
 def refuse_in_use(ctx: Resources, subnet: ResourceRow) -> None:
