@@ -55,3 +55,21 @@ def test_the_sdk_example_runs_as_written() -> None:
         assert view.statuses[1].code == "PowerState/deallocated"
         nic = scope["network"].network_interfaces.get("rg", "nic")  # type: ignore[attr-defined]
         assert nic.virtual_machine.id.lower().endswith("/virtualmachines/vm1")
+
+
+def test_the_sign_in_example_runs_as_written() -> None:
+    """The README's azure-identity block, after the SDK block's setup, against a real server."""
+    from azvm.testing import azvm_server
+
+    sdk = next(b for b in python_blocks() if "NetworkManagementClient(" in b)
+    setup = sdk[:sdk.index("resources.resource_groups")]  # imports, subscription and endpoint settings
+    sign_in = next(b for b in python_blocks() if "ClientSecretCredential(" in b)
+    with azvm_server() as s:
+        ca = str(s.cert.parent / "ca.pem") if s.cert else ""
+        code = (setup + sign_in).replace('"https://127.0.0.1:8443"', repr(s.endpoint)).replace(
+            '"/path/printed/by/azvm/cert.pem"', repr(ca)).replace('"/path/printed/by/azvm/ca.pem"', repr(ca))
+        scope: dict[str, object] = {}
+        exec(compile(code, "README-sign-in-example", "exec"), scope)  # the README's own example
+        token = scope["credential"].get_token("https://management.azure.com/.default")  # type: ignore[attr-defined]
+        assert token.token.count(".") == 2  # a JWT that azvm signed
+        assert list(scope["compute"].virtual_machines.list_all()) == []  # type: ignore[attr-defined]
