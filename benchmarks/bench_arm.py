@@ -307,7 +307,7 @@ def lua_azvm_power(tmp: Path, pool: int) -> Path:
           i = i + 1
           local action = (round % 2 == 0) and "powerOff" or "start"
           return wrk.format("POST", "{VMS_PATH}/vm" .. k .. "/" .. action .. "?{API}",
-                            {{["Content-Length"] = "0"}}, nil)
+                            {{["Content-Length"] = "0", ["Authorization"] = "{AUTH}"}}, nil)
         end
         """)
     p = tmp / "azvm_power.lua"

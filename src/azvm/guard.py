@@ -122,11 +122,23 @@ def is_json(essence: str) -> bool:
 class Guard:
     """Wraps an ASGI app: refuses foreign hosts and origins, and non-JSON writes to the control API."""
 
-    def __init__(self, app: Asgi, policy: HostPolicy) -> None:
+    def __init__(self, app: Asgi | None, policy: HostPolicy) -> None:
         self.app = app
         self.policy = policy
+        self._hosts: dict[tuple[bytes, str | None], bool] = {}  # Host values judged once (the policy is fixed)
+
+    def _allows(self, host: bytes, local: str | None) -> bool:
+        key = (host, local)
+        ok = self._hosts.get(key)
+        if ok is None:
+            ok = self.policy.allows(host.decode("latin-1"), local)
+            if len(self._hosts) >= 1024:
+                self._hosts.clear()
+            self._hosts[key] = ok
+        return ok
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        assert self.app is not None, "a Guard without an app only screens (Guard.refusal)"
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
@@ -158,7 +170,7 @@ class Guard:
                 has_body = True
         server = scope.get("server")
         local = str(server[0]) if server else None
-        if len(hosts) > 1 or (hosts and not self.policy.allows(hosts[0].decode("latin-1"), local)):
+        if len(hosts) > 1 or (hosts and not self._allows(hosts[0], local)):
             shown = json.dumps(b", ".join(hosts).decode("latin-1")[:200])
             return (400, "InvalidHost", f"The Host header {shown} does not name this server. It answers localhost,"
                     " its loopback addresses and the address it listens on; start it with --allow-host NAME to add"

@@ -230,7 +230,7 @@ def _build(opts: Options, lock: DataDirLock | None) -> Emulator:
 
         cert_dir = Path(opts.cert_dir) if opts.cert_dir else opts.resolved_data_dir
         cert, key = ensure_certificate(cert_dir, to_datetime(now_wall_us()))
-    return Emulator(opts, store, service, Guard(build_app(api), policy), cert, key, lock, identity)
+    return Emulator(opts, store, service, build_app(api, Guard(None, policy).refusal), cert, key, lock, identity)
 
 
 def app_from_env() -> Asgi:

@@ -32,6 +32,7 @@ _RG = re.compile(r"[-\w.()]{0,89}[-\w()]")
 # characters ARM refuses in any resource name (resource-name-rules: "<>%&:\\?/" and control characters)
 _RESERVED = re.compile(r"[<>%&:\\?/\x00-\x1f\x7f-\x9f#*]")
 MAX_NAME = 260
+MATCH_CACHE = 8192  # paths remembered with their route and checked parameters
 
 
 NoRoute = RouteNotFound
@@ -137,10 +138,12 @@ class Router:
         self.root = _Node()
         self.table: list[Route] = []
         self.location_check = location_check
+        self._matched: dict[tuple[str, ...], tuple[Route, Params]] = {}
 
     def add(self, method: str, template: str, handler: RouteHandler, *, family: str | None,
             type_name: str | None = None, public: bool = False) -> Route:
         """`public`: a route that needs no token (the identity provider's own endpoints)."""
+        self._matched.clear()
         segs = tuple(s for s in template.split("/") if s)
         method = method.upper()
         route = Route(method, template, handler, family, type_name, segs,
@@ -181,6 +184,19 @@ class Router:
 
     # -- matching --------------------------------------------------------------------------------
     def match(self, req: Req) -> tuple[Route, Params]:
+        """The route and its validated parameters. Paths that matched once are remembered (clients
+        poll and list the same resources over and over), so the walk and the checks run once each."""
+        key = (req.method, *req.parts)
+        hit = self._matched.get(key)
+        if hit is not None:
+            return hit[0], dict(hit[1])
+        route, out = self._match(req)
+        if len(self._matched) >= MATCH_CACHE:
+            self._matched.clear()
+        self._matched[key] = (route, out)
+        return route, dict(out)
+
+    def _match(self, req: Req) -> tuple[Route, Params]:
         params: list[tuple[str, str]] = []
         methods = self._walk(self.root, req, 0, params)
         if methods is None:

@@ -28,7 +28,7 @@ def install(api: ArmApi, *, mode: str, principals: str | None, key_dir: Path | N
     if mode == STRICT and principals is None:
         raise PrincipalsError("--auth strict needs --principals FILE (who may sign in, with which roles)")
     declared = load_principals(principals, tenant_id) if principals is not None else None
-    identity = Identity(mode, Tokens(load_or_create(key_dir)), tenant_id, declared if mode == STRICT else None)
+    identity = Identity(mode, Tokens(lambda: load_or_create(key_dir)), tenant_id, declared if mode == STRICT else None)
     register(api.router, identity)
     api.auth = StrictAuth(identity) if mode == STRICT else OpenAuth()
     return identity

@@ -14,8 +14,6 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import parse_qsl
 
-import jwt
-
 from ..arm.http import Req, Response, json_response, request_id
 from ..arm.routes import Params, Router
 from ..clock import iso, now_wall_us
@@ -164,6 +162,8 @@ class IdentityEndpoints:
     def _check_assertion(self, principal: Principal | None, client_id: str, assertion: str) -> None:
         """A client assertion (a JWT signed with the client's certificate): in strict mode its signature
         must verify with the declared certificate; in open mode only its shape is checked."""
+        import jwt  # loaded when first needed (a server that issues no token starts without it)
+
         try:
             header = jwt.get_unverified_header(assertion)
             claims = jwt.decode(assertion, options={"verify_signature": False})

@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
-
-import jwt
 
 from ..clock import US, now_wall_us
 from .keys import SigningKey
@@ -55,9 +54,18 @@ _ISSUER = re.compile(r"https?://[^/]+/([0-9a-fA-F-]{36}|adfs)/v2\.0")
 
 
 class Tokens:
-    def __init__(self, key: SigningKey) -> None:
-        self.key = key
+    """Issues and verifies azvm's tokens. The signing key is loaded (or made) when first needed, and
+    PyJWT imported then too: a server that is never asked for a token starts without either."""
+
+    def __init__(self, key: SigningKey | Callable[[], SigningKey]) -> None:
+        self._key = key
         self._cache: dict[str, dict[str, Any]] = {}  # verified tokens' claims (bounded)
+
+    @property
+    def key(self) -> SigningKey:
+        if not isinstance(self._key, SigningKey):
+            self._key = self._key()
+        return self._key
 
     def issue(self, subject: Subject, audience: str, base: str, *, now: int | None = None,
               lifetime: int = ACCESS_TOKEN_SECONDS) -> tuple[str, int]:
@@ -73,6 +81,8 @@ class Tokens:
         }
         if subject.managed_identity:
             claims["xms_mirid"] = f"/azvm/managedIdentities/{subject.client_id}"
+        import jwt
+
         token = jwt.encode(claims, self.key.private, algorithm="RS256", headers={"kid": self.key.kid, "typ": "JWT"})
         return token, exp
 
@@ -84,6 +94,8 @@ class Tokens:
         """The claims of a token that azvm signed and that has not expired; TokenError otherwise."""
         claims = self._cache.get(token)
         if claims is None:
+            import jwt
+
             try:
                 claims = jwt.decode(token, self.key.public, algorithms=["RS256"],
                                     options={"verify_aud": False, "verify_exp": False, "verify_nbf": False,

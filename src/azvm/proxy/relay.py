@@ -93,6 +93,8 @@ class ConnectProxy:
             await _relay(reader, writer, up_r, up_w)
         finally:
             up_w.close()
+            with contextlib.suppress(OSError, ssl.SSLError, asyncio.CancelledError):
+                await up_w.wait_closed()
 
 
 def _split_target(target: str) -> tuple[str | None, int]:
@@ -169,9 +171,13 @@ class ProxyThread:
 
         async def close() -> None:
             server.close()
-            for task in asyncio.all_tasks():
-                if task is not asyncio.current_task():
-                    task.cancel()
+            tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            for task in tasks:
+                task.cancel()
+            # let each connection's handler run its `finally` (closing both sides) before the loop
+            # stops: a transport left open would be reported unclosed when it is collected
+            await asyncio.wait(tasks, timeout=2) if tasks else None
+            await asyncio.sleep(0)  # the closes just requested are carried out on this turn
 
         asyncio.run_coroutine_threadsafe(close(), self._loop).result(5)
         self._loop.call_soon_threadsafe(self._loop.stop)
