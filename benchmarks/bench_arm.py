@@ -382,7 +382,7 @@ def populate_dir(data_dir: Path, n: int) -> float:
     svc = ComputeService(store, Clock.manual(parse_iso(START_TIME)), IdSource(None))
     for spec in (*compute.PLAIN_TYPES, *network.PLAIN_TYPES):
         svc.resources.register(spec)
-    svc.create_or_update_group(SUB, "rg", {"location": "eastus"})
+    svc.groups.create_or_update(SUB, "rg", {"location": "eastus"})
     svc.resources.put(ResourceId.parse(VNET_PATH), VNET_BODY)
     template = json.dumps(svc.resources.put(ResourceId.parse(nic_id("vm0")), NIC_BODY)[0].body)
     for i in range(n):

@@ -97,7 +97,7 @@ def bench_accept(tmp: Path, n_vms: int, cycles: int) -> dict[str, Any]:
     store = SqliteStore(tmp / "accept.sqlite3", durability="normal")
     clock = Clock.manual(START)
     svc = ComputeService(store, clock, IdSource(1))
-    svc.create_or_update_group(SUB, RG, {"location": "eastus"})
+    svc.groups.create_or_update(SUB, RG, {"location": "eastus"})
     t0 = time.perf_counter()
     for i in range(n_vms):
         svc.create_or_update(SUB, RG, f"vm{i}", vm_body(f"vm{i}"))
@@ -148,7 +148,7 @@ def populate(path: Path, n_vms: int) -> dict[str, Any]:
     from azvm.store.memory import MemoryStore
 
     msvc = ComputeService(MemoryStore(), Clock.manual(START), IdSource(7))
-    msvc.create_or_update_group(SUB, RG, {"location": "eastus"})
+    msvc.groups.create_or_update(SUB, RG, {"location": "eastus"})
     template = msvc.create_or_update(SUB, RG, "vmtemplate", vm_body("vmtemplate"))[0].row.model
     template_json = orjson.dumps(template).decode()
     ids = IdSource(2)

@@ -122,5 +122,5 @@ def store_factory(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Ca
 @pytest.fixture
 def svc() -> ComputeService:
     s = make_service(MemoryStore())
-    s.create_or_update_group(SUB, "rg", {"location": "eastus"})
+    s.groups.create_or_update(SUB, "rg", {"location": "eastus"})
     return s

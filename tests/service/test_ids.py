@@ -13,7 +13,7 @@ from azvm.store import MemoryStore, SqliteStore
 
 
 def run(svc: ComputeService) -> list[str]:
-    svc.create_or_update_group(SUB, "rg", {"location": "eastus"})
+    svc.groups.create_or_update(SUB, "rg", {"location": "eastus"})
     ids = []
     for name in ("a", "b"):
         st, op, _ = svc.create_or_update(SUB, "rg", name, vm_body())

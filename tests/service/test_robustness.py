@@ -64,10 +64,10 @@ def two_services(path: Path) -> tuple[ComputeService, ComputeService]:
 
 def test_a_reset_by_another_process_does_not_corrupt_the_billing_projection(tmp_path: Path) -> None:
     a, b = two_services(tmp_path / "s.sqlite3")
-    a.create_or_update_group(SUB, "rg", {"location": "eastus"})
+    a.groups.create_or_update(SUB, "rg", {"location": "eastus"})
     a.create_or_update(SUB, "rg", "vm1", vm_body())  # a caches vm1's stream and facts ids
     b.reset()
-    b.create_or_update_group(SUB, "rg", {"location": "eastus"})
+    b.groups.create_or_update(SUB, "rg", {"location": "eastus"})
     b.create_or_update(SUB, "rg", "other", vm_body())
     a.create_or_update(SUB, "rg", "vm1", vm_body())
     expected = [r for _k, ops in a.store.iter_histories() for r in usage_rows(ops)]
@@ -82,7 +82,7 @@ def test_the_shared_clock_never_goes_backwards(tmp_path: Path) -> None:
     for s in (a, b):
         s.settings.shared_clock = True
         s.clock.set_skip(True)
-    a.create_or_update_group(SUB, "rg", {"location": "eastus"})
+    a.groups.create_or_update(SUB, "rg", {"location": "eastus"})
     _st, op, _ = a.create_or_update(SUB, "rg", "vm1", vm_body())
     a.clock.advance(3600)
     a.time.persist()
@@ -96,7 +96,7 @@ def test_the_shared_clock_never_goes_backwards(tmp_path: Path) -> None:
 
 def test_a_group_being_deleted_takes_no_new_vm(svc: ComputeService) -> None:
     svc.create_or_update(SUB, "rg", "vm1", vm_body())
-    svc.delete_group(SUB, "rg")
+    svc.groups.delete(SUB, "rg")
     with pytest.raises(ArmError) as e:
         svc.create_or_update(SUB, "rg", "late", vm_body())
     assert e.value.code == "ResourceGroupBeingDeleted"
@@ -107,7 +107,7 @@ def test_a_fault_is_spent_only_by_the_operation_it_shapes(svc: ComputeService) -
     svc.clock.advance(60)
     svc.deallocate(SUB, "rg", "vm1")
     svc.clock.advance(60)
-    rule = svc.add_fault("*", "operation")
+    rule = svc.faults.add("*", "operation")
     with pytest.raises(OperationNotAllowed):
         svc.power_off(SUB, "rg", "vm1")  # refused: spends nothing
     assert rule.remaining == 1

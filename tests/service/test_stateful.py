@@ -36,7 +36,7 @@ class Lifecycle(RuleBasedStateMachine):
         self.dir = tempfile.TemporaryDirectory()
         self.path = Path(self.dir.name) / "h.sqlite3"
         self.svc = self._open(Clock.manual(START, skip=False).state)
-        self.svc.create_or_update_group(SUB, "rg", {"location": "eastus"})
+        self.svc.groups.create_or_update(SUB, "rg", {"location": "eastus"})
 
     def _open(self, state: ClockState) -> ComputeService:
         svc = ComputeService(SqliteStore(self.path), Clock(state), IdSource(3), Settings())

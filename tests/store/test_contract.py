@@ -101,7 +101,7 @@ def _scenario(store: Any) -> Any:
     from azvm.domain.table import Op
 
     svc = make_service(store)
-    svc.create_or_update_group(SUB, "rg", {"location": "eastus"})
+    svc.groups.create_or_update(SUB, "rg", {"location": "eastus"})
     body = vm_body(hibernation=True)
     body["properties"]["storageProfile"]["dataDisks"] = [{"lun": 0, "createOption": "Empty", "diskSizeGB": 100}]
     svc.create_or_update(SUB, "rg", "a", body)
@@ -167,7 +167,7 @@ def test_a_stale_head_in_one_process_is_refreshed_after_a_conflict(tmp_path: Any
     path = tmp_path / "two.sqlite3"
     a = ComputeService(SqliteStore(path), Clock.manual(START, skip=False), IdSource(None), Settings())
     b = ComputeService(SqliteStore(path), Clock.manual(START, skip=False), IdSource(None), Settings())
-    a.create_or_update_group(SUB, "rg", {"location": "eastus"})
+    a.groups.create_or_update(SUB, "rg", {"location": "eastus"})
     a.create_or_update(SUB, "rg", "vm", vm_body())
     for s in (a, b):
         s.clock.advance(60)

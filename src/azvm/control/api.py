@@ -155,7 +155,7 @@ class ControlApi:
             if m == "GET":
                 return json_response({"value": [
                     {"op": f.op, "kind": f.fault.kind, "code": f.fault.code, "message": f.fault.message,
-                     "remaining": f.remaining, "vm": f.vm} for f in self.svc.faults]})
+                     "remaining": f.remaining, "vm": f.vm} for f in self.svc.faults.rules]})
             if m == "POST":
                 return self.add_fault(req.json())
             if m == "DELETE":
@@ -214,7 +214,7 @@ class ControlApi:
         """Every field is checked here, when the fault is accepted: a fault taken in is one that
         every later matching request can apply (never a 500 then)."""
         f = parse_fault(body)
-        rule = self.svc.add_fault(f.op, f.kind, code=f.code, message=f.message, count=f.count, vm=f.vm)
+        rule = self.svc.faults.add(f.op, f.kind, code=f.code, message=f.message, count=f.count, vm=f.vm)
         return json_response({"op": rule.op, "kind": rule.fault.kind, "code": rule.fault.code,
                               "remaining": rule.remaining}, 201)
 

@@ -27,7 +27,7 @@ class CostManagement:
         return self._query(req, f"/subscriptions/{p['subscriptionId']}")
 
     def query_group(self, req: Req, p: Params) -> Response | Deferred:
-        self.svc.require_group(p["subscriptionId"], p["resourceGroupName"])
+        self.svc.groups.require(p["subscriptionId"], p["resourceGroupName"])
         return self._query(req, f"/subscriptions/{p['subscriptionId']}/resourceGroups/{p['resourceGroupName']}")
 
     def _query(self, req: Req, scope: str) -> Response | Deferred:

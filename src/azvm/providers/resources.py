@@ -126,32 +126,32 @@ class ResourceManager:
     # -- resource groups -----------------------------------------------------------------------------
     def list_groups(self, req: Req, p: Params) -> Response:
         now = self.svc.now()
-        return json_response({"value": [render.group_body(g, now) for g in self.svc.list_groups(p["subscriptionId"])]})
+        return json_response({"value": [render.group_body(g, now) for g in self.svc.groups.list(p["subscriptionId"])]})
 
     def put_group(self, req: Req, p: Params) -> Response:
-        row, created = self.svc.create_or_update_group(p["subscriptionId"], p["resourceGroupName"], req.json())
+        row, created = self.svc.groups.create_or_update(p["subscriptionId"], p["resourceGroupName"], req.json())
         return json_response(render.group_body(row, self.svc.now()), 201 if created else 200)
 
     def get_group(self, req: Req, p: Params) -> Response:
-        return json_response(render.group_body(self.svc.get_group(p["subscriptionId"], p["resourceGroupName"]),
+        return json_response(render.group_body(self.svc.groups.require(p["subscriptionId"], p["resourceGroupName"]),
                                                self.svc.now()))
 
     def head_group(self, req: Req, p: Params) -> Response:
         try:
-            self.svc.get_group(p["subscriptionId"], p["resourceGroupName"])
+            self.svc.groups.require(p["subscriptionId"], p["resourceGroupName"])
         except ArmError:
             return empty_response(404)
         return empty_response(204)
 
     def delete_group(self, req: Req, p: Params) -> Response:
         sub = p["subscriptionId"]
-        op_id = self.svc.delete_group(sub, p["resourceGroupName"])
+        op_id = self.svc.groups.delete(sub, p["resourceGroupName"])
         url = f"{req.base}/subscriptions/{sub}/operationresults/{op_id}?api-version={req.q('api-version')}"
         return empty_response(202, {"Location": url, **self.api.retry_headers()})
 
     def group_operation(self, req: Req, p: Params) -> Response:
         sub, op_id = p["subscriptionId"], p["operationId"]
-        found = self.svc.group_operation(op_id)
+        found = self.svc.groups.operation(op_id)
         if found is None:
             raise NotFound(f"The operation '{op_id}' could not be found.", code="NotFound")
         _g, done = found
@@ -165,7 +165,7 @@ class ResourceManager:
         return self._generic(req, p["subscriptionId"], None)
 
     def list_group(self, req: Req, p: Params) -> Response:
-        self.svc.require_group(p["subscriptionId"], p["resourceGroupName"])
+        self.svc.groups.require(p["subscriptionId"], p["resourceGroupName"])
         return self._generic(req, p["subscriptionId"], p["resourceGroupName"])
 
     def _generic(self, req: Req, sub: str, rg: str | None) -> Response:

@@ -16,12 +16,8 @@ from ..domain.errors import (
     InvalidParameter,
     NotFound,
     OperationNotAllowed,
-    ResourceGroupNotFound,
 )
 from ..domain.history import (
-    INTERNAL_ERROR,
-    OS_PROVISIONING_TIMEOUT,
-    Fault,
     History,
     Operation,
     OperationView,
@@ -37,12 +33,13 @@ from ..domain.table import TABLE, Op, Situation, Table
 from ..ids import IdSource
 from . import catalog, extensions
 from .clock import ClockKeeper
+from .faults import Faults
+from .groups import ResourceGroups
 from .neighbours import DISK_TYPE, Neighbours
-from .ports import GroupRow, ResourceRow, Store, VmRow
+from .ports import ResourceRow, Store, VmRow
 from .resources import Resources
 from .validation import (
     check_data_disks,
-    check_group_name,
     check_location,
     check_network_profile,
     check_os_disk,
@@ -61,10 +58,6 @@ def vm_id(sub: str, rg: str, name: str) -> str:
     return f"/subscriptions/{sub}/resourceGroups/{rg}/providers/{VM_TYPE}/{name}"
 
 
-def group_key(sub: str, rg: str) -> str:
-    return f"/subscriptions/{sub}/resourcegroups/{rg}".lower()
-
-
 @dataclass(frozen=True)
 class VmState:
     """A VM at a time: its head row and the phase in force."""
@@ -72,14 +65,6 @@ class VmState:
     row: VmRow
     phase: Phase
     at_us: int
-
-
-@dataclass
-class FaultRule:
-    op: str  # an Op value, or "*"
-    fault: Fault
-    remaining: int
-    vm: str | None = None  # a VM resource id (lower case) or None for any
 
 
 @dataclass
@@ -108,12 +93,14 @@ class ComputeService:
     ids: IdSource
     settings: Settings = field(default_factory=Settings)
     table: Table = TABLE
-    faults: list[FaultRule] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self._lock = threading.RLock()
         self.time = ClockKeeper(self.clock, self.store, shared=self.settings.shared_clock, lock=self._lock)
-        self.resources = Resources(self.store, self.now, self.ids, group_reader=self._group_reader,
+        self.faults = Faults()
+        self.groups = ResourceGroups(self.store, self.time, self.ids, self._lock)
+        self.groups.empty = self._empty_group
+        self.resources = Resources(self.store, self.now, self.ids, group_reader=self.groups.live,
                                    page_size=self.settings.page_size, vm_power=self._vm_power)
         self.neighbours = Neighbours(self.resources, self.ids.uuid)
         counter = self.store.get_meta("id_counter")
@@ -124,127 +111,34 @@ class ComputeService:
     def now(self) -> int:
         return self.clock.now_us()  # the clock is read here, and moved only through self.time
 
-    # -- resource groups ---------------------------------------------------------------------
-    def _live_group(self, sub: str, rg: str, now: int) -> GroupRow | None:
-        g = self.store.get_group(group_key(sub, rg))
-        if g is None or (g.gone_us is not None and g.gone_us <= now):
-            return None
-        return g
-
-    def _require_writable_group(self, sub: str, rg: str) -> None:
-        g = self.require_group(sub, rg)
-        if g.delete_op is not None:
-            raise OperationNotAllowed(
-                f"The resource group '{g.name}' is in deprovisioning state and cannot perform this operation.",
-                code="ResourceGroupBeingDeleted")
-
     def _vm_power(self, vm_id: str) -> str | None:
         row = self.store.get_vm(vm_id.lower())
         st = self.get_state_row(row) if row is not None else None
         return st.phase.power if st is not None else None
 
-    def _group_reader(self, sub: str, rg: str) -> GroupRow | None:
-        return self._live_group(sub, rg, self.now())
-
-    def require_group(self, sub: str, rg: str) -> GroupRow:
-        g = self._live_group(sub, rg, self.now())
-        if g is None:
-            raise ResourceGroupNotFound(f"Resource group '{rg}' could not be found.")
-        return g
-
-    def create_or_update_group(self, sub: str, rg: str, body: Any) -> tuple[GroupRow, bool]:
-        check_group_name(rg)
-        if not isinstance(body, dict):
-            raise OperationNotAllowed("The request body must be a JSON object.", code="InvalidRequestContent")
-        with self._lock:
-            now = self.now()
-            old = self._live_group(sub, rg, now)
-            if old is not None and old.delete_op is not None:
-                raise OperationNotAllowed(
-                    f"The resource group '{rg}' is in deprovisioning state and cannot perform this operation.",
-                    code="ResourceGroupBeingDeleted")
-            loc = check_location(body.get("location"))
-            tags = check_tags(body.get("tags"))
-            if old is not None and old.location != loc:
-                raise OperationNotAllowed(
-                    f"Invalid resource group location '{loc}'. The Resource group already exists in location"
-                    f" '{old.location}' in resource group '{rg}'. A resource group cannot be created in a"
-                    " different location.", code="InvalidResourceGroupLocation", target="location")
-            row = GroupRow(group_key(sub, rg), sub, old.name if old else rg, loc, tags,
-                           old.created_us if old else now)
-            self.store.put_group(row)
-            return row, old is None
-
-    def get_group(self, sub: str, rg: str) -> GroupRow:
-        return self.require_group(sub, rg)
-
-    def list_groups(self, sub: str) -> list[GroupRow]:
-        now = self.now()
-        return [g for g in self.store.list_groups(sub) if g.gone_us is None or g.gone_us > now]
-
-    def delete_group(self, sub: str, rg: str) -> str | None:
-        """Deleting a group deletes its VMs (force-deletion plans); returns the operation id."""
-        with self._lock:
-            g = self.require_group(sub, rg)
-            if g.delete_op is not None:
-                return g.delete_op
-            end = self.now()
-            after: str | None = None
-            while True:
-                rows = self.store.list_vms(sub=sub, rg=rg, location=None, live_at_us=self.now(),
-                                           after_key=after, limit=500)
-                if not rows:
-                    break
-                for r in rows:
-                    st = self.get_state_row(r)
-                    if st is None:
-                        continue
-                    if st.phase.situation != Situation.DELETING:
-                        op, _row = self._command(sub, r.rg, r.name, Op.DELETE)
-                    else:
-                        op = r.last
-                    end = max(end, op.end_us)
-                after = rows[-1].key
-            gone = max(end, self.now() + 1)
-            self.resources.delete_group_resources(sub, rg, gone)  # the VMs first, then what they used
-            op_id = self.ids.uuid()
-            self.store.put_group(GroupRow(g.key, g.sub, g.name, g.location, g.tags, g.created_us, op_id,
-                                          self.now(), gone), id_counter=self.ids.counter)
-            return op_id
-
-    def group_operation(self, op_id: str) -> tuple[GroupRow, bool] | None:
-        """(group, done) for a group deletion, with time skipping on an unfinished one."""
-        g = self.store.find_group_by_op(op_id)
-        if g is None or g.gone_us is None:
-            return None
-        if self.now() < g.gone_us and self.clock.state.skip:
-            self._skip_to(g.gone_us)
-        return g, self.now() >= g.gone_us
-
-    # -- faults ------------------------------------------------------------------------------
-    def add_fault(self, op: str, kind: str, *, code: str | None = None, message: str | None = None,
-                  count: int = 1, vm: str | None = None) -> FaultRule:
-        if kind == "os-provisioning":
-            code, message = code or OS_PROVISIONING_TIMEOUT[0], message or OS_PROVISIONING_TIMEOUT[1]
-            op = Op.CREATE.value
-        elif kind == "operation":
-            code, message = code or INTERNAL_ERROR[0], message or INTERNAL_ERROR[1]
-        else:
-            raise ValueError(f"unknown fault kind {kind!r}: expected 'os-provisioning' or 'operation'")
-        if op != "*":
-            Op(op)
-        rule = FaultRule(op, Fault(kind, code, message), count, vm.lower() if vm else None)
-        with self._lock:
-            self.faults.append(rule)
-        return rule
-
-    def _peek_fault(self, op: Op, key: str) -> FaultRule | None:
-        """The fault rule that the operation would apply; it is spent only if the operation is
-        accepted and the fault shapes its plan (a refused or retried request spends nothing)."""
-        for rule in self.faults:
-            if rule.remaining > 0 and rule.op in ("*", op.value) and rule.vm in (None, key):
-                return rule
-        return None
+    def _empty_group(self, sub: str, rg: str) -> int:
+        """A group's deletion: its VMs are deleted (each through its plan), then, once the last is
+        gone, every plain resource in it; returns when all is gone."""
+        end = self.now()
+        after: str | None = None
+        while True:
+            rows = self.store.list_vms(sub=sub, rg=rg, location=None, live_at_us=self.now(), after_key=after,
+                                       limit=500)
+            if not rows:
+                break
+            for r in rows:
+                st = self.get_state_row(r)
+                if st is None:
+                    continue
+                if st.phase.situation != Situation.DELETING:
+                    op, _row = self._command(sub, r.rg, r.name, Op.DELETE)
+                else:
+                    op = r.last
+                end = max(end, op.end_us)
+            after = rows[-1].key
+        gone = max(end, self.now() + 1)
+        self.resources.delete_group_resources(sub, rg, gone)  # the VMs first, then what they used
+        return gone
 
     # -- commands ----------------------------------------------------------------------------
     def _command(self, sub: str, rg: str, name: str, op: Op, *, body: dict[str, Any] | None = None,
@@ -263,7 +157,7 @@ class ComputeService:
             if current is not None and current.power is None:
                 current, live = None, False
             if not live and op not in (Op.CREATE, Op.CREATE_ATTACHED):
-                self.require_group(sub, rg)  # a missing group is ResourceGroupNotFound
+                self.groups.require(sub, rg)  # a missing group is ResourceGroupNotFound
                 raise NotFound(f"The Resource '{VM_TYPE}/{name}' under resource group '{rg}' was not found."
                                " For more details please go to https://aka.ms/ARMResourceNotFoundFix")
             model: dict[str, Any] | None = None
@@ -290,7 +184,7 @@ class ComputeService:
                         f"Operation 'deallocate' with hibernate=true is not allowed on VM '{name}' since"
                         " hibernation is not enabled on it (additionalCapabilities.hibernationEnabled).")
             ongoing = row.last if row is not None and live else None
-            fault_rule = self._peek_fault(op_eff, key)
+            fault_rule = self.faults.peek(op_eff, key)
             try:
                 phases, error, preempts = plan(
                     op_eff, current, now, vm_name=name, profile=self.settings.profile,
@@ -511,14 +405,14 @@ class ComputeService:
         return model
 
     def create_or_update(self, sub: str, rg: str, name: str, body: Any) -> tuple[VmState, Operation, bool]:
-        self._require_writable_group(sub, rg)
+        self.groups.require_writable(sub, rg)
         if not isinstance(body, dict):
             check_vm_body(body, existing=False)
         op, row = self._command(sub, rg, name, Op.CREATE, body=body)
         return VmState(row, phase_at(op, op.at_us), op.at_us), op, op.name != Op.UPDATE
 
     def update(self, sub: str, rg: str, name: str, patch: Any) -> tuple[VmState, Operation]:
-        self._require_writable_group(sub, rg)
+        self.groups.require_writable(sub, rg)
         if not isinstance(patch, dict):
             self.require_vm(sub, rg, name)  # a missing VM is a 404 whatever the body
             raise ArmError("The request content was invalid and could not be deserialized: the body must be a"
@@ -578,7 +472,7 @@ class ComputeService:
     def put_extension(self, sub: str, rg: str, vm: str, name: str,
                       body: Any) -> tuple[VmState, Operation, dict[str, Any], bool]:
         """Create or replace an extension: an update of its VM that lasts the extension's install."""
-        self._require_writable_group(sub, rg)
+        self.groups.require_writable(sub, rg)
         st = self.require_vm(sub, rg, vm)
         created = extensions.find(st.row.model, name) is None
 
@@ -595,7 +489,7 @@ class ComputeService:
 
     def patch_extension(self, sub: str, rg: str, vm: str, name: str,
                         body: Any) -> tuple[VmState, Operation, dict[str, Any]]:
-        self._require_writable_group(sub, rg)
+        self.groups.require_writable(sub, rg)
         self.get_extension(sub, rg, vm, name)
 
         def change(row: VmRow, now: int) -> dict[str, Any]:
@@ -612,7 +506,7 @@ class ComputeService:
 
     def delete_extension(self, sub: str, rg: str, vm: str, name: str) -> tuple[Operation, str] | None:
         """Remove an extension (an update of its VM); None when there is no such extension."""
-        self._require_writable_group(sub, rg)
+        self.groups.require_writable(sub, rg)
         st = self.require_vm(sub, rg, vm)
         if extensions.find(st.row.model, name) is None:
             return None
@@ -662,7 +556,7 @@ class ComputeService:
     def require_vm(self, sub: str, rg: str, name: str, *, skip_update: bool = False) -> VmState:
         st = self.get_state(sub, rg, name)
         if st is None:
-            self.require_group(sub, rg)
+            self.groups.require(sub, rg)
             raise NotFound(f"The Resource '{VM_TYPE}/{name}' under resource group '{rg}' was not found."
                            " For more details please go to https://aka.ms/ARMResourceNotFoundFix")
         if skip_update and self.clock.state.skip and st.row.last.name == Op.UPDATE \
@@ -691,7 +585,7 @@ class ComputeService:
     def list_vms(self, sub: str, *, rg: str | None = None, location: str | None = None,
                  after_key: str | None = None, limit: int | None = None) -> tuple[list[VmState], str | None]:
         if rg is not None:
-            self.require_group(sub, rg)
+            self.groups.require(sub, rg)
         lim = limit or self.settings.page_size
         now = self.now()
         out: list[VmState] = []

@@ -118,7 +118,7 @@ class VirtualMachines:
         sub, rg, name = p["subscriptionId"], p["resourceGroupName"], p["vmName"]
         force = req.flag("forceDeletion")
         if self.svc.get_state(sub, rg, name) is None:
-            self.svc.require_group(sub, rg)
+            self.svc.groups.require(sub, rg)
             return empty_response(204)
         return self._act(req, p, Op.FORCE_DELETE if force else Op.DELETE)
 
