@@ -9,7 +9,7 @@ from ..domain.history import OperationView
 from ..domain.states import Prov
 from ..service.compute import VmState
 from ..service.ports import GroupRow
-from ..service.views import status_entries
+from ..service.views import provisioning_state, status_entries
 
 
 def instance_view(st: VmState, *, status_only: bool = False) -> dict[str, Any]:
@@ -86,7 +86,7 @@ def vm_body(st: VmState, *, expand: bool = False, status_only: bool = False, use
     props: dict[str, Any] = {}
     if "hardwareProfile" in props_in:
         props["hardwareProfile"] = props_in["hardwareProfile"]
-    props["provisioningState"] = Prov(st.phase.prov).provisioning_state.value
+    props["provisioningState"] = provisioning_state(st.phase)
     for k, v in props_in.items():
         if k not in ("hardwareProfile", "timeCreated") and (k != "userData" or user_data):
             props[k] = v  # userData only with $expand=userData, as Compute shows it

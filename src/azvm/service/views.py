@@ -8,20 +8,31 @@ from ..clock import iso
 from ..domain.history import Phase
 from ..domain.states import HIBERNATED_CODE, HIBERNATED_DISPLAY, PowerState, Prov
 
+# the wire strings of each state, computed once (this is on the path of every list and instance view)
+_PROV = {p: ("Error" if p == Prov.FAILED else "Info", p.display) for p in Prov}
+_POWER = {p: (p.code, p.display) for p in PowerState}
+
 
 def status_entries(phase: Phase) -> list[dict[str, Any]]:
-    prov = Prov(phase.prov)
-    first: dict[str, Any] = {"code": phase.prov_code, "level": "Error" if prov == Prov.FAILED else "Info",
-                             "displayStatus": prov.display}
+    prov = phase.prov
+    level, display = _PROV[prov]
+    first: dict[str, Any] = {"code": phase.prov_code, "level": level, "displayStatus": display}
     if prov == Prov.FAILED and phase.error is not None:
         first["message"] = phase.error[1]
     first["time"] = iso(phase.at_us)
     assert phase.power is not None
-    power = PowerState(phase.power)
-    out = [first, {"code": power.code, "level": "Info", "displayStatus": power.display}]
+    code, power_display = _POWER[phase.power]
+    out = [first, {"code": code, "level": "Info", "displayStatus": power_display}]
     if phase.hibernated:
         out.append({"code": HIBERNATED_CODE, "level": "Info", "displayStatus": HIBERNATED_DISPLAY})
     return out
 
 
-__all__ = ["status_entries"]
+def provisioning_state(phase: Phase) -> str:
+    """`properties.provisioningState` (Creating, Updating, Deleting, Succeeded, Failed)."""
+    return _STATE[phase.prov]
+
+
+_STATE = {p: p.provisioning_state.value for p in Prov}
+
+__all__ = ["provisioning_state", "status_entries"]
