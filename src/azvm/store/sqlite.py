@@ -462,13 +462,7 @@ class SqliteStore:
         if location is not None:
             sql += " AND location=?"
             args.append(location)
-        if after_key is not None:
-            sql += " AND key>?"
-            args.append(after_key)
-        sql += " ORDER BY key LIMIT ?"
-        args.append(limit)
-        with self._lock:
-            rows = self._db.execute(sql, args).fetchall()
+        rows = self._page(sql, args, after_key, limit)
         return [self._cache.get(r) for r in rows]
 
     def iter_phases(self, live_at_us: int) -> Iterator[tuple[str, list[Any]]]:
@@ -579,14 +573,15 @@ class SqliteStore:
         if prefix is not None:
             sql += " AND key>=? AND substr(key, 1, ?)=?"
             args += [prefix, len(prefix), prefix]
+        return [_resource(r) for (r,) in self._page(sql, args, after_key, limit)]
+
+    def _page(self, sql: str, args: list[Any], after_key: str | None, limit: int) -> list[Any]:
+        """The rows of `sql` (a query with its filters) after `after_key`, in key order, `limit` at most."""
         if after_key is not None:
             sql += " AND key>?"
             args.append(after_key)
-        sql += " ORDER BY key LIMIT ?"
-        args.append(limit)
         with self._lock:
-            rows = self._db.execute(sql, args).fetchall()
-        return [_resource(r) for (r,) in rows]
+            return self._db.execute(sql + " ORDER BY key LIMIT ?", [*args, limit]).fetchall()
 
     def referrers(self, target_key: str) -> list[str]:
         with self._lock:
