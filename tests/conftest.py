@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -124,3 +126,34 @@ def svc() -> ComputeService:
     s = make_service(MemoryStore())
     s.groups.create_or_update(SUB, "rg", {"location": "eastus"})
     return s
+
+
+# where ./scripts/test installs the Azure CLI (azure-cli in a venv of its own, reused between runs)
+AZ_CACHE = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "azvm-test" / "azure-cli"
+
+
+def find_az() -> tuple[Path | None, str]:
+    """The real Azure CLI for the tests that run it, or None and why there is none: AZVM_TEST_AZ (set by
+    ./scripts/test to the az it installed; `skip` for none), else that install if it is there, else `az`
+    on PATH."""
+    given = os.environ.get("AZVM_TEST_AZ", "")
+    if given == "skip":
+        return None, "AZVM_TEST_AZ=skip"
+    if given:
+        return (Path(given), "") if os.access(given, os.X_OK) else (None, f"AZVM_TEST_AZ={given} is not a program")
+    if (AZ_CACHE / "azvm-installed-version").is_file() and os.access(AZ_CACHE / "bin" / "az", os.X_OK):
+        return AZ_CACHE / "bin" / "az", ""
+    on_path = shutil.which("az")
+    if on_path:
+        return Path(on_path), ""
+    return None, os.environ.get("AZVM_TEST_AZ_MISSING") or (
+        "the Azure CLI (az) is not installed: ./scripts/test installs it into a cache")
+
+
+@pytest.fixture(scope="session")
+def az() -> Path:
+    """The path of the real `az` (find_az); the test skips, saying why, when there is none."""
+    path, why = find_az()
+    if path is None:
+        pytest.skip(why)
+    return path

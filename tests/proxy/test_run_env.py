@@ -226,13 +226,19 @@ def test_azvm_env_without_a_server_says_so(tmp_path: Path) -> None:
     assert r.stderr.startswith("azvm: no running azvm server") and r.stdout == ""
 
 
-@pytest.mark.skipif(shutil.which("az") is None, reason="the Azure CLI (az) is not installed")
-def test_az_group_list_under_azvm_run(live: Live) -> None:
+def test_az_group_list_under_azvm_run(live: Live, az: Path) -> None:
+    """The real Azure CLI (the `az` fixture: ./scripts/test installs it), unchanged and named by its bare
+    name: the profile `azvm run` prepares is signed in to the public cloud, whose hosts the proxy answers."""
     live.server.arm("PUT", f"/subscriptions/{live.server.subscription_id}/resourcegroups/rg-from-sdk",
                     {"location": "eastus"})
-    r = live.azvm("run", "--data-dir", str(live.data_dir), "--", "az", "group", "list", "-o", "json")
+    env = {k: v for k, v in os.environ.items() if not k.upper().startswith(("AZURE_", "IDENTITY_", "ARM_"))}
+    env["PATH"] = f"{az.parent}{os.pathsep}{env.get('PATH', '')}"
+    r = subprocess.run([sys.executable, "-m", "azvm", "run", "--data-dir", str(live.data_dir), "--",
+                        "az", "group", "list", "-o", "json"], env=env, capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
     assert [g["name"] for g in json.loads(r.stdout)] == ["rg-from-sdk"]
+    assert {"login.microsoftonline.com:443", "management.azure.com:443"} <= set(live.proxy.proxy.stats.intercepted)
+    assert live.proxy.proxy.stats.tunnelled == []
 
 
 def test_default_azure_credential_signs_in_through_the_proxy(live: Live, tmp_path: Path) -> None:
