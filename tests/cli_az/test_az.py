@@ -107,6 +107,11 @@ def test_service_principal_drives_a_vm_through_its_states(az_for: Any, server: A
     assert [s["code"] for s in view["instanceView"]["statuses"]] == [s["code"] for s in held_view["statuses"]]
     assert view["instanceView"]["statuses"][-1]["displayStatus"] == "VM running"
 
+    restarted = az.json("vm", "restart", "-g", "rg-az", "-n", "vm1")  # prints the operation's status body
+    assert restarted["status"] == "Succeeded" and restarted["endTime"] >= restarted["startTime"]
+    stopped = az.run("vm", "stop", "-g", "rg-az", "-n", "vm1")
+    assert "continue to be billed" in stopped.stderr and power(server, "rg-az", "vm1") == "PowerState/stopped"
+
     az.run("group", "delete", "-n", "rg-az", "--yes")
     assert az.json("group", "exists", "-n", "rg-az") is False
     assert server.arm("GET", f"/subscriptions/{sub}/resourcegroups")["value"] == []
