@@ -157,3 +157,27 @@ def az() -> Path:
     if path is None:
         pytest.skip(why)
     return path
+
+
+# where ./scripts/test installs the Azure SDK for JavaScript (npm packages, reused between runs)
+NODE_CACHE = AZ_CACHE.parent / "node"
+
+
+@pytest.fixture(scope="session")
+def node_modules() -> Path:
+    """The node_modules that holds @azure/identity and @azure/arm-* for the Node test: AZVM_TEST_NODE_MODULES
+    (set by ./scripts/test to the ones it installed; `skip` for none), else that install if it is there.
+    The test skips, saying why, when there are none or no `node`."""
+    if shutil.which("node") is None:
+        pytest.skip("node is not installed")
+    given = os.environ.get("AZVM_TEST_NODE_MODULES", "")
+    if given == "skip":
+        pytest.skip("AZVM_TEST_NODE_MODULES=skip")
+    if given:
+        if not (Path(given) / "@azure" / "identity").is_dir():
+            pytest.skip(f"AZVM_TEST_NODE_MODULES={given} holds no @azure/identity")
+        return Path(given)
+    if (NODE_CACHE / "azvm-installed-packages").is_file():
+        return NODE_CACHE / "node_modules"
+    pytest.skip(os.environ.get("AZVM_TEST_NODE_MISSING")
+                or "the Azure SDK for JavaScript is not installed: ./scripts/test installs it into a cache")
