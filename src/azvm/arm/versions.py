@@ -27,6 +27,7 @@ FAMILIES: dict[str, tuple[str, ...]] = {
     "disks": tuple(_DATA["Microsoft.Compute/disks"]),
     "skus": tuple(_DATA["Microsoft.Compute/skus"]),
     "network": tuple(_DATA["Microsoft.Network"]),
+    "resourcehealth": tuple(_DATA["Microsoft.ResourceHealth"]),
 }
 _SETS = {k: frozenset(v) for k, v in FAMILIES.items()}
 _WELL_FORMED = re.compile(r"\d{4}-\d{2}-\d{2}(-preview|-beta|-alpha|-privatepreview)?")
