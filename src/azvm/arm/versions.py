@@ -27,6 +27,7 @@ FAMILIES: dict[str, tuple[str, ...]] = {
     "disks": tuple(_DATA["Microsoft.Compute/disks"]),
     "skus": tuple(_DATA["Microsoft.Compute/skus"]),
     "network": tuple(_DATA["Microsoft.Network"]),
+    "insights": tuple(_DATA["Microsoft.Insights/eventtypes"]),
     "resourcehealth": tuple(_DATA["Microsoft.ResourceHealth"]),
 }
 _SETS = {k: frozenset(v) for k, v in FAMILIES.items()}

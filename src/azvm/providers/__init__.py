@@ -15,6 +15,7 @@ from ..service.billing import BillingService
 from ..service.compute import ComputeService
 from ..service.validation import REGIONS, normalize_location
 from . import compute, network, resource_health
+from .activity_log import ActivityLog
 from .compute.virtual_machines import VirtualMachines
 from .cost_management import CostManagement
 from .generic import PlainResource, operation_segment, operation_status
@@ -63,6 +64,7 @@ def build_api(service: ComputeService, config: ServerConfig, versions: ApiVersio
         types.append(ProviderType(ns, f"locations/{segment}", family))
     router.include(CostManagement(api, service, billing or BillingService()).routes())
     router.include(resource_health.register(api, service))
+    router.include(ActivityLog(api, service).routes())
     router.include(ResourceManager(api, service, resources, types).routes())
     if control is not None:
         ctl = control

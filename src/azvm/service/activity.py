@@ -1,0 +1,240 @@
+"""The Activity Log (Administrative category), derived from the stored VM histories and the time.
+
+Nothing here is stored: every event is a function of an operation of a VM's history and the
+simulated now (graph-health-activity.md section C). Each visible operation gives up to three
+events sharing its `correlationId` and `operationId`: `Started` (BeginRequest) and `Accepted`
+(EndRequest, with the HTTP status ARM answered) when it was accepted, then `Succeeded`, `Failed`
+or `Canceled` (EndRequest) when it ended, once the clock has passed that end. A guest shutdown is
+not an API call and gives no event.
+
+The caller: azvm does not store who asked for an operation, so every event names one fixed
+caller (`CALLER`, with claims to match). `submissionTimestamp` equals `eventTimestamp` (Azure's
+ingestion delay is not simulated), so an event is listed as soon as it happened.
+
+The `$filter` grammar (`parse_filter`): a conjunction of `field op value` clauses joined by `and`;
+`eventTimestamp ge <time>` and `eventTimestamp le <time>` are required (quoted or not, with or
+without a zone: naive times are UTC, as az sends them); `resourceGroupName`, `resourceUri`
+(`resourceId`, as az spells it), `resourceProvider`, `correlationId`, `caller` and `status` take
+`eq '<value>'`, each at most once, compared case-insensitively. Anything else is a 400 that names it.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from ..clock import from_datetime
+from ..domain.errors import BadRequest
+from ..domain.history import US, Operation, operation_status
+from ..domain.resource_id import ResourceId
+from ..domain.states import OperationStatus
+from ..domain.table import Op
+from .ports import Store
+
+CALLER = "azvm@azvm.local"  # azvm keeps no record of who asked: one fixed caller (see above)
+MAX_WINDOW_DAYS = 90
+VM_TYPE = "Microsoft.Compute/virtualMachines"
+_NS = uuid.UUID("8f1d6b0e-6c3a-4f0e-9a57-61c0a7e4b1d2")  # azvm's namespace for derived event ids
+
+# Op -> (operation name suffix, localized name, HTTP method, (status code name, code) when accepted)
+_OPERATIONS: dict[str, tuple[str, str, str, tuple[str, int]]] = {
+    Op.CREATE: ("write", "Create or Update Virtual Machine", "PUT", ("Created", 201)),
+    Op.CREATE_ATTACHED: ("write", "Create or Update Virtual Machine", "PUT", ("Created", 201)),
+    Op.UPDATE: ("write", "Create or Update Virtual Machine", "PUT", ("OK", 200)),
+    Op.START: ("start/action", "Start Virtual Machine", "POST", ("Accepted", 202)),
+    Op.POWER_OFF: ("powerOff/action", "Power Off Virtual Machine", "POST", ("Accepted", 202)),
+    Op.POWER_OFF_SKIP: ("powerOff/action", "Power Off Virtual Machine", "POST", ("Accepted", 202)),
+    Op.DEALLOCATE: ("deallocate/action", "Deallocate Virtual Machine", "POST", ("Accepted", 202)),
+    Op.HIBERNATE: ("deallocate/action", "Deallocate Virtual Machine", "POST", ("Accepted", 202)),
+    Op.RESTART: ("restart/action", "Restart Virtual Machine", "POST", ("Accepted", 202)),
+    Op.REDEPLOY: ("redeploy/action", "Redeploy Virtual Machine", "POST", ("Accepted", 202)),
+    Op.REAPPLY: ("reapply/action", "Reapply Virtual Machine", "POST", ("Accepted", 202)),
+    Op.DELETE: ("delete", "Delete Virtual Machine", "DELETE", ("Accepted", 202)),
+    Op.FORCE_DELETE: ("delete", "Delete Virtual Machine", "DELETE", ("Accepted", 202)),
+}
+_FINAL_LEVEL = {OperationStatus.SUCCEEDED: "Informational", OperationStatus.FAILED: "Error",
+                OperationStatus.CANCELED: "Warning"}
+
+
+@dataclass(frozen=True)
+class ActivityEvent:
+    """One Activity Log event (Administrative), in Azure's terms; rendered by the provider."""
+
+    sort_key: str  # "<eventTimestamp us>|<operation id>|<phase>": newest first is descending order
+    event_data_id: str
+    correlation_id: str
+    operation_id: str
+    operation_name: str  # e.g. Microsoft.Compute/virtualMachines/start/action
+    operation_localized: str
+    event_name: str  # BeginRequest | EndRequest
+    status: str  # Started | Accepted | Succeeded | Failed | Canceled
+    sub_status: str  # "" | Created | OK | Accepted | the error code
+    sub_status_localized: str
+    status_code: str  # properties.statusCode
+    level: str
+    at_us: int
+    subscription_id: str
+    resource_group: str
+    resource_id: str
+    resource_type: str
+    method: str
+    error: tuple[str, str] | None = None
+
+    @property
+    def resource_provider(self) -> str:
+        return self.resource_type.split("/", 1)[0]
+
+
+def _id(*parts: str) -> str:
+    return str(uuid.uuid5(_NS, "/".join(parts)))
+
+
+def operation_events(rid: ResourceId, op: Operation, successor: Operation | None, now_us: int) -> list[ActivityEvent]:
+    """The events of one VM operation that have happened by `now_us`, oldest first."""
+    known = _OPERATIONS.get(op.name)
+    if known is None or not op.visible or op.at_us > now_us:
+        return []
+    suffix, localized, method, (code_name, code) = known
+    common = {"correlation_id": _id("correlation", op.op_id), "operation_id": op.op_id,
+              "operation_name": f"{VM_TYPE}/{suffix}", "operation_localized": localized,
+              "subscription_id": rid.subscription, "resource_group": rid.resource_group or "",
+              "resource_id": str(rid), "resource_type": VM_TYPE, "method": method}
+
+    def event(phase: int, at_us: int, event_name: str, status: str, sub: tuple[str, str], status_code: str,
+              level: str, error: tuple[str, str] | None = None) -> ActivityEvent:
+        return ActivityEvent(sort_key=f"{at_us:020d}|{op.op_id}|{phase}",
+                             event_data_id=_id("event", op.op_id, str(phase)),
+                             event_name=event_name, status=status, sub_status=sub[0], sub_status_localized=sub[1],
+                             status_code=status_code, level=level, at_us=at_us, error=error, **common)
+
+    events = [event(0, op.at_us, "BeginRequest", "Started", ("", ""), "", "Informational"),
+              event(1, op.at_us, "EndRequest", "Accepted", (code_name, f"{code_name} (HTTP Status Code: {code})"),
+                    code_name, "Informational")]
+    view = operation_status(op, successor, now_us)
+    if view.status != OperationStatus.IN_PROGRESS and view.end_us is not None and view.end_us <= now_us:
+        sub = ("", "") if view.error is None else (view.error[0], view.error[0])
+        events.append(event(2, view.end_us, "EndRequest", str(view.status), sub,
+                            "OK" if view.error is None else "Conflict" if view.status == OperationStatus.CANCELED
+                            else "InternalServerError", _FINAL_LEVEL[view.status], view.error))
+    return events
+
+
+def vm_events(store: Store, sub: str, now_us: int) -> Iterator[ActivityEvent]:
+    """Every VM operation's events in subscription `sub` up to `now_us` (in no particular order)."""
+    prefix = f"/subscriptions/{sub.lower()}/"
+    for key, ops in store.iter_histories():
+        if not key.startswith(prefix) or not ops:
+            continue
+        row = store.get_vm(key)
+        if row is None:
+            continue
+        rid = ResourceId.of(row.sub, row.rg, "Microsoft.Compute", "virtualMachines", row.name)
+        for i, op in enumerate(ops):
+            yield from operation_events(rid, op, ops[i + 1] if i + 1 < len(ops) else None, now_us)
+
+
+# -- $filter -----------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class EventFilter:
+    start_us: int
+    end_us: int
+    equals: tuple[tuple[str, str], ...]  # (canonical field, value lower case)
+
+    def matches(self, e: ActivityEvent) -> bool:
+        if not self.start_us <= e.at_us <= self.end_us:
+            return False
+        return all(_FIELDS[f](e).lower() == v for f, v in self.equals)
+
+
+_FIELDS: dict[str, Callable[[ActivityEvent], str]] = {
+    "resourceGroupName": lambda e: e.resource_group,
+    "resourceUri": lambda e: e.resource_id,
+    "resourceProvider": lambda e: e.resource_provider,
+    "correlationId": lambda e: e.correlation_id,
+    "caller": lambda e: CALLER,
+    "status": lambda e: e.status,
+}
+_ALIASES = {k.lower(): k for k in (*_FIELDS, "eventTimestamp")} | {"resourceid": "resourceUri"}
+_CLAUSE = re.compile(r"\s*(?P<field>[A-Za-z]+)\s+(?P<op>[A-Za-z]+)\s+(?P<value>'(?:[^']|'')*'|[^\s']+)\s*")
+_AND = re.compile(r"and(?=\s)", re.IGNORECASE)
+
+
+def _shown(text: str) -> str:
+    text = text.strip()
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _time(value: str, clause: str) -> int:
+    try:
+        dt = datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        raise BadRequest(f"The $filter clause '{_shown(clause)}' has an invalid time '{_shown(value)}'.") from None
+    return from_datetime(dt if dt.tzinfo is not None else dt.replace(tzinfo=UTC))
+
+
+def parse_filter(text: str | None, now_us: int) -> EventFilter:
+    """Parse Azure's Activity Log `$filter`; raise BadRequest (400) naming what is not supported."""
+    if text is None or not text.strip():
+        raise BadRequest("The $filter query parameter is required: it must contain a time window"
+                         " \"eventTimestamp ge '<start>' and eventTimestamp le '<end>'\".")
+    pos, start, end = 0, None, None
+    equals: dict[str, str] = {}
+    while True:
+        m = _CLAUSE.match(text, pos)
+        if m is None:
+            raise BadRequest(f"The $filter part '{_shown(text[pos:])}' is not supported: the filter is a"
+                             " conjunction of \"field op 'value'\" clauses joined by 'and'.")
+        clause, raw_field, op = m.group(0), m.group("field"), m.group("op").lower()
+        value = m.group("value")
+        value = value[1:-1].replace("''", "'") if value.startswith("'") else value
+        field = _ALIASES.get(raw_field.lower())
+        if field is None:
+            raise BadRequest(f"The $filter field '{_shown(raw_field)}' is not supported; the supported fields are"
+                             " eventTimestamp, resourceGroupName, resourceUri, resourceId, resourceProvider,"
+                             " correlationId, caller and status.")
+        if field == "eventTimestamp":
+            if op not in ("ge", "le"):
+                raise BadRequest(f"The $filter clause '{_shown(clause)}' is not supported: eventTimestamp takes"
+                                 " 'ge' and 'le'.")
+            if (start if op == "ge" else end) is not None:
+                raise BadRequest(f"The $filter clause '{_shown(clause)}' repeats 'eventTimestamp {op}'.")
+            t = _time(value, clause)
+            start, end = (t, end) if op == "ge" else (start, t)
+        else:
+            if op != "eq":
+                raise BadRequest(f"The $filter clause '{_shown(clause)}' is not supported: {field} takes only 'eq'.")
+            if field in equals:
+                raise BadRequest(f"The $filter clause '{_shown(clause)}' repeats the field '{field}'.")
+            equals[field] = value.lower()
+        pos = m.end()
+        if pos == len(text):
+            break
+        a = _AND.match(text, pos)
+        if a is None:
+            raise BadRequest(f"The $filter part '{_shown(text[pos:])}' is not supported: clauses are joined by 'and'.")
+        pos = a.end()
+    if start is None or end is None:
+        raise BadRequest("The $filter must contain a time window \"eventTimestamp ge '<start>' and"
+                         " eventTimestamp le '<end>'\"; the part missing is"
+                         f" 'eventTimestamp {'ge' if start is None else 'le'}'.")
+    if start < now_us - MAX_WINDOW_DAYS * 86_400 * US:
+        raise BadRequest("The start time cannot be more than 90 days in the past.")
+    return EventFilter(start, end, tuple(sorted(equals.items())))
+
+
+def list_events(store: Store, sub: str, flt: EventFilter, now_us: int, *, after: str | None = None,
+                limit: int = 200) -> tuple[list[ActivityEvent], str | None]:
+    """A page of the events that match, newest first (as Azure lists them), and the key to continue after."""
+    events: Iterable[ActivityEvent] = (e for e in vm_events(store, sub, now_us) if flt.matches(e))
+    if after is not None:
+        events = (e for e in events if e.sort_key < after)
+    ordered = sorted(events, key=lambda e: e.sort_key, reverse=True)
+    page = ordered[:limit]
+    return page, page[-1].sort_key if len(ordered) > limit else None
+
+
+__all__ = ["CALLER", "ActivityEvent", "EventFilter", "list_events", "operation_events", "parse_filter", "vm_events"]
