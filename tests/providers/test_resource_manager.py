@@ -85,3 +85,11 @@ def test_old_sdk_api_versions_are_served(azvm: AzvmServer) -> None:
         assert nic.status_code == 200
         bad = http.get(f"{base}/Microsoft.Network/networkInterfaces/web-nic", params={"api-version": "2018-11-02"})
         assert bad.status_code == 400 and bad.json()["error"]["code"] == "NoRegisteredProviderFound"
+
+
+def test_health_and_activity_providers_are_listed(azvm: AzvmServer) -> None:
+    rm = azvm.resource_client()
+    health = {t.resource_type: t for t in rm.providers.get("Microsoft.ResourceHealth").resource_types}
+    assert "2025-05-01" in health["availabilityStatuses"].api_versions
+    insights = {t.resource_type: t for t in rm.providers.get("Microsoft.Insights").resource_types}
+    assert "2015-04-01" in insights["eventtypes"].api_versions

@@ -65,6 +65,8 @@ def build_api(service: ComputeService, config: ServerConfig, versions: ApiVersio
     router.include(CostManagement(api, service, billing or BillingService()).routes())
     router.include(resource_health.register(api, service))
     router.include(ActivityLog(api, service).routes())
+    types += [ProviderType("Microsoft.ResourceHealth", "availabilityStatuses", "resourcehealth"),
+              ProviderType("Microsoft.Insights", "eventtypes", "insights")]
     router.include(ResourceManager(api, service, resources, types).routes())
     if control is not None:
         ctl = control
