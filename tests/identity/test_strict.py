@@ -188,6 +188,11 @@ def test_subscriptions_list_only_what_the_principal_can_see(strict: AzvmServer) 
     assert listed("owner") == [SUB]
     assert listed("other-sub") == [OTHER_SUB]
     assert listed("ops") == []
+    with http_client(strict, headers={"Authorization": f"Bearer {strict.token_for('owner')}"}) as http:
+        for params, code in (({}, "MissingApiVersionParameter"), ({"api-version": "bogus"},
+                                                                    "InvalidApiVersionParameter")):
+            r = http.get("/subscriptions", params=params)  # the api-version is checked in strict mode too
+            assert r.status_code == 400 and r.json()["error"]["code"] == code, r.text
     with http_client(strict, headers={"Authorization": f"Bearer {strict.token_for('other-sub')}"}) as http:
         for path in (f"/subscriptions/{SUB}/resources", f"/subscriptions/{SUB}/providers/Microsoft.Compute/"
                      "virtualMachines", VM, f"/subscriptions/{SUB}"):

@@ -18,8 +18,6 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-import orjson
-
 from ..arm.http import Req, Response, json_response
 from ..arm.routes import CONTROL_ACTION, Params, Route
 from .principals import Principal
@@ -106,9 +104,7 @@ class StrictAuth:
             if principal.admin:
                 return None
             return self._forbidden(req, principal, action, "/azvm", who)
-        if "subscriptionId" not in params:  # GET /subscriptions, /tenants: what the principal can see
-            if route.template == "/subscriptions":
-                return self._subscriptions(req, route, params, principal)
+        if "subscriptionId" not in params:  # GET /subscriptions, /tenants: the handler lists what it may see
             return None
         scope = "/" + "/".join(req.parts[:-1] if action.endswith("/action") else req.parts)
         if permitted(principal.assignments, action, scope):
@@ -125,16 +121,6 @@ class StrictAuth:
                        f" authorization to perform action '{action}' over scope '{scope}' or the scope is invalid."
                        " If access was recently granted, please refresh your credentials.", who,
                        f"no assignment permits {action} over {scope}")
-
-    @staticmethod
-    def _subscriptions(req: Req, route: Route, params: Params, principal: Principal) -> Response:
-        """The subscription list as the handler renders it, holding the principal's subscriptions only."""
-        answer = route.handler(req, params)
-        assert isinstance(answer, Response)
-        listed = orjson.loads(answer.body)["value"]
-        template = listed[0] if listed else {}
-        value = [{**template, "id": f"/subscriptions/{s}", "subscriptionId": s} for s in principal.subscriptions()]
-        return json_response({"value": value})
 
 
 __all__ = ["BAD_FORMAT", "MISSING", "Caller", "OpenAuth", "StrictAuth"]

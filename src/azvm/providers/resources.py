@@ -95,7 +95,9 @@ class ResourceManager:
                                                              "spendingLimit": "Off"}}
 
     def subscriptions(self, req: Req, p: Params) -> Response:
-        return json_response({"value": [self._subscription(self.api.cfg.subscription_id)]})
+        """Every subscription the caller may see: the principal's own in strict mode, azvm's in open mode."""
+        subs = req.principal.principal.subscriptions() if req.principal is not None else [self.api.cfg.subscription_id]
+        return json_response({"value": [self._subscription(s) for s in subs]})
 
     def subscription(self, req: Req, p: Params) -> Response:
         return json_response(self._subscription(p["subscriptionId"]))
