@@ -155,4 +155,4 @@ def test_the_readme_eval_azvm_env_makes_az_work_unchanged(az: Path, live: Live) 
                        timeout=120)
     assert r.returncode == 0, r.stdout + r.stderr
     assert any(line.startswith("rg-seen-by-az ") and "eastus" in line for line in r.stdout.splitlines()), r.stdout
-    assert {"login.microsoftonline.com:443", "management.azure.com:443"} <= set(live.proxy.proxy.stats.intercepted)
+    assert {"login.microsoftonline.com:443", "management.azure.com:443"} <= live.proxy.proxy.stats.intercepted

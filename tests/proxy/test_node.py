@@ -61,8 +61,8 @@ def test_a_node_program_written_for_azure_drives_a_vm_under_azvm_run(live: Live,
     assert r.returncode == 0, r.stdout + r.stderr
     assert r.stdout.splitlines() == ["created Succeeded", "running PowerState/running",
                                      "after PowerState/deallocated"]
-    assert set(live.proxy.proxy.stats.intercepted) == {"login.microsoftonline.com:443", "management.azure.com:443"}
-    assert live.proxy.proxy.stats.tunnelled == []
+    assert live.proxy.proxy.stats.intercepted == {"login.microsoftonline.com:443", "management.azure.com:443"}
+    assert live.proxy.proxy.stats.tunnelled == set()
     vm = f"/subscriptions/{live.server.subscription_id}/resourceGroups/rg/providers/Microsoft.Compute/virtualMachines"
     assert live.server.arm("GET", f"{vm}/vm1")["properties"]["provisioningState"] == "Succeeded"
 

@@ -102,8 +102,8 @@ def test_a_script_written_for_azure_drives_a_vm_under_azvm_run(live: Live, tmp_p
     assert r.returncode == 0, r.stdout + r.stderr
     assert r.stdout.splitlines() == ["created Succeeded", "running PowerState/running",
                                      "after PowerState/deallocated"]
-    assert set(live.proxy.proxy.stats.intercepted) == {"management.azure.com:443"}
-    assert live.proxy.proxy.stats.tunnelled == []
+    assert live.proxy.proxy.stats.intercepted == {"management.azure.com:443"}
+    assert live.proxy.proxy.stats.tunnelled == set()
     # what the script did is in azvm's world
     vm = f"/subscriptions/{live.server.subscription_id}/resourceGroups/rg/providers/Microsoft.Compute/virtualMachines"
     assert live.server.arm("GET", vm)["value"][0]["name"] == "vm1"
@@ -179,8 +179,8 @@ def test_a_host_azvm_does_not_serve_is_tunnelled_untouched(live: Live, tmp_path:
         httpd.server_close()
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == "hello from 127.0.0.2"
-    assert live.proxy.proxy.stats.tunnelled == [f"127.0.0.2:{port}"]
-    assert live.proxy.proxy.stats.intercepted == []
+    assert live.proxy.proxy.stats.tunnelled == {f"127.0.0.2:{port}"}
+    assert live.proxy.proxy.stats.intercepted == set()
 
 
 def test_eval_azvm_env_then_curl(live: Live) -> None:
@@ -194,7 +194,7 @@ def test_eval_azvm_env_then_curl(live: Live) -> None:
     assert r.returncode == 0, r.stderr
     subs = json.loads(r.stdout)["value"]
     assert subs[0]["subscriptionId"] == "00000000-0000-0000-0000-000000000000"
-    assert live.proxy.proxy.stats.intercepted == ["management.azure.com:443"]
+    assert live.proxy.proxy.stats.intercepted == {"management.azure.com:443"}
 
 
 def test_azvm_env_prints_each_variable(live: Live) -> None:
@@ -237,8 +237,8 @@ def test_az_group_list_under_azvm_run(live: Live, az: Path) -> None:
                         "az", "group", "list", "-o", "json"], env=env, capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
     assert [g["name"] for g in json.loads(r.stdout)] == ["rg-from-sdk"]
-    assert {"login.microsoftonline.com:443", "management.azure.com:443"} <= set(live.proxy.proxy.stats.intercepted)
-    assert live.proxy.proxy.stats.tunnelled == []
+    assert {"login.microsoftonline.com:443", "management.azure.com:443"} <= live.proxy.proxy.stats.intercepted
+    assert live.proxy.proxy.stats.tunnelled == set()
 
 
 def test_default_azure_credential_signs_in_through_the_proxy(live: Live, tmp_path: Path) -> None:
@@ -252,4 +252,4 @@ def test_default_azure_credential_signs_in_through_the_proxy(live: Live, tmp_pat
     r = live.azvm("run", "--data-dir", str(live.data_dir), "--", sys.executable, str(tmp_path / "script.py"))
     assert r.returncode == 0, r.stdout + r.stderr
     assert r.stdout.splitlines()[-1] == "after PowerState/deallocated"
-    assert {"login.microsoftonline.com:443", "management.azure.com:443"} <= set(live.proxy.proxy.stats.intercepted)
+    assert {"login.microsoftonline.com:443", "management.azure.com:443"} <= live.proxy.proxy.stats.intercepted

@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import ssl
 import threading
+from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,15 +24,18 @@ from .hosts import AZURE_HOSTS
 
 MAX_HEAD = 16 * 1024  # a CONNECT request's line and headers
 CHUNK = 64 * 1024
+REFUSED_KEPT = 100  # the refused targets ProxyStats remembers (the newest)
 
 
 @dataclass
 class ProxyStats:
-    """What the proxy did, for tests and the curious: hosts intercepted and tunnelled (host:port)."""
+    """What the proxy did, for tests and the curious: the hosts (host:port) intercepted and tunnelled,
+    each once however often it was asked for, and the last REFUSED_KEPT targets refused (bounded, so
+    that a long-running proxy holds no more than it serves)."""
 
-    intercepted: list[str] = field(default_factory=list)
-    tunnelled: list[str] = field(default_factory=list)
-    refused: list[str] = field(default_factory=list)
+    intercepted: set[str] = field(default_factory=set)
+    tunnelled: set[str] = field(default_factory=set)
+    refused: deque[str] = field(default_factory=lambda: deque(maxlen=REFUSED_KEPT))
 
 
 class ConnectProxy:
@@ -71,7 +75,7 @@ class ConnectProxy:
             return
         where = f"{host}:{port}"
         if host in self.hosts and port == 443:
-            self.stats.intercepted.append(where)
+            self.stats.intercepted.add(where)
             writer.write(b"HTTP/1.1 200 Connection Established\r\n\r\n")
             await writer.drain()
             await writer.start_tls(self._server_tls)
@@ -86,7 +90,7 @@ class ConnectProxy:
                 writer.write(b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
                 await writer.drain()
                 return
-            self.stats.tunnelled.append(where)
+            self.stats.tunnelled.add(where)
             writer.write(b"HTTP/1.1 200 Connection Established\r\n\r\n")
             await writer.drain()
         try:
