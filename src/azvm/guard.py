@@ -1,4 +1,4 @@
-"""The server's own names and whom it takes writes from: an ASGI wrapper in front of the ARM edge.
+"""The server's own names and whom it takes writes from: the screen the ARM edge applies to every request.
 
 A web page that the developer happens to open must not be able to drive the emulator:
 
@@ -19,14 +19,8 @@ from __future__ import annotations
 import ipaddress
 import json
 import re
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
-
-Scope = dict[str, Any]
-Receive = Callable[[], Awaitable[dict[str, Any]]]
-Send = Callable[[dict[str, Any]], Awaitable[None]]
-Asgi = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 _NAME = re.compile(r"[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*\.?")
@@ -120,10 +114,10 @@ def is_json(essence: str) -> bool:
 
 
 class Guard:
-    """Wraps an ASGI app: refuses foreign hosts and origins, and non-JSON writes to the control API."""
+    """Refuses foreign hosts and origins, and non-JSON writes to the control API (the ARM edge's
+    `Screen`, given the headers it has read)."""
 
-    def __init__(self, app: Asgi | None, policy: HostPolicy) -> None:
-        self.app = app
+    def __init__(self, policy: HostPolicy) -> None:
         self.policy = policy
         self._hosts: dict[tuple[bytes, str | None], bool] = {}  # Host values judged once (the policy is fixed)
 
@@ -137,39 +131,10 @@ class Guard:
             self._hosts[key] = ok
         return ok
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        assert self.app is not None, "a Guard without an app only screens (Guard.refusal)"
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        refusal = self.refusal(scope)
-        if refusal is None:
-            await self.app(scope, receive, send)
-            return
-        status, code, message = refusal
-        body = json.dumps({"error": {"code": code, "message": message}}).encode()
-        await send({"type": "http.response.start", "status": status, "headers": [
-            (b"content-type", b"application/json; charset=utf-8"), (b"content-length", str(len(body)).encode()),
-            (b"cache-control", b"no-cache"), (b"x-ms-failure-cause", b"gateway")]})
-        await send({"type": "http.response.body", "body": body})
-
-    def refusal(self, scope: Scope) -> tuple[int, str, str] | None:
-        """(status, code, message) of the answer that refuses this request, or None to let it through."""
-        hosts: list[bytes] = []
-        origins: list[bytes] = []
-        content_types: list[bytes] = []
-        has_body = False
-        for name, value in scope["headers"]:
-            if name == b"host":
-                hosts.append(value)
-            elif name == b"origin":
-                origins.append(value)
-            elif name == b"content-type":
-                content_types.append(value)
-            elif name == b"transfer-encoding" or (name == b"content-length" and value.strip(b" \t0")):
-                has_body = True
-        server = scope.get("server")
-        local = str(server[0]) if server else None
+    def check(self, method: str, path: str, hosts: list[bytes], origins: list[bytes], content_types: list[bytes],
+              has_body: bool, local: str | None) -> tuple[int, str, str] | None:
+        """(status, code, message) of the answer that refuses this request, or None to let it through.
+        `local`: the address the connection reached."""
         if len(hosts) > 1 or (hosts and not self._allows(hosts[0], local)):
             shown = json.dumps(b", ".join(hosts).decode("latin-1")[:200])
             return (400, "InvalidHost", f"The Host header {shown} does not name this server. It answers localhost,"
@@ -178,8 +143,6 @@ class Guard:
         if origins and not (len(origins) == 1 and self._own_origin(origins[0].decode("latin-1"), local)):
             return (403, "InvalidOrigin", "Requests from a web page of another origin are refused: the emulator"
                     " takes requests from its own pages and from clients that send no Origin.")
-        method: str = scope["method"]
-        path: str = scope["path"]
         if method in WRITE_METHODS and (path == "/azvm" or path.startswith("/azvm/")):
             if len(content_types) > 1:
                 return (415, "UnsupportedMediaType", "A request may carry one Content-Type header only.")

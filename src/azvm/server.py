@@ -14,11 +14,11 @@ import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from . import __version__
-from .arm.app import ServerConfig, build_app
+from .arm.app import ArmAsgi, ServerConfig, build_app
 from .arm.versions import ApiVersionPolicy
 from .clock import Clock, now_wall_us, to_datetime
 from .control.api import ControlApi
-from .guard import Asgi, Guard, HostPolicy
+from .guard import Guard, HostPolicy
 from .identity import Identity, install
 from .ids import IdSource
 from .providers import build_api
@@ -177,7 +177,7 @@ class Emulator:
     options: Options
     store: Store
     service: ComputeService
-    app: Asgi  # the ARM edge behind azvm.guard
+    app: ArmAsgi  # the ARM edge (screening with azvm.guard)
     cert: Path | None
     key: Path | None
     lock: DataDirLock | None = None
@@ -230,10 +230,10 @@ def _build(opts: Options, lock: DataDirLock | None) -> Emulator:
 
         cert_dir = Path(opts.cert_dir) if opts.cert_dir else opts.resolved_data_dir
         cert, key = ensure_certificate(cert_dir, to_datetime(now_wall_us()))
-    return Emulator(opts, store, service, build_app(api, Guard(None, policy).refusal), cert, key, lock, identity)
+    return Emulator(opts, store, service, build_app(api, Guard(policy)), cert, key, lock, identity)
 
 
-def app_from_env() -> Asgi:
+def app_from_env() -> ArmAsgi:
     """uvicorn factory for worker processes (`--workers N`): options travel in AZVM_* variables."""
     return build(Options.from_env()).app
 
