@@ -105,9 +105,14 @@ def attached_vm(res: Resources, row: ResourceRow) -> str | None:
     return str(vm)
 
 
+def _nic_user(row: ResourceRow) -> str:
+    """The VM id a network interface names as its user ("" if none), live or not."""
+    return str(((row.body.get("properties") or {}).get("virtualMachine") or {}).get("id") or "")
+
+
 def nic_vm(res: Resources, row: ResourceRow) -> str | None:
     """The live VM that uses a network interface, or None."""
-    vm = ((row.body.get("properties") or {}).get("virtualMachine") or {}).get("id")
+    vm = _nic_user(row)
     if not vm or res.vm_power(str(vm)) is None:
         return None
     return str(vm)
@@ -184,30 +189,32 @@ class Neighbours:
         writes: list[Write] = []
         vm_key = vm_id.lower()
         if self._has(DISK_TYPE):
-            before = {d.id.key for d in disk_refs(old)} if old is not None else set()
+            old_disks = disk_refs(old) if old is not None else []
+            before = {d.id.key for d in old_disks}
             wanted = disk_refs(new)
             for d in wanted:
                 writes += self._disk_in(vm_id, vm_key, d, new, now, known=d.id.key in before)
             keep = {d.id.key for d in wanted}
-            if old is not None:
-                for d in disk_refs(old):
-                    if d.id.key not in keep:
-                        writes += self._release_disk(d.id, vm_key, now)
+            for d in old_disks:
+                if d.id.key not in keep:
+                    writes += self._release_disk(d.id, vm_key, now)
         if self._has(NIC_TYPE):
-            before_n = {r.key for r, _o in nic_refs(old)} if old is not None else set()
+            old_nics = [r for r, _o in nic_refs(old)] if old is not None else []
+            before_n = {r.key for r in old_nics}
             wanted_n = nic_refs(new)
             for rid, _opt in wanted_n:
                 writes += self._nic_in(vm_id, vm_key, rid, known=rid.key in before_n)
             keep_n = {r.key for r, _o in wanted_n}
-            if old is not None:
-                for rid, _opt in nic_refs(old):
-                    if rid.key not in keep_n:
-                        writes += self._release_nic(rid, vm_key, now, delete=False)
+            for rid in old_nics:
+                if rid.key not in keep_n:
+                    writes += self._release_nic(rid, vm_key, now, delete=False)
         return writes
 
     def _disk_in(self, vm_id: str, vm_key: str, d: DiskRef, model: dict[str, Any], now: int, *,
                  known: bool) -> list[Write]:
         row = self.res.find(d.id)
+        if row is not None and known and str(row.body.get("managedBy") or "").lower() == vm_key:
+            return []  # already this (live) VM's: no need to ask whether its owner lives
         if row is not None:
             owner = attached_vm(self.res, row)
             if owner is not None and owner.lower() == vm_key:
@@ -254,6 +261,8 @@ class Neighbours:
             raise ArmError(f"Resource {rid} referenced by resource {vm_id} was not found. Please make sure that the"
                            " referenced resource exists, and that both resources are in the same region.",
                            code="InvalidResourceReference", target="networkProfile.networkInterfaces")
+        if known and _nic_user(row).lower() == vm_key:
+            return []  # already used by this (live) VM
         user = nic_vm(self.res, row)
         if user is not None and user.lower() == vm_key:
             return []
@@ -288,8 +297,7 @@ class Neighbours:
             row = self.res.find(rid)
             if row is None:
                 return
-            vm = ((row.body.get("properties") or {}).get("virtualMachine") or {}).get("id")
-            if str(vm or "").lower() != vm_key:
+            if _nic_user(row).lower() != vm_key:
                 return
             head = self.res.store.get_resource(rid.key) or row
             body = copy.deepcopy(row.body)
