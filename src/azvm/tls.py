@@ -27,9 +27,10 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from .files import make_private, private_dir, write_private
 from .proxy.hosts import AZURE_HOSTS
 
 LOCAL_NAMES: tuple[str, ...] = ("localhost",)
@@ -53,15 +54,15 @@ def ensure_certificate(directory: Path, now: dt.datetime) -> tuple[Path, Path]:
     """Return (cert.pem, key.pem) in `directory`: the leaf that azvm's authority (made on first use,
     `ca.pem`) signs for the server and the proxy. Creates or replaces what is missing, stale or not
     signed by the authority; keys are 0600 (in a 0700 directory when this creates it)."""
-    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    private_dir(directory)
     ca_cert, ca_key = ensure_authority(directory, now)
     cert_path, key_path = directory / CERT_FILE, directory / KEY_FILE
     if _leaf_is_current(cert_path, key_path, ca_cert, now):
-        _owner_only(key_path)
+        make_private(key_path)
         return cert_path, key_path
     key = ec.generate_private_key(ec.SECP256R1())
     leaf = issue_leaf(ca_cert, ca_key, key.public_key(), leaf_names(), now)
-    write_private(key_path, _key_pem(key))
+    write_private(key_path, private_key_pem(key))
     _write_public(cert_path, _pem(leaf) + _pem(ca_cert))  # the chain: clients that trust cert.pem still verify
     return cert_path, key_path
 
@@ -77,11 +78,11 @@ def ensure_authority(directory: Path, now: dt.datetime) -> tuple[x509.Certificat
     else:
         if (isinstance(key, ec.EllipticCurvePrivateKey) and _same_key(cert, key)
                 and cert.not_valid_after_utc - now > RENEW_BEFORE):
-            _owner_only(key_path)
+            make_private(key_path)
             return cert, key
     key = ec.generate_private_key(ec.SECP256R1())
     cert = _make_authority(key, now)
-    write_private(key_path, _key_pem(key))
+    write_private(key_path, private_key_pem(key))
     _write_public(cert_path, _pem(cert))
     return cert, key
 
@@ -160,28 +161,13 @@ def _pem(cert: x509.Certificate) -> bytes:
     return cert.public_bytes(serialization.Encoding.PEM)
 
 
-def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
+def private_key_pem(key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey) -> bytes:
+    """A private key as unencrypted PKCS#8 PEM (how azvm keeps its keys, in 0600 files)."""
     return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                              serialization.NoEncryption())
 
 
-def _owner_only(path: Path) -> None:
-    if path.stat().st_mode & 0o077:  # an older azvm wrote it with the umask's permissions
-        path.chmod(0o600)
-
-
 def _write_public(path: Path, data: bytes) -> None:
-    tmp = path.with_name(path.name + ".tmp")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")  # a name of this process's own
     tmp.write_bytes(data)
-    tmp.replace(path)
-
-
-def write_private(path: Path, data: bytes) -> None:
-    """Write a file that is 0600 from its first byte (never readable by others, not even briefly),
-    and put it in place at once."""
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.unlink(missing_ok=True)  # a stale file would keep its own permissions
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as f:
-        f.write(data)
     tmp.replace(path)

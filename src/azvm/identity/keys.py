@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+
+from ..files import make_private, write_private
 
 KEY_FILE = "identity-signing-key.pem"
 
@@ -49,23 +50,11 @@ def load_or_create(directory: Path | None) -> SigningKey:
         return new_key()
     path = directory / KEY_FILE
     if not path.exists():
-        key = new_key()
-        pem = key.private.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                        serialization.NoEncryption())
-        tmp = directory / f".{KEY_FILE}.{os.getpid()}"
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        try:
-            os.write(fd, pem)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        try:
-            os.link(tmp, path)  # never replaces a key that another process made meanwhile
-        except FileExistsError:
-            pass
-        finally:
-            tmp.unlink()
-    os.chmod(path, 0o600)  # an older copy, or one restored from a backup, is made the owner's only again
+        from ..tls import private_key_pem
+
+        # never replaces a key that another process made meanwhile: the first one written is everyone's
+        write_private(path, private_key_pem(new_key().private), keep_existing=True)
+    make_private(path)  # an older copy, or one restored from a backup, is made the owner's only again
     loaded = serialization.load_pem_private_key(path.read_bytes(), password=None)
     if not isinstance(loaded, rsa.RSAPrivateKey):
         raise ValueError(f"{path}: not an RSA private key")

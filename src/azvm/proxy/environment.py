@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from ..tls import write_private
+from ..files import private_dir, write_private
 
 STATE_FILE = "server.json"
 DEFAULT_TENANT = "00000000-0000-0000-0000-000000000001"
@@ -113,7 +113,7 @@ def system_bundle() -> Path | None:
 
 def prepare(directory: Path, info: ServerInfo, principal: Principal) -> dict[str, str]:
     """Write the CA bundle and the CLI profile under `directory` (0700); return the variables."""
-    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    private_dir(directory)
     authority = Path(info.ca).read_bytes()
     system = system_bundle()
     bundle = directory / "ca-bundle.pem"
@@ -146,7 +146,7 @@ def write_cli_profile(config_dir: Path, principal: Principal) -> None:
     --service-principal` leaves it (azure-cli 2.x: azureProfile.json, service_principal_entries.json,
     config). The CLI asks the token endpoint for a token on first use (through the proxy, to azvm).
     Instance discovery and telemetry are off: they would call Microsoft's hosts for nothing."""
-    config_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    private_dir(config_dir)
     profile = {"installationId": "00000000-0000-0000-0000-00000000a2b1", "subscriptions": [{
         "id": principal.subscription_id, "name": "azvm", "state": "Enabled", "isDefault": True,
         "tenantId": principal.tenant_id, "homeTenantId": principal.tenant_id, "managedByTenants": [],

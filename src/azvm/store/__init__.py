@@ -5,30 +5,17 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from ..files import make_private
+from ..files import private_dir as make_private_dir  # server.py makes the data directory with it
 from ..service.ports import Store
 from .memory import MemoryStore
 from .sqlite import SqliteStore
 
-__all__ = ["MemoryStore", "SqliteStore", "make_private_dir", "make_private_file", "open_store"]
+__all__ = ["MemoryStore", "SqliteStore", "make_private_dir", "open_store"]
 
 DB_NAME = "azvm.sqlite3"
 # SQLite gives the -wal and -shm files (and a rollback journal) the permissions of the database file
 SIDE_FILES = ("-wal", "-shm", "-journal")
-
-
-def make_private_dir(directory: Path) -> None:
-    """Create `directory` readable by its owner only (0700) if it does not exist; an existing one is
-    left as its owner set it."""
-    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-
-
-def make_private_file(path: Path) -> None:
-    """Take the group's and others' permissions off `path`, if it exists and has any."""
-    try:
-        if path.stat().st_mode & 0o077:
-            path.chmod(0o600)
-    except FileNotFoundError:
-        pass
 
 
 def open_store(data_dir: str | Path | None, *, durability: str = "normal") -> Store:
@@ -43,5 +30,5 @@ def open_store(data_dir: str | Path | None, *, durability: str = "normal") -> St
     except FileExistsError:
         pass
     for path in (db, *(d / (DB_NAME + suffix) for suffix in SIDE_FILES)):
-        make_private_file(path)
+        make_private(path)
     return SqliteStore(db, durability=durability)
