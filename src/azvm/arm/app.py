@@ -27,7 +27,6 @@ log = logging.getLogger("azvm.arm")
 
 TENANT_ID = "00000000-0000-0000-0000-000000000001"
 DEFAULT_SUBSCRIPTION = "00000000-0000-0000-0000-000000000000"
-VM_TYPE_NAME = "virtualMachines"
 
 
 @dataclass
@@ -37,7 +36,6 @@ class ServerConfig:
     subscription_id: str = DEFAULT_SUBSCRIPTION
 
 
-Handler = Callable[[Req], Response | Deferred]
 # authentication and authorization of a matched request (azvm.identity.auth): None lets it through
 # (having set req.principal), a Response refuses it (401, 403)
 Authorize = Callable[[Req, Route, Params], Response | None]

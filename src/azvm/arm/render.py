@@ -77,9 +77,6 @@ def extension_body(st: VmState, ext: dict[str, Any], *, expand: bool = False) ->
     return body
 
 
-_VM_PROPERTY_ORDER = ("hardwareProfile", "provisioningState", "vmId")
-
-
 def vm_body(st: VmState, *, expand: bool = False, status_only: bool = False, user_data: bool = False) -> dict[str, Any]:
     m = st.row.model
     props_in = m.get("properties", {})

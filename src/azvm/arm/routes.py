@@ -19,53 +19,36 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from ..domain.errors import ArmError, MethodNotAllowed, RouteNotFound
+from ..service.validation import check_group_name, printable
 from .http import Deferred, Req, Response
 
 Params = dict[str, str]
 RouteHandler = Callable[[Req, Params], Response | Deferred]
+# a provider's route, as data: (method, path template, handler, api-version family, type named in errors)
+RouteRow = tuple[str, str, RouteHandler, str | None, str | None]
 
 _GUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
-# ARM's resource-group rule: 1-90 of letters, digits, underscores, parentheses, hyphens, periods
-# (Unicode letters and digits allowed), not ending in a period
-# (https://learn.microsoft.com/azure/azure-resource-manager/management/resource-name-rules).
-_RG = re.compile(r"[-\w.()]{0,89}[-\w()]")
 # characters ARM refuses in any resource name (resource-name-rules: "<>%&:\\?/" and control characters)
 _RESERVED = re.compile(r"[<>%&:\\?/\x00-\x1f\x7f-\x9f#*]")
 MAX_NAME = 260
 MATCH_CACHE = 8192  # paths remembered with their route and checked parameters
 
 
-NoRoute = RouteNotFound
-
-
-def no_route(req: Req) -> NoRoute:
-    return NoRoute(f"No HTTP resource was found that matches the request URI '/{'/'.join(req.parts)}'.")
+def no_route(req: Req) -> RouteNotFound:
+    return RouteNotFound(f"No HTTP resource was found that matches the request URI '/{'/'.join(req.parts)}'.")
 
 
 def check_subscription_id(value: str) -> None:
     if not _GUID.fullmatch(value):
-        raise ArmError(f"The provided subscription identifier '{_printable(value)}' is malformed or invalid.",
+        raise ArmError(f"The provided subscription identifier '{printable(value)}' is malformed or invalid.",
                        code="InvalidSubscriptionId", target="subscriptionId")
-
-
-def check_group_name(value: str) -> None:
-    if not _RG.fullmatch(value):
-        raise ArmError(f"Resource group '{_printable(value)}' is invalid. It must be 1 to 90 characters of letters,"
-                       " digits, underscores, parentheses, hyphens and periods, and not end in a period.",
-                       code="InvalidResourceGroupName", target="resourceGroupName")
 
 
 def check_resource_name(value: str, target: str = "name") -> None:
     if len(value) > MAX_NAME or _RESERVED.search(value) or not value.isprintable():
-        raise ArmError(f"The resource name '{_printable(value)}' is invalid: it must be at most {MAX_NAME}"
+        raise ArmError(f"The resource name '{printable(value)}' is invalid: it must be at most {MAX_NAME}"
                        " printable characters, none of them '<>%&:\\?/#*'.", code="InvalidResourceName",
                        target=target)
-
-
-def _printable(value: str) -> str:
-    """A value as it may appear in a message: control characters escaped, long values cut."""
-    v = value if len(value) <= 100 else value[:100] + "..."
-    return v.encode("unicode_escape").decode("ascii") if not v.isprintable() else v
 
 
 # How each path parameter is checked, by its name (names as in azure-rest-api-specs).
@@ -178,7 +161,7 @@ class Router:
         self.table.append(route)
         return route
 
-    def include(self, routes: Iterable[tuple[str, str, RouteHandler, str | None, str | None]]) -> None:
+    def include(self, routes: Iterable[RouteRow]) -> None:
         for method, template, handler, family, type_name in routes:
             self.add(method, template, handler, family=family, type_name=type_name)
 
@@ -237,9 +220,9 @@ class Router:
                 check(value)
             elif name == "location" and self.location_check is not None:
                 params[name] = self.location_check(value)
-            elif not name.endswith("*") and name not in ("path", "rest"):
+            elif name not in ("path", "rest"):
                 check_resource_name(value, name)
 
 
-__all__ = ["CHECKS", "CONTROL_ACTION", "MethodNotAllowed", "NoRoute", "Params", "Route", "RouteHandler", "Router",
+__all__ = ["CHECKS", "CONTROL_ACTION", "MethodNotAllowed", "Params", "Route", "RouteHandler", "RouteRow", "Router",
            "action_for", "check_group_name", "check_resource_name", "check_subscription_id", "no_route"]

@@ -12,6 +12,7 @@ import re
 from importlib import resources
 
 from ..domain.errors import ArmError
+from ..service.validation import printable
 
 _DATA: dict[str, list[str]] = {
     k: v for k, v in json.loads(resources.files("azvm.data").joinpath("api_versions.json").read_text("utf-8")).items()
@@ -46,16 +47,14 @@ class ApiVersionPolicy:
         accepted = _SETS.get(family)
         if accepted is None or self.any_version:
             if not _WELL_FORMED.fullmatch(version):
-                shown = version if len(version) <= 40 and version.isprintable() else repr(version[:40])
-                raise ArmError(f"The api-version '{shown}' is invalid. The supported versions are"
+                raise ArmError(f"The api-version '{printable(version, 40)}' is invalid. The supported versions are"
                                f" '{','.join(reversed(COMPUTE_VERSIONS))}'.", code="InvalidApiVersionParameter")
             return
         if version not in accepted:
             versions = FAMILIES[family]
-            shown = version if len(version) <= 40 and version.isprintable() else repr(version[:40])
             raise ArmError(
                 f"No registered resource provider found for location '{location}' and API version"
-                f" '{shown}' for type '{type_name}'. The supported api-versions are"
+                f" '{printable(version, 40)}' for type '{type_name}'. The supported api-versions are"
                 f" '{', '.join(versions)}'. The supported locations are 'eastus, eastus2, westus,"
                 " westus2, westus3, centralus, northeurope, westeurope, uksouth, southeastasia, eastasia,"
                 " japaneast, australiaeast, ...'.", code="NoRegisteredProviderFound")

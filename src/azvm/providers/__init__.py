@@ -6,6 +6,7 @@ A new resource type is one module here and one registration in `build_api` (docs
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 
 from ..arm.app import ArmApi, ServerConfig
 from ..arm.http import Deferred, Req, Response
@@ -13,7 +14,7 @@ from ..arm.routes import Params, Router
 from ..arm.versions import ApiVersionPolicy
 from ..service.billing import BillingService
 from ..service.compute import ComputeService
-from ..service.validation import REGIONS, normalize_location
+from ..service.validation import check_location
 from . import compute, network, resource_health
 from .activity_log import ActivityLog
 from .compute.virtual_machines import VirtualMachines
@@ -25,24 +26,11 @@ COMPUTE_TYPES = ["virtualMachines", "locations", "locations/operations", "locati
                  "locations/virtualMachines", "operations"]
 
 
-def check_location(value: str) -> str:
-    from ..domain.errors import ArmError
-
-    loc = normalize_location(value)
-    if loc not in REGIONS:
-        shown = value[:60].encode("unicode_escape").decode("ascii")
-        raise ArmError(f"The provided location '{shown}' is not available for resource type"
-                       f" 'locations'. List of available regions for the resource type is"
-                       f" '{','.join(sorted(REGIONS))}'.", code="LocationNotAvailableForResourceType",
-                       target="location")
-    return loc
-
-
 def build_api(service: ComputeService, config: ServerConfig, versions: ApiVersionPolicy,
               control: Callable[[Req], Response | Deferred] | None = None,
               billing: BillingService | None = None) -> ArmApi:
     """The ARM edge with every provider's routes registered."""
-    router = Router(location_check=check_location)
+    router = Router(location_check=partial(check_location, type_name="locations"))
     api = ArmApi(service.store, config, versions, router, before=service.time.sync)
     resources = service.resources
     for spec in (*compute.PLAIN_TYPES, *network.PLAIN_TYPES):

@@ -8,7 +8,7 @@ from typing import Any
 
 from ..arm.app import ArmApi
 from ..arm.http import Req, Response, json_response
-from ..arm.routes import Params, RouteHandler
+from ..arm.routes import Params, RouteRow
 from ..clock import iso
 from ..domain.errors import BadRequest
 from ..service.activity import CALLER, ActivityEvent, list_events, parse_filter
@@ -34,7 +34,7 @@ class ActivityLog:
         self.api = api
         self.svc = svc
 
-    def routes(self) -> list[tuple[str, str, RouteHandler, str | None, str | None]]:
+    def routes(self) -> list[RouteRow]:
         return [("GET", SUB + "/providers/Microsoft.Insights/eventtypes/management/values", self.list,
                  "insights", "eventtypes")]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from ..arm.app import ArmApi
 from ..arm.http import Deferred, Req, Response, json_response
-from ..arm.routes import Params, RouteHandler
+from ..arm.routes import Params, RouteRow
 from ..service.billing import BillingService
 from ..service.compute import ComputeService
 
@@ -18,7 +18,7 @@ class CostManagement:
         self.svc = svc
         self.billing = billing
 
-    def routes(self) -> list[tuple[str, str, RouteHandler, str | None, str | None]]:
+    def routes(self) -> list[RouteRow]:
         q = "/providers/Microsoft.CostManagement/query"
         return [("POST", SUB + q, self.query_sub, "arm", None),
                 ("POST", SUB + "/resourceGroups/{resourceGroupName}" + q, self.query_group, "arm", None)]

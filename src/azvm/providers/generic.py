@@ -12,18 +12,15 @@ real types send (Azure-AsyncOperation; Location on DELETE), their operations bei
 
 from __future__ import annotations
 
-from typing import Any
-
 from ..arm.app import ArmApi
 from ..arm.http import Req, Response, empty_response, json_response
-from ..arm.routes import Params, RouteHandler
+from ..arm.routes import Params, RouteHandler, RouteRow
 from ..domain.errors import NotFound
 from ..domain.resource_id import ResourceId
 from ..service.resources import Resources, ResourceType
 
 SUB = "/subscriptions/{subscriptionId}"
 RG = SUB + "/resourceGroups/{resourceGroupName}"
-RouteRow = tuple[str, str, Any, str | None, str | None]
 # where a family's operations live, when not under `locations/{location}/operations` (DiskRP's
 # `DiskOperations`, as the Azure-AsyncOperation URLs of disk writes show)
 OPERATION_SEGMENTS = {"disks": "DiskOperations"}

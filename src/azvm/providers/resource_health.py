@@ -12,7 +12,7 @@ from typing import Any
 
 from ..arm.app import ArmApi
 from ..arm.http import Req, Response, json_response
-from ..arm.routes import Params, RouteHandler
+from ..arm.routes import Params, RouteRow
 from ..clock import iso
 from ..domain.errors import ArmError
 from ..service import health
@@ -52,7 +52,7 @@ class ResourceHealth:
         self.api = api
         self.svc = svc
 
-    def routes(self) -> list[tuple[str, str, RouteHandler, str | None, str | None]]:
+    def routes(self) -> list[RouteRow]:
         t = "availabilityStatuses"
         return [
             ("GET", VM + STATUSES + "/current", self.get_by_resource, FAMILY, t),
@@ -99,7 +99,7 @@ def _no_filter(req: Req) -> None:
                        code="InvalidParameter", target="$filter")
 
 
-def register(api: ArmApi, svc: ComputeService) -> list[tuple[str, str, RouteHandler, str | None, str | None]]:
+def register(api: ArmApi, svc: ComputeService) -> list[RouteRow]:
     return ResourceHealth(api, svc).routes()
 
 

@@ -15,10 +15,9 @@ from typing import Any
 from ..arm import render
 from ..arm.app import ArmApi
 from ..arm.http import Req, Response, empty_response, json_response
-from ..arm.routes import Params, RouteHandler
+from ..arm.routes import Params, RouteRow
 from ..arm.versions import FAMILIES
 from ..domain.errors import ArmError, NotFound
-from ..domain.resource_id import ResourceId
 from ..service.compute import VM_TYPE, ComputeService
 from ..service.resources import Resources
 from ..service.validation import REGIONS
@@ -42,7 +41,7 @@ class ResourceManager:
         self.res = res
         self.types = types
 
-    def routes(self) -> list[tuple[str, str, RouteHandler, str | None, str | None]]:
+    def routes(self) -> list[RouteRow]:
         return [
             ("GET", "/metadata/endpoints", self.metadata, None, None),
             ("GET", "/tenants", self.tenants, ARM, None),
@@ -256,10 +255,6 @@ def _clause(part: str) -> tuple[str, str, str]:
         raise ArmError(f"The $filter clause '{part}' is malformed: expected <field> eq '<value>'.",
                        code="InvalidFilterInQueryString", target="$filter")
     return m.group(1).lower(), m.group(2).lower(), m.group(3).replace("''", "'")
-
-
-def group_of(rid: ResourceId) -> str:
-    return f"/subscriptions/{rid.subscription}/resourceGroups/{rid.resource_group}"
 
 
 __all__ = ["ProviderType", "ResourceManager", "parse_filter"]

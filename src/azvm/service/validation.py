@@ -31,6 +31,12 @@ mexicocentral newzealandnorth
 """.split())
 
 
+def printable(value: str, limit: int = 100) -> str:
+    """A caller's value as a message may show it: control characters escaped, long values cut."""
+    v = value if len(value) <= limit else value[:limit] + "..."
+    return v if v.isprintable() else v.encode("unicode_escape").decode("ascii")
+
+
 def normalize_location(value: str) -> str:
     return value.replace(" ", "").lower()
 
@@ -44,8 +50,11 @@ def check_vm_name(name: str) -> None:
 
 
 def check_group_name(name: str) -> None:
+    """ARM's resource-group rule: 1-90 letters, digits, underscores, parentheses, hyphens, periods
+    (Unicode letters and digits allowed), not ending in a period
+    (https://learn.microsoft.com/azure/azure-resource-manager/management/resource-name-rules)."""
     if not _RG_NAME.fullmatch(name) or name.endswith("."):
-        raise ArmError(f"Resource group '{name}' is invalid. It must be 1 to 90 characters of letters,"
+        raise ArmError(f"Resource group '{printable(name)}' is invalid. It must be 1 to 90 characters of letters,"
                        " digits, underscores, parentheses, hyphens and periods, and not end in a period.",
                        code="InvalidResourceGroupName", target="resourceGroupName")
 
@@ -82,13 +91,13 @@ def check_tags(tags: Any) -> dict[str, str]:
     return dict(t)
 
 
-def check_location(value: Any) -> str:
+def check_location(value: Any, type_name: str = "Microsoft.Compute/virtualMachines") -> str:
     loc = _str(value, "location", required=True)
     assert loc is not None
     norm = normalize_location(loc)
     if norm not in REGIONS:
-        raise ArmError(f"The provided location '{loc}' is not available for resource type "
-                       f"'Microsoft.Compute/virtualMachines'. List of available regions for the resource type is "
+        raise ArmError(f"The provided location '{printable(loc, 60)}' is not available for resource type "
+                       f"'{type_name}'. List of available regions for the resource type is "
                        f"'{','.join(sorted(REGIONS))}'.", code="LocationNotAvailableForResourceType",
                        target="location")
     return norm

@@ -12,7 +12,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from ...domain.errors import InvalidParameter, OperationNotAllowed
+from ...domain.errors import BadRequest, InvalidParameter, OperationNotAllowed
 from ...domain.resource_id import ResourceId
 from ...service.neighbours import DISK_TYPE, GIB, attached_vm, disk_model, performance, sku_of
 from ...service.ports import ResourceRow
@@ -66,8 +66,8 @@ def normalize(ctx: Resources, rid: ResourceId, stored: dict[str, Any], old: Reso
         model["tags"] = stored["tags"]
     now_size = int(old_props.get("diskSizeGB") or 0)
     if size is not None and size < now_size:
-        raise OperationNotAllowed(f"Disk '{rid.name}' cannot shrink from {now_size} GB to {size} GB: a disk can only"
-                                  " grow.", code="BadRequest", target="properties.diskSizeGB")
+        raise BadRequest(f"Disk '{rid.name}' cannot shrink from {now_size} GB to {size} GB: a disk can only grow.",
+                         target="properties.diskSizeGB")
     new_size = int(size or now_size)
     model["sku"] = sku_of(sku_name)
     mp = model["properties"]

@@ -11,12 +11,10 @@ Each change is an update of the VM; its operation is the VM's (served at locatio
 
 from __future__ import annotations
 
-from typing import Any
-
 from ...arm import render
 from ...arm.app import ArmApi
 from ...arm.http import Req, Response, empty_response, json_response
-from ...arm.routes import Params
+from ...arm.routes import Params, RouteRow
 from ...domain.errors import ArmError
 from ...service.compute import ComputeService
 from .virtual_machines import NAMESPACE, VM
@@ -38,7 +36,7 @@ class Extensions:
         self.api = api
         self.svc = svc
 
-    def routes(self) -> list[tuple[str, str, Any, str | None, str | None]]:
+    def routes(self) -> list[RouteRow]:
         c = "compute"
         return [("GET", VM + "/extensions", self.list, c, TYPE), ("GET", EXT, self.get, c, TYPE),
                 ("PUT", EXT, self.put, c, TYPE), ("PATCH", EXT, self.patch, c, TYPE),

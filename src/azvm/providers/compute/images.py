@@ -12,7 +12,7 @@ from typing import Any
 
 from ...arm.app import ArmApi
 from ...arm.http import Req, Response, json_response
-from ...arm.routes import Params
+from ...arm.routes import Params, RouteRow
 from ...domain.errors import ArmError, NotFound
 from ...service import catalog
 from .virtual_machines import LOC
@@ -47,7 +47,7 @@ class Images:
     def __init__(self, api: ArmApi) -> None:
         self.api = api
 
-    def routes(self) -> list[tuple[str, str, Any, str | None, str | None]]:
+    def routes(self) -> list[RouteRow]:
         c = "compute"
         return [("GET", PUBS, self.publishers, c, TYPE), ("GET", OFFERS, self.offers, c, TYPE),
                 ("GET", SKUS, self.skus, c, TYPE), ("GET", VERSIONS, self.versions, c, TYPE),

@@ -12,7 +12,7 @@ from typing import Any
 
 from ...arm.app import ArmApi
 from ...arm.http import Req, Response, json_response
-from ...arm.routes import Params
+from ...arm.routes import Params, RouteRow
 from ...domain.errors import ArmError
 from ...service.neighbours import SKU_TIERS
 from ...service.validation import REGIONS, SIZE_NAMES, SIZES, normalize_location
@@ -22,20 +22,21 @@ _FILTER = re.compile(r"\s*location\s+eq\s+'([^']*)'\s*", re.IGNORECASE)
 _SIZE = re.compile(r"Standard_([A-Z]+)(\d+)([a-z]*)(?:_(v\d+))?")
 
 
-def family(name: str) -> str:
-    """The quota family of a size, as Compute names it: Standard_D2s_v3 -> standardDSv3Family."""
+def family(name: str) -> tuple[str, bool]:
+    """The quota family of a size, as Compute names it (Standard_D2s_v3 -> standardDSv3Family), and
+    whether it takes premium storage (an `s` in its suffix)."""
     m = _SIZE.fullmatch(name)
     if m is None:
-        return "standardFamily"
+        return "standardFamily", False
     series, _n, suffix, version = m.groups()
-    letters = series + ("S" if "s" in suffix else "")
-    return f"standard{letters}{version or ''}Family"
+    premium = "s" in suffix
+    return f"standard{series}{'S' if premium else ''}{version or ''}Family", premium
 
 
 def _vm_sku(key: str, location: str) -> dict[str, Any]:
     name = SIZE_NAMES[key]
     cores, memory_mb, max_disks, resource_disk_mb = SIZES[key]
-    premium = "s" in (_SIZE.fullmatch(name).group(3) if _SIZE.fullmatch(name) else "")  # type: ignore[union-attr]
+    size_family, premium = family(name)
     caps = [("MaxResourceVolumeMB", resource_disk_mb), ("OSVhdSizeMB", 1047552), ("vCPUs", cores),
             ("MemoryPreservingMaintenanceSupported", "True"), ("HyperVGenerations", "V1,V2"),
             ("MemoryGB", f"{memory_mb / 1024:g}"), ("MaxDataDiskCount", max_disks),
@@ -45,7 +46,7 @@ def _vm_sku(key: str, location: str) -> dict[str, Any]:
             ("EncryptionAtHostSupported", "True"), ("AcceleratedNetworkingEnabled", str(cores >= 2)),
             ("RdmaEnabled", "False"), ("MaxNetworkInterfaces", max(2, min(8, cores)))]
     return {"resourceType": "virtualMachines", "name": name, "tier": "Standard", "size": name.split("_", 1)[1],
-            "family": family(name), "locations": [location],
+            "family": size_family, "locations": [location],
             "locationInfo": [{"location": location, "zones": ["1", "2", "3"], "zoneDetails": []}],
             "capabilities": [{"name": k, "value": str(v)} for k, v in caps], "restrictions": []}
 
@@ -61,7 +62,7 @@ class ResourceSkus:
     def __init__(self, api: ArmApi) -> None:
         self.api = api
 
-    def routes(self) -> list[tuple[str, str, Any, str | None, str | None]]:
+    def routes(self) -> list[RouteRow]:
         return [("GET", SUB + "/providers/Microsoft.Compute/skus", self.list, "skus", "skus")]
 
     def list(self, req: Req, p: Params) -> Response:

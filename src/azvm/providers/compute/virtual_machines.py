@@ -11,7 +11,7 @@ from typing import Any
 from ...arm import render
 from ...arm.app import ArmApi
 from ...arm.http import Req, Response, empty_response, json_response
-from ...arm.routes import Params
+from ...arm.routes import Params, RouteHandler, RouteRow
 from ...domain.errors import ArmError
 from ...domain.states import OperationStatus
 from ...domain.table import Op
@@ -43,9 +43,9 @@ class VirtualMachines:
         self.api = api
         self.svc = svc
 
-    def routes(self) -> list[tuple[str, str, Any, str | None, str | None]]:
+    def routes(self) -> list[RouteRow]:
         c = "compute"
-        out: list[tuple[str, str, Any, str | None, str | None]] = [
+        out: list[RouteRow] = [
             ("GET", SUB + "/providers/Microsoft.Compute/virtualMachines", self.list_all, c, TYPE),
             ("GET", LOC + "/virtualMachines", self.list_by_location, c, "locations/virtualMachines"),
             ("GET", LOC + "/vmSizes", self.location_sizes, c, "locations/vmSizes"),
@@ -132,7 +132,7 @@ class VirtualMachines:
         op, location = self.svc.act(sub, p["resourceGroupName"], p["vmName"], op_kind)
         return self.api.accepted(req, NAMESPACE, sub, location, op.op_id)
 
-    def _action(self, op_kind: Op) -> Any:
+    def _action(self, op_kind: Op) -> RouteHandler:
         def handler(req: Req, p: Params) -> Response:
             return self._act(req, p, op_kind)
         return handler

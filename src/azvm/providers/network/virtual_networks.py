@@ -17,6 +17,7 @@ between subnets (`NetcfgSubnetRangesOverlap`).
 
 from __future__ import annotations
 
+from ipaddress import IPv4Network, IPv6Network
 from typing import Any
 
 from ...domain.errors import ArmError
@@ -76,12 +77,22 @@ def subnet_props(ctx: Resources, rid: ResourceId, props: dict[str, Any], target:
     return out
 
 
+def _inside(net: Network, space: Network) -> bool:
+    """Whether `net` lies in `space` (of the same IP version)."""
+    if isinstance(net, IPv4Network) and isinstance(space, IPv4Network):
+        return net.subnet_of(space)
+    if isinstance(net, IPv6Network) and isinstance(space, IPv6Network):
+        return net.subnet_of(space)
+    return False
+
+
 def check_layout(vnet: ResourceId, space: list[Network], subnets: dict[str, dict[str, Any]]) -> None:
     """Every subnet inside the address space, none overlapping another."""
     seen: list[tuple[str, Network]] = []
     for name, props in subnets.items():
-        for net in _prefixes(props, str(vnet.child("subnets", name)), "properties"):
-            if not any(net.version == s.version and net.subnet_of(s) for s in space):  # type: ignore[arg-type]
+        nets = _prefixes(props, str(vnet.child("subnets", name)), "properties")
+        for net in nets:
+            if not any(_inside(net, s) for s in space):
                 raise ArmError(f"Subnet '{name}' is not valid because its IP address range is outside the IP"
                                f" address range of virtual network '{vnet.name}'.",
                                code="NetcfgSubnetRangeOutsideVnet", target="properties.addressPrefix")
@@ -90,7 +101,7 @@ def check_layout(vnet: ResourceId, space: list[Network], subnets: dict[str, dict
                     raise ArmError(f"Subnet '{name}' is not valid because its IP address range overlaps with that"
                                    f" of an existing subnet in virtual network '{vnet.name}'.",
                                    code="NetcfgSubnetRangesOverlap", target="properties.addressPrefix")
-        seen += [(name, n) for n in _prefixes(props, "", "properties")]
+        seen += [(name, n) for n in nets]
 
 
 def subnet_prefixes(subnet: ResourceRow) -> list[Network]:
