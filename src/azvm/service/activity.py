@@ -28,7 +28,7 @@ from datetime import UTC, datetime
 
 from ..clock import from_datetime
 from ..domain.errors import BadRequest
-from ..domain.history import US, Operation, operation_status
+from ..domain.history import US, History, Operation, operation_status
 from ..domain.resource_id import ResourceId
 from ..domain.states import OperationStatus
 from ..domain.table import Op
@@ -124,14 +124,11 @@ def operation_events(rid: ResourceId, op: Operation, successor: Operation | None
 
 def vm_events(store: Store, sub: str, now_us: int) -> Iterator[ActivityEvent]:
     """Every VM operation's events in subscription `sub` up to `now_us` (in no particular order)."""
-    prefix = f"/subscriptions/{sub.lower()}/"
-    for key, ops in store.iter_histories():
-        if not key.startswith(prefix) or not ops:
+    for _key, ops in store.iter_histories(prefix=f"/subscriptions/{sub.lower()}/"):
+        model = History(ops).model(ops[-1].at_us) if ops else None
+        rid = ResourceId.try_parse(str(model.get("id"))) if model is not None else None
+        if rid is None:
             continue
-        row = store.get_vm(key)
-        if row is None:
-            continue
-        rid = ResourceId.of(row.sub, row.rg, "Microsoft.Compute", "virtualMachines", row.name)
         for i, op in enumerate(ops):
             yield from operation_events(rid, op, ops[i + 1] if i + 1 < len(ops) else None, now_us)
 

@@ -73,9 +73,10 @@ class MemoryStore:
             if r.gone_us is None or r.gone_us > live_at_us:
                 yield key, [list(p) for p in r.last.phases]
 
-    def iter_histories(self) -> Iterator[tuple[str, list[Operation]]]:
+    def iter_histories(self, prefix: str | None = None) -> Iterator[tuple[str, list[Operation]]]:
         for key in sorted(self._ops):
-            yield key, list(self._ops[key])
+            if prefix is None or key.startswith(prefix):
+                yield key, list(self._ops[key])
 
     def usage_rows(self) -> list[UsageRow]:
         out: list[UsageRow] = []

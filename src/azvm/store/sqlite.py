@@ -34,11 +34,13 @@ from ..domain.usage import (
 from ..service.ports import GroupRow, ResourceRow, VmRow
 
 
-def _stored_histories(db: sqlite3.Connection) -> Iterator[tuple[str, list[Operation]]]:
-    """Every stored history, VM by VM (for migrations that rebuild a projection)."""
+def _stored_histories(db: sqlite3.Connection, prefix: str | None = None) -> Iterator[tuple[str, list[Operation]]]:
+    """Every stored history (whose key starts with `prefix`, if given), VM by VM."""
     cur_key: str | None = None
     ops: list[Operation] = []
-    for key, body in db.execute("SELECT key, body FROM ops ORDER BY key, version").fetchall():
+    where, args = ("", ()) if prefix is None else (" WHERE key>=? AND substr(key, 1, ?)=?",
+                                                    (prefix, len(prefix), prefix))
+    for key, body in db.execute(f"SELECT key, body FROM ops{where} ORDER BY key, version", args).fetchall():
         if key != cur_key:
             if cur_key is not None:
                 yield cur_key, ops
@@ -473,9 +475,9 @@ class SqliteStore:
         for key, phases in rows:
             yield key, loads(phases)
 
-    def iter_histories(self) -> Iterator[tuple[str, list[Operation]]]:
+    def iter_histories(self, prefix: str | None = None) -> Iterator[tuple[str, list[Operation]]]:
         with self._lock:
-            histories = list(_stored_histories(self._db))
+            histories = list(_stored_histories(self._db, prefix))
         yield from histories
 
     def find_operation(self, op_id: str) -> tuple[str, Operation, Operation | None] | None:
