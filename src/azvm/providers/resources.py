@@ -9,6 +9,7 @@ Paths as in azure-rest-api-specs `Microsoft.Resources/stable/*/resources.json` a
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -171,15 +172,17 @@ class ResourceManager:
 
     def _generic(self, req: Req, sub: str, rg: str | None) -> Response:
         """Every resource (VMs and plain ones), filtered by `$filter` on resourceType, name or a tag."""
-        flt = parse_filter(req.q("$filter"))
+        clauses, flt = parse_filter(req.q("$filter"))
+        wanted = clauses.get("resourcetype")  # a type named: only that kind is read at all
         out: list[dict[str, Any]] = []
-        vms, _ = self.svc.list_vms(sub, rg=rg, limit=100_000)
-        for st in vms:
-            m = st.row.model
-            out.append(_generic_entry(str(m.get("id")), st.row.name, VM_TYPE, st.row.location, m.get("tags")))
+        if wanted is None or wanted.lower() == VM_TYPE.lower():
+            vms, _ = self.svc.list_vms(sub, rg=rg, limit=100_000)
+            for st in vms:
+                m = st.row.model
+                out.append(_generic_entry(str(m.get("id")), st.row.name, VM_TYPE, st.row.location, m.get("tags")))
         after: str | None = None
-        while True:
-            rows, after = self.res.page(sub=sub, rg=rg, after=after, limit=1000)
+        while wanted is None or wanted.lower() != VM_TYPE.lower():
+            rows, after = self.res.page(sub=sub, rg=rg, type_=wanted, after=after, limit=1000)
             for r in rows:
                 if "/" in r.type.split("/", 1)[1]:
                     continue  # child resources are not listed on their own
@@ -198,12 +201,13 @@ def _generic_entry(rid: str, name: str, type_: str, location: str, tags: Any) ->
     return e
 
 
-def parse_filter(text: str | None) -> Any:
+def parse_filter(text: str | None) -> tuple[dict[str, str], Callable[[dict[str, Any]], bool]]:
     """The `$filter` forms that the resources list supports (resources.json): `resourceType eq 'T'`,
-    `name eq 'N'`, `tagName eq 'K'` with an optional `and tagValue eq 'V'`, joined by `and`."""
-    if not text:
-        return lambda e: True
+    `name eq 'N'`, `tagName eq 'K'` with an optional `and tagValue eq 'V'`, joined by `and`; its
+    clauses by field, and the test of an entry."""
     clauses: dict[str, str] = {}
+    if not text:
+        return clauses, lambda e: True
     for part in _split_and(text):
         field, op, value = _clause(part)
         if op != "eq" or field not in ("resourcetype", "name", "tagname", "tagvalue", "location"):
@@ -226,7 +230,7 @@ def parse_filter(text: str | None) -> Any:
             if "tagvalue" in clauses and tags[clauses["tagname"].lower()] != clauses["tagvalue"]:
                 return False
         return True
-    return keep
+    return clauses, keep
 
 
 def _split_and(text: str) -> list[str]:
