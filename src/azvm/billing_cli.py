@@ -1,150 +1,40 @@
 """`azvm bill`: what every VM cost, by state, for any window, from the store or an imported timeline.
 
-Also the pieces of the command line that every subcommand shares: typed flag values whose errors say
-what was expected (flags and their AZVM_* environment defaults alike), user files read with their
-errors named after the flag, and `UsageError`, which `azvm.cli.main` prints as one line and exit 2.
+Also the flag converters that need the billing package (`rules_arg`, `load_rules_arg`,
+`load_prices_arg`); what every subcommand shares is in `azvm.cli_args`.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, NoReturn, TypeVar
+from typing import Any
 
 from . import billing as b
-from .clock import Clock, ClockState, iso, now_wall_us, parse_iso
+from .cli_args import (
+    Parser,
+    UsageError,
+    arg_type,
+    env_default,
+    iso_time,
+    output_file,
+    prices_arg,
+    regular_file,
+    user_file,
+    write_output,
+)
+from .clock import Clock, ClockState, iso, now_wall_us
 from .domain.resource_id import ResourceId
-
-T = TypeVar("T")
-
-TIME_EXPECTED = "an ISO 8601 time with a zone, e.g. 2026-01-01T00:00:00Z"
-
-
-class UsageError(Exception):
-    """A user's mistake on the command line: `azvm: <message>` on stderr and exit code 2, no traceback."""
-
-
-class Parser(argparse.ArgumentParser):
-    """argparse, with its errors raised as UsageError (one line) instead of printed after the usage."""
-
-    def error(self, message: str) -> NoReturn:
-        raise UsageError(f"{message} (see `{self.prog} --help`)")
-
-
-class BadValue(ValueError):
-    """Raised by a flag's converter with what is wrong with the value (the caller adds what was expected)."""
-
-
-class EnvValue(str):
-    """A flag's default read from an AZVM_* variable, so that an error names the variable."""
-
-    variable = ""
-
-
-def env_default(name: str, fallback: str | None = None) -> str | None:
-    """The value of the environment variable `name` as a flag default (unset or empty: `fallback`).
-
-    A string default goes through the flag's `type=` like a value typed on the command line, so a
-    bad variable is reported as cleanly as a bad flag, and only by the subcommand that reads it."""
-    raw = os.environ.get(name)
-    if not raw:
-        return fallback
-    value = EnvValue(raw)
-    value.variable = name
-    return value
-
-
-def arg_type(expected: str, convert: Callable[[str], T]) -> Callable[[str], T]:
-    """An argparse `type=`: `convert` raises ValueError (or OverflowError) on a bad value, which is
-    reported with the value, where it came from, what is wrong (a BadValue's words) and what was
-    `expected`."""
-
-    def parse(text: str) -> T:
-        try:
-            return convert(text)
-        except (ValueError, OverflowError) as e:
-            where = f" (from {text.variable})" if isinstance(text, EnvValue) else ""
-            why = f" {e}:" if isinstance(e, BadValue) else ""
-            raise argparse.ArgumentTypeError(f"{text!r}{where}:{why} expected {expected}") from None
-
-    return parse
-
-
-def check_time(text: str) -> int:
-    """`parse_iso`, with a missing zone told as a BadValue."""
-    try:
-        return parse_iso(text)
-    except ValueError as e:
-        raise BadValue("no time zone") if str(e).endswith("has no time zone") else e from None
-
-
-def _time(text: str) -> str:
-    check_time(text)
-    return text  # kept as given: the billing service parses windows itself
-
-
-def _regular_file(text: str) -> str:
-    p = Path(text)
-    try:
-        if not p.exists():
-            raise BadValue("no such file")
-        if p.is_dir():
-            raise BadValue("a directory")
-        if not p.is_file():  # a device or a pipe (/dev/zero would never end)
-            raise BadValue("not a regular file")
-    except OSError as e:
-        raise BadValue(e.strerror or "cannot be read") from None
-    return text
 
 
 def _rules_name_or_file(text: str) -> str:
-    return text if text in b.BUILTIN_RULE_SETS else _regular_file(text)
+    return text if text in b.BUILTIN_RULE_SETS else regular_file(text)
 
 
-def _output_file(text: str) -> str:
-    p = Path(text)
-    try:
-        if not text or p.is_dir():
-            raise BadValue("a directory")
-        if not p.parent.is_dir():
-            raise BadValue("no such directory")
-    except OSError as e:
-        raise BadValue(e.strerror or "cannot be written") from None
-    return text
-
-
-iso_time = arg_type(TIME_EXPECTED, _time)
-readable_file = arg_type("a CSV or JSON timeline file", _regular_file)
+readable_file = arg_type("a CSV or JSON timeline file", regular_file)
 rules_arg = arg_type(f"a rule set ({', '.join(b.BUILTIN_RULE_SETS)}) or a JSON file of one", _rules_name_or_file)
-prices_arg = arg_type("a Retail Prices API JSON file", _regular_file)
-output_file = arg_type("a file in an existing directory", _output_file)
-
-
-@contextmanager
-def user_file(flag: str, path: str) -> Iterator[None]:
-    """Errors while reading or writing the file a user named with `flag`, as one UsageError each."""
-    try:
-        yield
-    except UsageError:
-        raise
-    except OSError as e:
-        raise UsageError(f"argument {flag}: {path!r}: {e.strerror or e}") from None
-    except UnicodeError:
-        raise UsageError(f"argument {flag}: {path!r}: not UTF-8 text") from None
-    except RecursionError:
-        raise UsageError(f"argument {flag}: {path!r}: nested too deeply") from None
-    except ValueError as e:  # billing's own errors (PriceSheetError, RuleSetError) and json's
-        if isinstance(e, b.HistoryError):
-            raise
-        message = str(e)
-        for prefix in (f"{path}: ", f"{Path(path)}: "):
-            message = message.removeprefix(prefix)
-        raise UsageError(f"argument {flag}: {path!r}: {message}") from None
 
 
 def load_rules_arg(flag: str, value: str | None) -> b.RuleSet:
@@ -152,7 +42,7 @@ def load_rules_arg(flag: str, value: str | None) -> b.RuleSet:
 
     if value is None or value in b.BUILTIN_RULE_SETS:
         return resolve_rules(value)
-    with user_file(flag, value):
+    with user_file(flag, value, keep=(b.HistoryError,)):
         return resolve_rules(value)
 
 
@@ -161,13 +51,8 @@ def load_prices_arg(flag: str, value: str | None) -> b.PriceSheet:
 
     if value is None:
         return resolve_prices(None)
-    with user_file(flag, value):
+    with user_file(flag, value, keep=(b.HistoryError,)):
         return resolve_prices(value)
-
-
-def write_output(flag: str, path: str, text: str) -> None:
-    with user_file(flag, path):
-        Path(path).write_text(text, encoding="utf-8")
 
 
 def add_bill_parser(sub: argparse._SubParsersAction[Parser]) -> None:
@@ -202,7 +87,7 @@ def _load(args: argparse.Namespace, progress: Any) -> tuple[Any, int]:
 
     if args.history:
         task = progress.add_task(f"reading {args.history}", total=None)
-        with user_file("--history", args.history):
+        with user_file("--history", args.history, keep=(b.HistoryError,)):
             tl = timeline_from_file(args.history)
         progress.update(task, completed=1, total=1)
         last = max((r[1] for r in tl.rows), default=now_wall_us())

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .billing_cli import (
+from .cli_args import (
     TIME_EXPECTED,
     BadValue,
     Parser,
@@ -26,11 +26,8 @@ from .billing_cli import (
     arg_type,
     check_time,
     env_default,
-    load_prices_arg,
-    load_rules_arg,
     output_file,
     prices_arg,
-    rules_arg,
 )
 from .clock import MAX_ISO, MAX_US, parse_iso
 
@@ -119,6 +116,14 @@ def _principals_file(text: str) -> str:
     return text
 
 
+def _rules(text: str) -> str:
+    """`--billing-rules`: billing_cli's converter, imported when a value is converted (it needs the
+    billing package, which only `azvm serve` and `azvm bill` load)."""
+    from .billing_cli import rules_arg
+
+    return rules_arg(text)
+
+
 _principals = arg_type("a JSON principals file (docs/identity.md)", _principals_file)
 
 
@@ -184,7 +189,7 @@ def _serve_parser(sub: argparse._SubParsersAction[Parser]) -> None:
                    help="normal: survives a process crash; full: also a power cut (slower)")
     p.add_argument("--workers", type=_int_from(1), default=env("AZVM_WORKERS", "1"),
                    help="server processes over the same SQLite store")
-    p.add_argument("--billing-rules", type=rules_arg, default=env("AZVM_BILLING_RULES"),
+    p.add_argument("--billing-rules", type=_rules, default=env("AZVM_BILLING_RULES"),
                    help="billing rule set: docs-2018, docs-2021 (default), azure-2023, or a JSON file")
     p.add_argument("--prices", type=prices_arg, default=env("AZVM_PRICES"),
                    help="a Retail Prices API JSON file (default: the sample sheet shipped with azvm)")
@@ -241,6 +246,8 @@ def serve(args: argparse.Namespace) -> int:
     if opts.in_memory:
         opts.cert_dir = str(default_data_dir())
     # everything the server will read is checked before it writes anything
+    from .billing_cli import load_prices_arg, load_rules_arg
+
     load_rules_arg("--billing-rules", opts.billing_rules)
     load_prices_arg("--prices", opts.prices)
     if not opts.in_memory:
@@ -373,7 +380,7 @@ def _build(opts: Options) -> Emulator:
 
 
 def states_doc(args: argparse.Namespace) -> int:
-    from .billing_cli import write_output
+    from .cli_args import write_output
     from .domain.docgen import render_states_doc
 
     text = render_states_doc()
