@@ -83,12 +83,13 @@ def normalize(ctx: Resources, rid: ResourceId, stored: dict[str, Any], old: Reso
 
 def render(ctx: Resources, row: ResourceRow, now: int) -> dict[str, Any]:
     body = ctx.base_body(row, now)
-    vm = attached_vm(ctx, row)
-    if vm is None:
+    vm = row.body.get("managedBy")
+    power = ctx.vm_power(str(vm)) if vm else None  # the VM's power state, read once
+    if power is None:  # no VM, or it is gone
         body.pop("managedBy", None)
         state = "Unattached"
     else:
-        state = "Reserved" if ctx.vm_power(vm) == "deallocated" else "Attached"
+        state = "Reserved" if power == "deallocated" else "Attached"
     props = body["properties"]
     shown: dict[str, Any] = {}
     for k, v in props.items():

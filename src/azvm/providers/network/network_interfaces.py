@@ -27,6 +27,7 @@ from typing import Any
 
 from ...domain.errors import ArmError, InvalidParameter
 from ...domain.resource_id import ResourceId
+from ...service.neighbours import nic_vm
 from ...service.ports import ResourceRow
 from ...service.resources import Resources, ResourceType
 from .common import (
@@ -39,7 +40,6 @@ from .common import (
     id_of,
     ip_configurations,
     items,
-    missing_reference,
     obj,
     ref,
     ref_key,
@@ -159,10 +159,8 @@ def normalize(ctx: Resources, rid: ResourceId, stored: dict[str, Any], old: Reso
         if sub_id is None:
             raise InvalidParameter(f"IP configuration {ipc_id} must reference a subnet.",
                                    target=f"{target}.properties.subnet")
-        subnet = resolve(ctx, sub_id, SUBNET, str(rid), f"{target}.properties.subnet.id")
-        vnet = ctx.find(sub_id.parent) if sub_id.parent is not None else None
-        if vnet is not None and vnet.location != location:
-            raise missing_reference(sub_id, str(rid), f"{target}.properties.subnet.id")
+        # a subnet carries its virtual network's location: one in another region is no reference
+        subnet = resolve(ctx, sub_id, SUBNET, str(rid), f"{target}.properties.subnet.id", location)
         method = choice(p.get("privateIPAllocationMethod"), f"{target}.properties.privateIPAllocationMethod",
                         ("Dynamic", "Static"), "Dynamic")
         if subnet.key not in used_by_subnet:
@@ -224,16 +222,8 @@ def render(ctx: Resources, row: ResourceRow, now: int) -> dict[str, Any]:
     return out
 
 
-def attached_vm(ctx: Resources, row: ResourceRow) -> str | None:
-    """The VM that uses the NIC, if it still exists."""
-    vm = row.body.get("properties", {}).get("virtualMachine")
-    if isinstance(vm, dict) and isinstance(vm.get("id"), str) and ctx.vm_power(vm["id"]) is not None:
-        return str(vm["id"])
-    return None
-
-
 def check_delete(ctx: Resources, row: ResourceRow) -> None:
-    vm = attached_vm(ctx, row)
+    vm = nic_vm(ctx, row)
     if vm is not None:
         raise ArmError(f"Network Interface {id_of(row)} is used by existing resource {vm}. In order to delete the"
                        " network interface, it must be dissociated from the resource. To learn more, see"
