@@ -16,26 +16,25 @@ import copy
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
-from ..domain.errors import ArmError, ConcurrencyError, InvalidParameter, NotFound, ResourceGroupNotFound
+from ..domain.errors import ArmError, ConcurrencyError, Conflict, NotFound, PreconditionFailed, ResourceGroupNotFound
 from ..domain.resource_id import ResourceId, references
 from ..ids import IdSource
 from .ports import GroupRow, ResourceRow, Store
-from .validation import check_location, check_tags
-
-
-class PreconditionFailed(ArmError):
-    code = "PreconditionFailed"
-
-
-class Clock(Protocol):
-    def __call__(self) -> int: ...
-
+from .validation import _obj, check_location, check_tags
 
 Normalize = Callable[["Resources", ResourceId, dict[str, Any], "ResourceRow | None"], dict[str, Any]]
 Render = Callable[["Resources", ResourceRow, int], dict[str, Any]]
 Check = Callable[["Resources", ResourceRow], None]
+
+
+def _body(body: Any) -> dict[str, Any]:
+    """A request body, which must be a JSON object."""
+    if not isinstance(body, dict):
+        raise ArmError("The request content was invalid and could not be deserialized: the body must be a"
+                       " JSON object.", code="InvalidRequestContent")
+    return body
 
 
 def _default_render(ctx: Resources, row: ResourceRow, now: int) -> dict[str, Any]:
@@ -124,9 +123,7 @@ class Resources:
 
     @staticmethod
     def not_found(rid: ResourceId) -> NotFound:
-        what = "/".join((rid.namespace, *rid.types[:1])) + "/" + "/".join(rid.names[:1])
-        if len(rid.types) > 1:
-            what = rid.type + "/" + "/".join(rid.names)
+        what = "/".join((rid.namespace, *rid.types)) + "/" + "/".join(rid.names)
         return NotFound(f"The Resource '{what}' under resource group '{rid.resource_group}' was not found."
                         " For more details please go to https://aka.ms/ARMResourceNotFoundFix")
 
@@ -161,21 +158,18 @@ class Resources:
         pkey = parent.key
         key_type = child_type.rsplit("/", 1)[-1].lower()
         sub = parent.sub if isinstance(parent, ResourceRow) else parent.subscription
-        out: list[ResourceRow] = []
-        after: str | None = None
-        while True:
-            rows = self.store.list_resources(sub=sub, rg=None, type=child_type, live_at_us=self.now(),
-                                             after_key=after, limit=500, prefix=f"{pkey}/{key_type}/")
-            out.extend(rows)
-            if len(rows) < 500:
-                return out
-            after = rows[-1].key
+        return list(self._all(sub=sub, type_=child_type, prefix=f"{pkey}/{key_type}/"))
 
     def iter_type(self, sub: str, type_: str) -> Iterator[ResourceRow]:
+        return self._all(sub=sub, type_=type_)
+
+    def _all(self, *, sub: str, rg: str | None = None, type_: str | None = None,
+             prefix: str | None = None) -> Iterator[ResourceRow]:
+        """Every live head that the store lists for these arguments, read 500 at a time."""
         after: str | None = None
         while True:
-            rows = self.store.list_resources(sub=sub, rg=None, type=type_, live_at_us=self.now(),
-                                             after_key=after, limit=500)
+            rows = self.store.list_resources(sub=sub, rg=rg, type=type_, live_at_us=self.now(), after_key=after,
+                                             limit=500, prefix=prefix)
             yield from rows
             if len(rows) < 500:
                 return
@@ -233,9 +227,7 @@ class Resources:
             if_none_match: str | None = None) -> tuple[ResourceRow, bool]:
         """Create (True) or replace (False) a resource from a PUT body."""
         spec = self._spec_for(rid)
-        if not isinstance(body, dict):
-            raise ArmError("The request content was invalid and could not be deserialized: the body must be a"
-                           " JSON object.", code="InvalidRequestContent")
+        body = _body(body)
         self.require_group(rid.subscription, rid.resource_group)
         if spec.name_check is not None:
             spec.name_check(rid.name)
@@ -260,9 +252,7 @@ class Resources:
             if old is not None and old.location != location:
                 raise ArmError(f"Changing property 'location' is not allowed: the resource '{rid.name}' is in"
                                f" '{old.location}'.", code="InvalidResourceLocation", target="location")
-        props = body.get("properties")
-        if props is not None and not isinstance(props, dict):
-            raise InvalidParameter("The value of parameter 'properties' must be an object.", target="properties")
+        props = _obj(body.get("properties"), "properties")
         stored: dict[str, Any] = {"id": str(rid) if old is None else old.body.get("id", str(rid)),
                                   "name": rid.name if old is None else old.name, "type": spec.type}
         if not spec.location_from_parent:
@@ -273,7 +263,7 @@ class Resources:
         for k in spec.top_level:
             if body.get(k) is not None:
                 stored[k] = copy.deepcopy(body[k])
-        stored["properties"] = copy.deepcopy(props or {})
+        stored["properties"] = copy.deepcopy(props)
         stored["properties"].pop("provisioningState", None)
         return spec.normalize(self, rid, stored, old)
 
@@ -301,28 +291,21 @@ class Resources:
             self.store.put_resource(row, expected_version=old.version if old else 0,
                                     id_counter=self.ids.counter if self.ids.seed is not None else None)
         except ConcurrencyError:
-            raise ArmError("The resource changed while the request was processed; retry it.",
-                           code="Conflict") from None
+            raise Conflict("The resource changed while the request was processed; retry it.") from None
         return row
 
     def patch(self, rid: ResourceId, body: Any, *, if_match: str | None = None) -> ResourceRow:
         """PATCH: tags replace the tags; properties merge into the model, validated as a PUT."""
         spec = self._spec_for(rid)
-        if not isinstance(body, dict):
-            raise ArmError("The request content was invalid and could not be deserialized: the body must be a"
-                           " JSON object.", code="InvalidRequestContent")
+        body = _body(body)
         with self._lock:
             old = self.get(rid)
             self.check_preconditions(old, if_match, None)
             merged: dict[str, Any] = {"location": old.location, **copy.deepcopy(old.body)}
             if "tags" in body:
                 merged["tags"] = body["tags"]
-            props = body.get("properties")
-            if props is not None:
-                if not isinstance(props, dict):
-                    raise InvalidParameter("The value of parameter 'properties' must be an object.",
-                                           target="properties")
-                merged["properties"] = {**merged.get("properties", {}), **props}
+            if body.get("properties") is not None:
+                merged["properties"] = {**merged.get("properties", {}), **_obj(body["properties"], "properties")}
             for k in spec.top_level:
                 if body.get(k) is not None:
                     merged[k] = body[k]
@@ -350,16 +333,9 @@ class Resources:
 
     def delete_group_resources(self, sub: str, rg: str, at_us: int) -> None:
         """A resource group's deletion: every resource in it goes at `at_us` (after its VMs)."""
-        after: str | None = None
-        while True:
-            rows = self.store.list_resources(sub=sub, rg=rg, type=None, live_at_us=self.now(), after_key=after,
-                                             limit=500)
-            for r in rows:
-                if r.gone_us is None:
-                    self.write(ResourceId.parse(str(r.body.get("id"))), r.body, r, gone_us=at_us)
-            if len(rows) < 500:
-                return
-            after = rows[-1].key
+        for r in self._all(sub=sub, rg=rg):
+            if r.gone_us is None:
+                self.write(ResourceId.parse(str(r.body.get("id"))), r.body, r, gone_us=at_us)
 
     def _spec_for(self, rid: ResourceId) -> ResourceType:
         spec = self.spec(rid.type)
@@ -368,4 +344,4 @@ class Resources:
         return spec
 
 
-__all__ = ["PreconditionFailed", "ResourceType", "Resources"]
+__all__ = ["ResourceType", "Resources"]
