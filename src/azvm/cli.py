@@ -530,11 +530,10 @@ def _throwaway_server(directory: Path) -> Iterator[ServerInfo]:
 
 def _user_errors() -> tuple[type[BaseException], ...]:
     """The exception classes that mean "the user asked for something azvm cannot do" (never a bug)."""
-    from . import server
     from .billing import BillingError
+    from .server import DataDirInUse  # another process serves the data directory
 
-    in_use = getattr(server, "DataDirInUse", None)  # another process serves the data directory
-    return (UsageError, BillingError) + ((in_use,) if isinstance(in_use, type) else ())
+    return (UsageError, BillingError, DataDirInUse)
 
 
 def _run(argv: Sequence[str] | None) -> int:
@@ -565,7 +564,9 @@ def _run(argv: Sequence[str] | None) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     try:
         return _run(argv)
-    except _user_errors() as e:
+    except Exception as e:  # never SystemExit (--help, --version): those need no server import to pass
+        if not isinstance(e, _user_errors()):
+            raise
         print("azvm: " + " ".join(str(e).splitlines()), file=sys.stderr)
         return 2
 
