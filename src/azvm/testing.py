@@ -17,17 +17,19 @@ from __future__ import annotations
 import json
 import ssl
 import tempfile
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from email.message import Message
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from .clock import parse_iso
+from .clock import US, now_wall_us, parse_iso
 
 if TYPE_CHECKING:  # the server (uvicorn, cryptography) loads only when a test asks for one
     from .server import Emulator
@@ -35,6 +37,10 @@ if TYPE_CHECKING:  # the server (uvicorn, cryptography) loads only when a test a
 DEFAULT_START = "2026-01-01T00:00:00Z"
 DEFAULT_SUBSCRIPTION = "00000000-0000-0000-0000-000000000000"
 NETWORK_API = "2024-05-01"
+DEFAULT_TOKEN = "azvm-token"  # the bearer token of arm() and of the clients made without a credential
+ADMIN_TOKEN_MARGIN = 300  # seconds before its expiry that the control API's admin token is signed anew
+ARM_WAIT_SECONDS = 120.0  # how long (real time) arm() waits for an operation before it gives up
+ARM_POLL_MAX = 5.0  # the longest arm() sleeps between two polls, whatever Retry-After says
 # the images create_vm knows by a short name (the shipped image catalog has them)
 IMAGES: dict[str, dict[str, str]] = {
     "ubuntu": {"publisher": "Canonical", "offer": "ubuntu-24_04-lts", "sku": "server", "version": "latest"},
@@ -48,7 +54,7 @@ class StaticTokenCredential:
     """A TokenCredential for azvm: any bearer token will do with `--auth open`; with `--auth strict`
     give it a token azvm issued (AzvmServer.token_for)."""
 
-    def __init__(self, token: str = "azvm-token") -> None:
+    def __init__(self, token: str = DEFAULT_TOKEN) -> None:
         self.token = token
 
     def get_token(self, *scopes: str, **kwargs: Any) -> Any:
@@ -65,26 +71,39 @@ class AzvmServer:
     subscription_id: str = DEFAULT_SUBSCRIPTION
     # the bearer token of arm() and of the clients made without a credential: any with --auth open;
     # with --auth strict, set it to a token of a declared principal (token_for)
-    arm_token: str = "azvm-token"
+    arm_token: str = DEFAULT_TOKEN
+    _ssl: tuple[Path, ssl.SSLContext] | None = field(default=None, init=False, repr=False, compare=False)
+    _admin: tuple[str, int] | None = field(default=None, init=False, repr=False, compare=False)  # (token, exp)
 
     # -- identity --------------------------------------------------------------------------------
     def token_for(self, client_id: str, audience: str = "https://management.azure.com") -> str:
         """A token that this server signs for a principal declared in its principals file (in open mode,
         for any client id), as its token endpoint would issue it."""
+        return self._issue(client_id, audience)[0]
+
+    def _issue(self, client_id: str, audience: str = "https://management.azure.com") -> tuple[str, int]:
+        """(token, expiry in epoch seconds) for a principal, as token_for checks it."""
         identity = self.emulator.identity
         assert identity is not None
         principal = identity.principals.get(client_id) if identity.principals is not None else None
         if identity.strict and principal is None:
             raise KeyError(f"{client_id!r} is not in the principals file")
         subject = identity.subject(principal, client_id, identity.tenant_id)
-        return identity.tokens.issue(subject, audience, self.endpoint)[0]
+        return identity.tokens.issue(subject, audience, self.endpoint)
 
     def _admin_token(self) -> str | None:
+        """The first admin principal's token, signed once and again only when it nears its expiry
+        (tokens last an hour of wall time)."""
         identity = self.emulator.identity
         if identity is None or identity.principals is None:
             return None
+        if self._admin is not None and now_wall_us() // US < self._admin[1] - ADMIN_TOKEN_MARGIN:
+            return self._admin[0]
         admins = [p for p in identity.principals.by_client.values() if p.admin]
-        return self.token_for(admins[0].client_id) if admins else None
+        if not admins:
+            return None
+        self._admin = self._issue(admins[0].client_id)
+        return self._admin[0]
 
     def credential(self) -> Any:
         return StaticTokenCredential(self.arm_token)
@@ -96,17 +115,21 @@ class AzvmServer:
             kw["connection_verify"] = str(self.cert)
         return kw
 
+    def _client(self, cls: Any, **kwargs: Any) -> Any:
+        """An SDK client of `cls` for this server: `credential` (default: arm_token's) and any client
+        keyword argument may be given; the endpoint and certificate are this server's unless overridden."""
+        credential = kwargs.pop("credential", None) or self.credential()
+        return cls(credential, self.subscription_id, **{**self.client_kwargs(), **kwargs})
+
     def compute_client(self, **kwargs: Any) -> Any:
         from azure.mgmt.compute import ComputeManagementClient
 
-        credential = kwargs.pop("credential", None) or self.credential()
-        return ComputeManagementClient(credential, self.subscription_id, **{**self.client_kwargs(), **kwargs})
+        return self._client(ComputeManagementClient, **kwargs)
 
     def network_client(self, **kwargs: Any) -> Any:
         from azure.mgmt.network import NetworkManagementClient
 
-        credential = kwargs.pop("credential", None) or self.credential()
-        return NetworkManagementClient(credential, self.subscription_id, **{**self.client_kwargs(), **kwargs})
+        return self._client(NetworkManagementClient, **kwargs)
 
     def resource_client(self, **kwargs: Any) -> Any:
         import importlib
@@ -115,24 +138,33 @@ class AzvmServer:
             module = importlib.import_module("azure.mgmt.resource.resources")
         except ImportError:  # azure-mgmt-resource < 26
             module = importlib.import_module("azure.mgmt.resource")
-        credential = kwargs.pop("credential", None) or self.credential()
-        return module.ResourceManagementClient(credential, self.subscription_id, **{**self.client_kwargs(), **kwargs})
+        return self._client(module.ResourceManagementClient, **kwargs)
 
     def ssl_context(self) -> ssl.SSLContext | None:
-        """An SSL context that trusts this server's certificate (for httpx, urllib, aiohttp...)."""
-        return ssl.create_default_context(cafile=str(self.cert)) if self.cert else None
+        """An SSL context that trusts this server's certificate (for httpx, urllib, aiohttp...): made
+        once and shared by every caller, so use it as it is."""
+        if not self.cert:
+            return None
+        if self._ssl is None or self._ssl[0] != self.cert:
+            self._ssl = (self.cert, ssl.create_default_context(cafile=str(self.cert)))
+        return self._ssl[1]
+
+    def _request(self, method: str, url: str, body: Any = None, *, token: str | None) -> tuple[Any, Message]:
+        """One JSON request (raises urllib's HTTPError on an error): (the decoded body, None when empty;
+        the response's headers)."""
+        data = None if body is None else json.dumps(body).encode()
+        headers = {"content-type": "application/json"}
+        if token is not None:
+            headers["Authorization"] = f"Bearer {token}"
+        req = urllib.request.Request(url, data=data, method=method, headers=headers)
+        with urllib.request.urlopen(req, context=self.ssl_context(), timeout=30) as r:
+            raw = r.read()
+            return (json.loads(raw) if raw else None), r.headers
 
     # -- the control API -----------------------------------------------------------------------
     def control(self, method: str, path: str, body: Any = None) -> Any:
         """A control API request; with --auth strict, as the first admin principal of the principals file."""
-        data = None if body is None else json.dumps(body).encode()
-        headers = {"content-type": "application/json"}
-        admin = self._admin_token()
-        if admin is not None:
-            headers["Authorization"] = f"Bearer {admin}"
-        req = urllib.request.Request(f"{self.endpoint}/azvm/{path}", data=data, method=method, headers=headers)
-        with urllib.request.urlopen(req, context=self.ssl_context(), timeout=30) as r:
-            return json.loads(r.read() or b"null")
+        return self._request(method, f"{self.endpoint}/azvm/{path}", body, token=self._admin_token())[0]
 
     def now(self) -> str:
         return str(self.control("GET", "clock")["now"])
@@ -155,18 +187,29 @@ class AzvmServer:
     # -- ARM, for the one-line helpers ---------------------------------------------------------------
     def arm(self, method: str, path: str, body: Any = None, *, api_version: str = "2024-11-01") -> Any:
         """One ARM request (`path` from /subscriptions/...); raises urllib's HTTPError on an error."""
-        data = None if body is None else json.dumps(body).encode()
         sep = "&" if "?" in path else "?"
         url = path if path.startswith("http") else f"{self.endpoint}{path}{sep}api-version={api_version}"
-        req = urllib.request.Request(url, data=data, method=method, headers={
-            "content-type": "application/json", "Authorization": f"Bearer {self.arm_token}"})
-        with urllib.request.urlopen(req, context=self.ssl_context(), timeout=30) as r:
-            raw = r.read()
-            async_url = r.headers.get("Azure-AsyncOperation")
-        if async_url:  # wait for the operation (time skipping makes this immediate)
-            while self.arm("GET", async_url)["status"] == "InProgress":
-                pass
-        return json.loads(raw) if raw else None
+        result, headers = self._request(method, url, body, token=self.arm_token)
+        async_url = headers.get("Azure-AsyncOperation")
+        if async_url:
+            self._wait(async_url)
+        return result
+
+    def _wait(self, async_url: str) -> None:
+        """Polls an operation until it ends (time skipping makes the first poll see the end), sleeping
+        between polls as its Retry-After or retry-after-ms asks (at most ARM_POLL_MAX); TimeoutError
+        when it is still in progress after ARM_WAIT_SECONDS of real time."""
+        deadline = time.monotonic() + ARM_WAIT_SECONDS
+        while True:
+            status, headers = self._request("GET", async_url, token=self.arm_token)
+            if status["status"] != "InProgress":
+                return
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError(f"the operation {async_url} is still InProgress after {ARM_WAIT_SECONDS:g} s"
+                                   " (a manual clock with time skipping off moves only when advanced)")
+            # the client's side of the wire: it waits in real time, as an SDK's poller does
+            time.sleep(min(_retry_after(headers), ARM_POLL_MAX, left))  # noqa: TID251
 
     def create_vm(self, name: str = "vm1", *, resource_group: str = "rg", location: str = "eastus",
                   image: str | dict[str, str] = "ubuntu", size: str = "Standard_B2s", public_ip: bool = False,
@@ -215,6 +258,19 @@ class AzvmServer:
         vm = f"{rg}/providers/Microsoft.Compute/virtualMachines/{name}"
         self.arm("PUT", vm, body)
         return dict(self.arm("GET", vm))
+
+
+def _retry_after(headers: Message) -> float:
+    """Seconds to wait before the next poll, as Azure's SDKs read them: retry-after-ms, then
+    Retry-After (seconds); 1 when neither says."""
+    for name, scale in (("retry-after-ms", 1000.0), ("Retry-After", 1.0)):
+        value = headers.get(name)
+        if value is not None:
+            try:
+                return max(0.0, float(value) / scale)
+            except ValueError:
+                pass  # an HTTP date: not what azvm sends
+    return 1.0
 
 
 @contextmanager
