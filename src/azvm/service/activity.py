@@ -32,29 +32,39 @@ from ..domain.history import US, History, Operation, operation_status
 from ..domain.resource_id import ResourceId
 from ..domain.states import OperationStatus
 from ..domain.table import Op
+from .compute import VM_TYPE
 from .ports import Store
 
 CALLER = "azvm@azvm.local"  # azvm keeps no record of who asked: one fixed caller (see above)
 MAX_WINDOW_DAYS = 90
-VM_TYPE = "Microsoft.Compute/virtualMachines"
 _NS = uuid.UUID("8f1d6b0e-6c3a-4f0e-9a57-61c0a7e4b1d2")  # azvm's namespace for derived event ids
 
-# Op -> (operation name suffix, localized name, HTTP method, (status code name, code) when accepted)
-_OPERATIONS: dict[str, tuple[str, str, str, tuple[str, int]]] = {
-    Op.CREATE: ("write", "Create or Update Virtual Machine", "PUT", ("Created", 201)),
-    Op.CREATE_ATTACHED: ("write", "Create or Update Virtual Machine", "PUT", ("Created", 201)),
-    Op.UPDATE: ("write", "Create or Update Virtual Machine", "PUT", ("OK", 200)),
-    Op.START: ("start/action", "Start Virtual Machine", "POST", ("Accepted", 202)),
-    Op.POWER_OFF: ("powerOff/action", "Power Off Virtual Machine", "POST", ("Accepted", 202)),
-    Op.POWER_OFF_SKIP: ("powerOff/action", "Power Off Virtual Machine", "POST", ("Accepted", 202)),
-    Op.DEALLOCATE: ("deallocate/action", "Deallocate Virtual Machine", "POST", ("Accepted", 202)),
-    Op.HIBERNATE: ("deallocate/action", "Deallocate Virtual Machine", "POST", ("Accepted", 202)),
-    Op.RESTART: ("restart/action", "Restart Virtual Machine", "POST", ("Accepted", 202)),
-    Op.REDEPLOY: ("redeploy/action", "Redeploy Virtual Machine", "POST", ("Accepted", 202)),
-    Op.REAPPLY: ("reapply/action", "Reapply Virtual Machine", "POST", ("Accepted", 202)),
-    Op.DELETE: ("delete", "Delete Virtual Machine", "DELETE", ("Accepted", 202)),
-    Op.FORCE_DELETE: ("delete", "Delete Virtual Machine", "DELETE", ("Accepted", 202)),
+# Op -> (operation name suffix, localized name); the HTTP method and ARM's answer follow (`_request`)
+_OPERATIONS: dict[str, tuple[str, str]] = {
+    Op.CREATE: ("write", "Create or Update Virtual Machine"),
+    Op.CREATE_ATTACHED: ("write", "Create or Update Virtual Machine"),
+    Op.UPDATE: ("write", "Create or Update Virtual Machine"),
+    Op.START: ("start/action", "Start Virtual Machine"),
+    Op.POWER_OFF: ("powerOff/action", "Power Off Virtual Machine"),
+    Op.POWER_OFF_SKIP: ("powerOff/action", "Power Off Virtual Machine"),
+    Op.DEALLOCATE: ("deallocate/action", "Deallocate Virtual Machine"),
+    Op.HIBERNATE: ("deallocate/action", "Deallocate Virtual Machine"),
+    Op.RESTART: ("restart/action", "Restart Virtual Machine"),
+    Op.REDEPLOY: ("redeploy/action", "Redeploy Virtual Machine"),
+    Op.REAPPLY: ("reapply/action", "Reapply Virtual Machine"),
+    Op.DELETE: ("delete", "Delete Virtual Machine"),
+    Op.FORCE_DELETE: ("delete", "Delete Virtual Machine"),
 }
+
+
+def _request(op: str, suffix: str) -> tuple[str, tuple[str, int]]:
+    """The HTTP method of an operation and ARM's answer when it accepted it: a PUT creates (201) or
+    replaces (200); an action or a deletion is a long-running 202."""
+    if suffix == "write":
+        return "PUT", ("OK", 200) if op == Op.UPDATE else ("Created", 201)
+    return "DELETE" if suffix == "delete" else "POST", ("Accepted", 202)
+
+
 _FINAL_LEVEL = {OperationStatus.SUCCEEDED: "Informational", OperationStatus.FAILED: "Error",
                 OperationStatus.CANCELED: "Warning"}
 
@@ -97,7 +107,8 @@ def operation_events(rid: ResourceId, op: Operation, successor: Operation | None
     known = _OPERATIONS.get(op.name)
     if known is None or not op.visible or op.at_us > now_us:
         return []
-    suffix, localized, method, (code_name, code) = known
+    suffix, localized = known
+    method, (code_name, code) = _request(op.name, suffix)
     common = {"correlation_id": _id("correlation", op.op_id), "operation_id": op.op_id,
               "operation_name": f"{VM_TYPE}/{suffix}", "operation_localized": localized,
               "subscription_id": rid.subscription, "resource_group": rid.resource_group or "",

@@ -22,6 +22,10 @@ from ..domain.usage import (
     public_ip_spans,
     vm_disks_without_resources,
 )
+
+# the plain resource types that the meter reads (Disk resources, public IPs, and the NICs that link a
+# public IP to its VM)
+from .neighbours import DISK_TYPE, NIC_TYPE, PUBLIC_IP_TYPE
 from .ports import ResourceRow, Store
 
 DAY_US = 86_400_000_000
@@ -96,13 +100,6 @@ class Timeline:
         return Timeline([r for r in self.rows if r[0].lower().startswith(prefix)],
                         [d for d in self.disks if d[0].lower().startswith(prefix)], self.tags,
                         [s for s in self.resources if s[0].lower().startswith(prefix)])
-
-
-#: The plain resource types that the meter reads (Disk resources, public IPs, and the NICs that link
-#: a public IP to its VM).
-DISK_TYPE = "Microsoft.Compute/disks"
-PUBLIC_IP_TYPE = "Microsoft.Network/publicIPAddresses"
-NIC_TYPE = "Microsoft.Network/networkInterfaces"
 
 
 def _version(r: ResourceRow) -> ResourceVersion:

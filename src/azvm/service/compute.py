@@ -18,6 +18,7 @@ from ..domain.errors import (
     OperationNotAllowed,
 )
 from ..domain.history import (
+    US,
     History,
     Operation,
     OperationView,
@@ -247,8 +248,8 @@ class ComputeService:
         os_disk.setdefault("caching", "ReadWrite")
         md = os_disk.setdefault("managedDisk", {})
         md.setdefault("storageAccountType", "Premium_LRS" if attach else "Standard_LRS")
-        md.setdefault("id", f"/subscriptions/{rid.split('/')[2]}/resourceGroups/{rg}/providers/Microsoft.Compute"
-                            f"/disks/{os_disk['name']}")
+        md.setdefault("id", str(ResourceId.of(ResourceId.parse(rid).subscription, rg, "Microsoft.Compute", "disks",
+                                              os_disk["name"])))
         os_disk.setdefault("deleteOption", "Detach")
         os_disk.setdefault("diskSizeGB", 127 if os_disk["osType"] == "Windows" else 30)
         disks = self._complete_data_disks({"id": rid, "name": name}, storage.get("dataDisks") or [])
@@ -333,8 +334,7 @@ class ComputeService:
             d.setdefault("caching", "None")
             dm = dict(d.get("managedDisk") or {})
             dm.setdefault("storageAccountType", "Standard_LRS")
-            dm.setdefault("id", f"/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.Compute"
-                                f"/disks/{d['name']}")
+            dm.setdefault("id", str(ResourceId.of(sub, rg, "Microsoft.Compute", "disks", d["name"])))
             d["managedDisk"] = dm
             d.setdefault("deleteOption", "Detach")
             d.setdefault("diskSizeGB", 1023 if d.get("createOption") == "Empty" else 32)
@@ -347,10 +347,8 @@ class ComputeService:
         mid = (d.get("managedDisk") or {}).get("id")
         if not isinstance(mid, str) or self.resources.spec(DISK_TYPE) is None:
             return None
-        try:
-            return self.resources.find(ResourceId.parse(mid, target="managedDisk.id"))
-        except ArmError:
-            return None
+        did = ResourceId.try_parse(mid)
+        return self.resources.find(did) if did is not None else None
 
     def _updated_model(self, row: VmRow, body: dict[str, Any]) -> dict[str, Any]:
         props = check_vm_body(body, existing=True)
@@ -451,7 +449,7 @@ class ComputeService:
 
     # -- extensions (virtualMachines/{vm}/extensions): updates of the VM ------------------------------
     def _extension_us(self) -> int:
-        return round(self.table.profiles[self.settings.profile]["extension"] * 1_000_000)
+        return round(self.table.profiles[self.settings.profile]["extension"] * US)
 
     @staticmethod
     def _extensions_allowed(row: VmRow, now: int) -> None:

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..clock import iso
-from ..domain.errors import ArmError, NotFound
+from ..domain.errors import ArmError, InvalidParameter, NotFound
 from ..domain.resource_id import ResourceId
 from . import catalog
 from .ports import ResourceRow
@@ -49,9 +49,8 @@ def sku_of(name: Any) -> dict[str, str]:
     """A disk SKU object from its name; raises InvalidParameter-like 400 for an unknown one."""
     found = SKU_TIERS.get(str(name).lower()) if isinstance(name, str) else None
     if found is None:
-        raise ArmError(f"The value '{name}' of parameter 'sku.name' is not allowed. Allowed values are"
-                       f" '{', '.join(v[0] for v in SKU_TIERS.values())}'.", code="InvalidParameter",
-                       target="sku.name")
+        raise InvalidParameter(f"The value '{name}' of parameter 'sku.name' is not allowed. Allowed values are"
+                               f" '{', '.join(v[0] for v in SKU_TIERS.values())}'.", target="sku.name")
     return {"name": found[0], "tier": found[1]}
 
 
@@ -61,8 +60,6 @@ def performance(sku: str, size_gb: int) -> dict[str, Any]:
         for top, tier, iops, mbps in _PREMIUM:
             if size_gb <= top:
                 return {"diskIOPSReadWrite": iops, "diskMBpsReadWrite": mbps, "tier": tier}
-    if sku.lower().startswith("standardssd"):
-        return {"diskIOPSReadWrite": 500, "diskMBpsReadWrite": 60}
     return {"diskIOPSReadWrite": 500, "diskMBpsReadWrite": 60}
 
 
@@ -339,14 +336,13 @@ def _public_ips(nic_body: dict[str, Any]) -> list[tuple[ResourceId, bool]]:
     out: list[tuple[ResourceId, bool]] = []
     for conf in (nic_body.get("properties") or {}).get("ipConfigurations") or []:
         pip = ((conf or {}).get("properties") or {}).get("publicIPAddress") if isinstance(conf, dict) else None
-        if isinstance(pip, dict) and isinstance(pip.get("id"), str):
-            try:
-                rid = ResourceId.parse(pip["id"])
-            except ArmError:
-                continue
+        if not isinstance(pip, dict) or not isinstance(pip.get("id"), str):
+            continue
+        rid = ResourceId.try_parse(pip["id"])
+        if rid is not None:
             out.append((rid, str((pip.get("properties") or {}).get("deleteOption") or "").lower() == "delete"))
     return out
 
 
-__all__ = ["DISK_TYPE", "NIC_TYPE", "DiskRef", "Neighbours", "attached_vm", "disk_model", "disk_refs", "nic_refs",
-           "nic_vm", "performance", "sku_of"]
+__all__ = ["DISK_TYPE", "NIC_TYPE", "PUBLIC_IP_TYPE", "DiskRef", "Neighbours", "attached_vm", "disk_model",
+           "disk_refs", "nic_refs", "nic_vm", "performance", "sku_of"]
