@@ -45,10 +45,8 @@ def test_serve_stops_promptly_while_an_sdk_client_holds_an_idle_tls_connection(t
     try:
         group = client.resource_groups.create_or_update("rg", {"location": "eastus"})  # type: ignore[attr-defined]
         assert group.name == "rg"  # the answer came over a connection the client now keeps open, idle
-        sent = time.monotonic()
         proc.send_signal(sig)
         proc.wait(STOP_BOUND_S)  # raises TimeoutExpired when it hangs on the idle connection
-        assert time.monotonic() - sent < STOP_BOUND_S
         assert proc.returncode in (0, -signal.SIGTERM)  # uvicorn re-raises SIGTERM once it has stopped
     finally:
         if proc.poll() is None:

@@ -19,7 +19,7 @@ from azvm.clock import MAX_US, Clock, ClockError, iso, parse_iso
 from azvm.testing import AzvmServer
 from tests.arm.test_http_surface import assert_arm_error, is_arm_envelope, tls_context
 from tests.conftest import SUB, http_client, make_network, vm_body
-from tests.strategies import JSON, either
+from tests.strategies import JSON
 
 VMS = f"/subscriptions/{SUB}/resourceGroups/rg/providers/Microsoft.Compute/virtualMachines"
 VM_ID = f"{VMS}/vm1"
@@ -106,44 +106,79 @@ def test_an_accepted_fault_applies_with_the_vm_name(azvm: AzvmServer, http: http
 
 
 
-def fault_bodies() -> st.SearchStrategy[Any]:
+EXERCISED = ("create", "powerOff", "start", "restart", "deallocate", "delete")  # what the fuzz below does to vm1
+FAILABLE = EXERCISED[:-1]  # a delete always completes: a fault never shapes one
+
+
+@st.composite
+def fault_bodies(draw: st.DrawFn) -> Any:
+    """Fault bodies biased towards accepted ones: `kind` always present, the other fields valid or
+    absent, and about half of the bodies with one field spoilt (any JSON, or an odd message)."""
     text = st.text(alphabet=st.sampled_from("{}vm0:!r[].x _"), max_size=12)
-    return st.one_of(JSON, st.fixed_dictionaries({}, optional={
-        "kind": either("operation", "os-provisioning"),
-        "op": either("*", "create", "start", "powerOff", "deallocate", "restart", "delete"),
-        "code": either("Boom", "A.b-c_d"),
-        "message": st.one_of(text, JSON, st.just("{vm} failed")),
-        "count": either(1, 2),
-        "vm": either(VM_ID, VM_ID.upper())}))
+    kind = draw(st.sampled_from(("operation", "os-provisioning")))
+    ops = ("*", "create") if kind == "os-provisioning" else ("*", *EXERCISED)
+    body = {"kind": kind, **draw(st.fixed_dictionaries({}, optional={
+        "op": st.sampled_from(ops), "code": st.sampled_from(("Boom", "A.b-c_d")),
+        "message": st.sampled_from(("{vm} failed", "{{vm}} is {vm}")), "count": st.sampled_from((1, 2)),
+        "vm": st.sampled_from((VM_ID, VM_ID.upper()))}))}
+    if draw(st.booleans()):
+        key = draw(st.sampled_from(("kind", "op", "code", "message", "count", "vm")))
+        body[key] = draw(st.one_of(JSON, text) if key == "message" else JSON)
+    return body
 
 
-@settings(max_examples=120, deadline=None, derandomize=True, database=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
-@given(body=st.deferred(fault_bodies))
-def test_any_fault_body_is_refused_or_usable(azvm: AzvmServer, http: httpx.Client, body: Any) -> None:
-    """Refused: a 4xx envelope and no fault. Accepted: the operations it matches answer cleanly."""
-    http.delete("/azvm/faults")
-    r = http.post("/azvm/faults", json=body)
-    assert r.status_code in (201, 400), (body, r.status_code, r.text)
-    faults = http.get("/azvm/faults").json()["value"]
-    if r.status_code == 400:
-        assert is_arm_envelope(r.content) and faults == []
-        return
-    assert len(faults) == 1
-    name = f"h{abs(hash(repr(body))) % 10**6}"
-    http.put(f"/subscriptions/{SUB}/resourceGroups/rg", params={"api-version": "2022-09-01"},
-             json={"location": "eastus"})
-    make_network(http, name)
-    created = http.put(f"{VMS}/{name}", params=CV, json=vm_body(name))
-    assert created.status_code in (200, 201), created.text
-    for action in ("powerOff", "start", "restart", "deallocate"):
-        acted = http.post(f"{VMS}/{name}/{action}", params=CV)
-        assert acted.status_code < 500, (body, action, acted.text)
-        if "azure-asyncoperation" in acted.headers:
-            polled = http.get(acted.headers["azure-asyncoperation"])
-            assert polled.status_code == 200, (body, polled.text)
-    assert http.get(f"{VMS}/{name}", params={**CV, "$expand": "instanceView"}).status_code == 200
-    http.delete(f"{VMS}/{name}", params=CV)
+def test_any_fault_body_is_refused_or_usable(azvm: AzvmServer, http: httpx.Client) -> None:
+    """Refused: a 4xx envelope and no fault. Accepted: the operations it matches answer cleanly, and
+    the fault is spent on vm1 when it names vm1 (or no VM) and an operation the test performs that
+    can fail; a delete completes whatever the faults."""
+    assert http.put(f"/subscriptions/{SUB}/resourceGroups/rg", params={"api-version": "2022-09-01"},
+                    json={"location": "eastus"}).status_code in (200, 201)
+    make_network(http, "vm1")
+    examples = 0
+    refused = 0
+    applied = 0
+
+    def wait_for(r: httpx.Response, body: Any, what: str) -> None:
+        assert r.status_code < 500, (body, what, r.status_code, r.text)
+        azvm.advance(600)
+        if "azure-asyncoperation" in r.headers:
+            polled = http.get(r.headers["azure-asyncoperation"])
+            assert polled.status_code == 200, (body, what, polled.text)
+
+    @settings(max_examples=120, deadline=None, derandomize=True, database=None,
+              suppress_health_check=[HealthCheck.too_slow])
+    @given(body=fault_bodies())
+    def check(body: Any) -> None:
+        nonlocal examples, refused, applied
+        examples += 1
+        assert http.delete("/azvm/faults").status_code < 300
+        r = http.post("/azvm/faults", json=body)
+        assert r.status_code in (201, 400), (examples, body, r.status_code, r.text)
+        faults = http.get("/azvm/faults").json()["value"]
+        if r.status_code == 400:
+            assert is_arm_envelope(r.content) and faults == []
+            refused += 1
+            return
+        assert len(faults) == 1
+        count = faults[0]["remaining"]
+        wait_for(http.put(VM_ID, params=CV, json=vm_body("vm1")), body, "create")
+        for action in ("powerOff", "start", "restart", "deallocate"):
+            wait_for(http.post(f"{VM_ID}/{action}", params=CV), body, action)
+        assert http.get(VM_ID, params={**CV, "$expand": "instanceView"}).status_code == 200
+        for _ in range(4):  # a fault may fail a delete or two (count <= 2)
+            wait_for(http.delete(VM_ID, params=CV), body, "delete")
+            if http.get(VM_ID, params=CV).status_code == 404:
+                break
+        assert http.get(VM_ID, params=CV).status_code == 404, (examples, body)  # the next example creates it afresh
+        left = http.get("/azvm/faults").json()["value"]
+        assert len(left) == 1 and 0 <= left[0]["remaining"] <= count
+        if faults[0]["op"] in ("*", *FAILABLE) and faults[0]["vm"] in (None, VM_ID.lower()):
+            assert left[0]["remaining"] < count, (examples, body, left)  # it shaped an operation on vm1
+            applied += 1
+
+    check()
+    assert examples - refused >= examples // 4 and refused > 0, (examples, refused)
+    assert applied >= (examples - refused) // 2, (examples, refused, applied)
 
 
 def test_the_clock_stops_at_the_end_of_year_9999(azvm: AzvmServer, http: httpx.Client) -> None:

@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from tests.arm.test_http_surface import assert_arm_error, is_arm_envelope, tls_context
 from tests.conftest import SUB, http_client, make_network, vm_body
-from tests.strategies import JSON, either
+from tests.strategies import JSON
 
 from azvm.clock import parse_iso, to_datetime
 from azvm.domain.errors import ArmError
@@ -132,41 +132,73 @@ def test_malformed_cost_queries_are_400_with_a_target(azvm: AzvmServer, http: ht
 
 
 
-def query_bodies() -> st.SearchStrategy[Any]:
-    comparison = st.fixed_dictionaries({}, optional={
-        "name": either("ResourceGroup", "ResourceId", "env", "Colour"), "operator": either("In", "in", "Eq"),
-        "values": either(["rg"], "rg")})
-    filters = st.recursive(st.fixed_dictionaries({}, optional={"dimensions": comparison, "tags": comparison}),
-                           lambda inner: st.fixed_dictionaries({}, optional={
-                               "and": st.lists(inner, max_size=3), "or": st.lists(inner, max_size=3)}),
-                           max_leaves=4)
-    dataset = st.fixed_dictionaries({}, optional={
-        "granularity": either("Daily", "None", "Monthly"),
-        "aggregation": either({"c": {"name": "Cost", "function": "Sum"}}),
-        "grouping": either([{"type": "Dimension", "name": "ResourceId"}]),
-        "filter": st.one_of(filters, JSON)})
-    return st.one_of(JSON, st.fixed_dictionaries({}, optional={
-        "type": either("ActualCost", "Usage", "usage"),
-        "timeframe": either("Custom", "MonthToDate", "WeekToDate", "TheLastMonth"),
-        "timePeriod": either({"from": "2026-01-01T00:00:00Z", "to": "2026-01-02T00:00:00Z"},
-                             {"from": "2025-01-01T00:00:00Z", "to": "2026-06-01T00:00:00Z"}),
-        "dataset": st.one_of(dataset, JSON)}))
+def good_query_bodies() -> st.SearchStrategy[dict[str, Any]]:
+    """Valid query bodies (query_bodies() spoils some)."""
+    comparison = st.fixed_dictionaries({
+        "name": st.sampled_from(("ResourceGroup", "ResourceId", "resourcegroup", "env")),
+        "operator": st.sampled_from(("In", "in")), "values": st.sampled_from((["rg"], ["rg", "other"]))})
+    leaf = st.one_of(st.fixed_dictionaries({"dimensions": comparison}), st.fixed_dictionaries({"tags": comparison}))
+    filters = st.recursive(leaf, lambda inner: st.one_of(
+        st.fixed_dictionaries({"and": st.lists(inner, min_size=2, max_size=3)}),
+        st.fixed_dictionaries({"or": st.lists(inner, min_size=2, max_size=3)})), max_leaves=4)
+    dataset = st.fixed_dictionaries({
+        "granularity": st.sampled_from(("Daily", "None", "daily")),
+        "aggregation": st.just({"c": {"name": "Cost", "function": "Sum"}}),
+        "grouping": st.sampled_from(([{"type": "Dimension", "name": "ResourceId"}], []))},
+        optional={"filter": filters})
+    return st.fixed_dictionaries({
+        "type": st.sampled_from(("ActualCost", "Usage", "usage", "AmortizedCost")), "timeframe": st.just("Custom"),
+        "timePeriod": st.sampled_from(({"from": "2026-01-01T00:00:00Z", "to": "2026-01-02T00:00:00Z"},
+                                       {"from": "2025-01-01T00:00:00Z", "to": "2026-06-01T00:00:00Z"})),
+        "dataset": dataset})
 
 
-@settings(max_examples=200, deadline=None, derandomize=True, database=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
-@given(body=st.deferred(query_bodies))
-def test_any_query_body_is_answered_or_refused_never_5xx(azvm_session: AzvmServer, body: Any) -> None:
-    with http_client(base_url=azvm_session.endpoint, verify=tls_context(str(azvm_session.cert))) as http:
+# where good_query_bodies() may be spoilt: a field replaced by any JSON, or left out
+SPOILABLE = (("type",), ("timeframe",), ("timePeriod",), ("timePeriod", "from"), ("dataset",),
+             ("dataset", "granularity"), ("dataset", "aggregation"), ("dataset", "grouping"), ("dataset", "filter"))
+
+
+@st.composite
+def query_bodies(draw: st.DrawFn) -> Any:
+    """Query bodies biased towards valid ones, so that both answers (200) and refusals (4xx) are
+    reached: a valid body, one with a field spoilt, or any JSON at all."""
+    if not draw(st.booleans()):
+        return draw(good_query_bodies())
+    if draw(st.booleans()):
+        return draw(JSON)
+    body = draw(good_query_bodies())
+    *parents, key = draw(st.sampled_from(SPOILABLE))
+    holder = body
+    for p in parents:
+        holder = holder[p] = dict(holder[p])
+    if draw(st.booleans()):
+        holder.pop(key, None)
+    else:
+        holder[key] = draw(JSON)
+    return body
+
+
+def test_any_query_body_is_answered_or_refused_never_5xx(azvm: AzvmServer, http: httpx.Client) -> None:
+    one_vm(azvm)
+    seen: dict[int, int] = {}
+
+    @settings(max_examples=200, deadline=None, derandomize=True, database=None,
+              suppress_health_check=[HealthCheck.too_slow])
+    @given(body=query_bodies())
+    def check(body: Any) -> None:
         before = world(http)
         for scope in (f"/subscriptions/{SUB}", f"/subscriptions/{SUB}/resourceGroups/rg"):
             r = http.post(f"{scope}/providers/Microsoft.CostManagement/query", params=QV, json=body)
+            seen[r.status_code] = seen.get(r.status_code, 0) + 1
             assert r.status_code == 200 or 400 <= r.status_code < 500, (body, r.status_code, r.text)
             if r.status_code == 200:
                 assert set(r.json()["properties"]) == {"nextLink", "columns", "rows"}
             else:
                 assert is_arm_envelope(r.content), r.text
         assert world(http) == before
+
+    check()
+    assert seen.get(200) and any(400 <= s < 500 for s in seen), seen  # both kinds were reached
 
 
 def cost_client(azvm: AzvmServer) -> Any:

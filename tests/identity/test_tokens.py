@@ -151,9 +151,10 @@ def test_discovery_documents(azvm: AzvmServer) -> None:
     assert adfs["token_endpoint"] == f"{azvm.endpoint}/adfs/oauth2/token"
 
 
-def test_instance_discovery_needs_no_setting(trust: AzvmServer, monkeypatch: pytest.MonkeyPatch) -> None:
-    """MSAL asks login.microsoftonline.com about an authority it does not know; azvm (reached through its
-    proxy under that name) answers with the authority's own discovery document."""
+def test_instance_discovery_needs_no_setting(trust: AzvmServer) -> None:
+    """The instance-discovery endpoint MSAL asks (at login.microsoftonline.com) about an authority it does
+    not know, requested here straight from azvm: it answers with the authority's own discovery document.
+    (That MSAL's request reaches it through the proxy is not what this test checks.)"""
     with http_client(trust) as http:
         r = http.get("/common/discovery/instance", params={
             "api-version": "1.1", "authorization_endpoint": f"{trust.endpoint}/{TENANT}/oauth2/v2.0/authorize"})

@@ -282,25 +282,12 @@ def create_vm(azvm: AzvmServer, nic_id: str) -> Any:
             "networkProfile": {"networkInterfaces": [{"id": nic_id}]}}}).result()
 
 
-def attach(azvm: AzvmServer, nic_id: str, vm_id: str) -> None:
-    """What the VM service does when a VM takes a NIC (until it does so itself)."""
-    from azvm.domain.resource_id import ResourceId
-
-    res = azvm.emulator.service.resources
-    rid = ResourceId.parse(nic_id)
-    row = res.find(rid)
-    if row.body["properties"].get("virtualMachine") is None:
-        body = {**row.body, "properties": {**row.body["properties"], "virtualMachine": {"id": vm_id}}}
-        res.write(rid, body, row)
-
-
 def test_dynamic_public_ip_follows_its_vm(azvm: AzvmServer, net: NetworkManagementClient) -> None:
     vnet(net)
     p = pip(net, "dyn", sku="Basic")
     n = nic(net, publicIPAddress={"id": p.id})
     assert net.public_ip_addresses.get("rg", "dyn").ip_address is None  # no VM yet
     create_vm(azvm, n.id)
-    attach(azvm, n.id, VM_ID)
     got = net.network_interfaces.get("rg", "nic")
     assert got.virtual_machine.id.lower() == VM_ID.lower()
     assert got.mac_address is not None and got.mac_address.startswith("00-0D-3A-") and got.primary

@@ -245,7 +245,6 @@ def test_default_azure_credential_signs_in_through_the_proxy(live: Live, tmp_pat
     """No credential of azvm's: DefaultAzureCredential takes the service principal of the environment
     and asks login.microsoftonline.com for a token, which the proxy hands to azvm's token endpoint."""
     pytest.importorskip("azure.identity")
-    pytest.importorskip("azvm.identity", reason="azvm's identity provider (issue 9, items 1-2) is not here yet")
     script = SCRIPT.replace("from azvm.testing import StaticTokenCredential as Credential",
                             "from azure.identity import DefaultAzureCredential as Credential")
     (tmp_path / "script.py").write_text(script)
