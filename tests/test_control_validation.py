@@ -41,6 +41,8 @@ BAD_FAULTS: list[tuple[Any, str]] = [
     ([], "body"),
     ("operation", "body"),
     ({"kind": "operation", "vm": 5}, "vm"),
+    ({"kind": "operation", "op": "delete"}, "op"),  # a delete always completes: the fault would never apply
+    ({"kind": "operation", "op": "delete-force"}, "op"),
     ({"kind": "operation", "vm": [VM_ID]}, "vm"),
     ({"kind": "operation", "vm": {"id": VM_ID}}, "vm"),
     ({"kind": "operation", "vm": ""}, "vm"),

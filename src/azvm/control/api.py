@@ -12,7 +12,7 @@ from typing import Any
 
 from ..clock import ClockError, check_time, iso, parse_iso
 from ..domain.errors import ArmError, NotFound
-from ..domain.table import Op
+from ..domain.table import TABLE, Op, failable
 from ..service.billing import BillingService, shown, timeline_from_store
 from ..service.compute import ComputeService
 from ..service.views import status_entries
@@ -66,6 +66,9 @@ def parse_fault(body: Any) -> FaultSpec:
     op = text("op") or "*"
     if op not in FAULT_OPS:
         raise _invalid(f"op '{shown(op)}' is not an operation: expected one of {', '.join(FAULT_OPS)}.", "op")
+    if kind == "operation" and op != "*" and Op(op) not in failable(TABLE):
+        raise _invalid(f"A '{op}' always completes: no fault can make it fail. Expected one of"
+                       f" {', '.join(sorted(o.value for o in failable(TABLE)))}.", "op")
     if kind == "os-provisioning" and op not in ("*", Op.CREATE.value):
         raise _invalid("An os-provisioning fault shapes a create from an image: op must be 'create' or absent.", "op")
     code = text("code")

@@ -312,3 +312,10 @@ def load(text: str | None = None) -> Table:
 
 
 TABLE = load()
+
+
+def failable(table: Table) -> frozenset[Op]:
+    """The operations that an injected fault can end Failed: those that end in a state of their own
+    (a delete always completes, and some operations only keep the state they found)."""
+    return frozenset(op for (_s, op), r in table.rules.items()
+                     if r.final is not None and r.final.power is not None and r.final.prov != KEEP)
