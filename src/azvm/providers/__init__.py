@@ -15,7 +15,7 @@ from ..arm.versions import ApiVersionPolicy
 from ..service.billing import BillingService
 from ..service.compute import ComputeService
 from ..service.validation import check_location
-from . import compute, network, resource_health
+from . import compute, deployments, network, resource_graph, resource_health
 from .activity_log import ActivityLog
 from .compute.virtual_machines import VirtualMachines
 from .cost_management import CostManagement
@@ -55,6 +55,9 @@ def build_api(service: ComputeService, config: ServerConfig, versions: ApiVersio
     router.include(ActivityLog(api, service).routes())
     types += [ProviderType("Microsoft.ResourceHealth", "availabilityStatuses", "resourcehealth"),
               ProviderType("Microsoft.Insights", "eventtypes", "insights")]
+    for module in (deployments, resource_graph):
+        router.include(module.routes(api, service))
+        types += [ProviderType(module.NAMESPACE, t, family) for t, family in module.TYPES]
     router.include(ResourceManager(api, service, resources, types).routes())
     if control is not None:
         ctl = control
