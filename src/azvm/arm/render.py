@@ -12,7 +12,7 @@ from ..service.ports import GroupRow
 from ..service.views import provisioning_state, status_entries
 
 
-def instance_view(st: VmState, *, status_only: bool = False) -> dict[str, Any]:
+def instance_view(st: VmState, *, status_only: bool = False, power: bool = True) -> dict[str, Any]:
     props = st.row.model.get("properties", {})
     view: dict[str, Any] = {}
     osp = props.get("osProfile")
@@ -26,7 +26,7 @@ def instance_view(st: VmState, *, status_only: bool = False) -> dict[str, Any]:
         disks = [storage.get("osDisk", {})] + list(storage.get("dataDisks") or [])
         view["disks"] = [{"name": d.get("name"), "statuses": disk_status} for d in disks if d.get("name")]
         view["hyperVGeneration"] = "V1"
-    view["statuses"] = status_entries(st.phase)
+    view["statuses"] = status_entries(st.phase, power=power)
     exts = st.row.model.get("resources") or []
     if exts and not status_only:
         view["extensions"] = [extension_view(st, e) for e in exts]
@@ -77,7 +77,10 @@ def extension_body(st: VmState, ext: dict[str, Any], *, expand: bool = False) ->
     return body
 
 
-def vm_body(st: VmState, *, expand: bool = False, status_only: bool = False, user_data: bool = False) -> dict[str, Any]:
+def vm_body(st: VmState, *, expand: bool = False, status_only: bool = False, user_data: bool = False,
+            power: bool = True) -> dict[str, Any]:
+    """A VM as GET and the lists show it; `power` False leaves the power state out of its instance
+    view (a power-missing fault: "in rare situations" the list lacks it, SPEC.md section 3)."""
     m = st.row.model
     props_in = m.get("properties", {})
     props: dict[str, Any] = {}
@@ -88,7 +91,7 @@ def vm_body(st: VmState, *, expand: bool = False, status_only: bool = False, use
         if k not in ("hardwareProfile", "timeCreated") and (k != "userData" or user_data):
             props[k] = v  # userData only with $expand=userData, as Compute shows it
     if expand or status_only:
-        props["instanceView"] = instance_view(st, status_only=status_only)
+        props["instanceView"] = instance_view(st, status_only=status_only, power=power)
     if "timeCreated" in props_in:
         props["timeCreated"] = props_in["timeCreated"]
     body: dict[str, Any] = {"name": m.get("name"), "id": m.get("id"), "type": m.get("type"),

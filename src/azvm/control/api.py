@@ -5,107 +5,14 @@ Kept apart from the ARM surface: none of it exists on Azure.
 
 from __future__ import annotations
 
-import re
-import string
-from dataclasses import dataclass
 from typing import Any
 
 from ..clock import ClockError, check_time, iso, parse_iso
 from ..domain.errors import ArmError, NotFound
-from ..domain.table import TABLE, Op, failable
 from ..service.billing import BillingService, shown, timeline_from_store
 from ..service.compute import ComputeService
 from ..service.views import status_entries
 from ..wire import Deferred, Req, Response, json_response, text_response
-
-FAULT_KINDS = ("os-provisioning", "operation")
-FAULT_OPS = ("*", *(o.value for o in Op))
-MAX_FAULT_COUNT = 1_000_000
-MAX_FAULT_MESSAGE = 4096
-# an ARM error code: an identifier (letters, digits, '.', '_', '-'), as Azure's codes are
-_FAULT_CODE = re.compile(r"[A-Za-z][A-Za-z0-9_.\-]{0,127}")
-_SEGMENT = r"[^/\x00-\x1f\x7f]+"  # no control characters: a fault's vm is compared, shown and listed
-_VM_ID = re.compile(rf"/subscriptions/{_SEGMENT}/resourceGroups/{_SEGMENT}/providers/Microsoft\.Compute/"
-                    rf"virtualMachines/{_SEGMENT}", re.IGNORECASE)
-
-
-@dataclass(frozen=True)
-class FaultSpec:
-    op: str
-    kind: str
-    code: str | None
-    message: str | None
-    count: int
-    vm: str | None
-
-
-def _invalid(message: str, target: str) -> ArmError:
-    return ArmError(message, code="InvalidParameter", target=target)
-
-
-def parse_fault(body: Any) -> FaultSpec:
-    """A fault rule as POST /azvm/faults takes it: {"kind", "op"?, "code"?, "message"?, "count"?, "vm"?}."""
-    if not isinstance(body, dict):
-        raise _invalid('Expected a JSON object {"kind": "operation" | "os-provisioning", "op"?, "code"?, "message"?,'
-                       ' "count"?, "vm"?}.', "body")
-    for name in body:
-        if name not in FaultSpec.__dataclass_fields__:
-            raise _invalid(f"Unknown fault field '{shown(name)}': expected kind, op, code, message, count, vm.",
-                           shown(name))
-
-    def text(name: str) -> str | None:
-        v = body.get(name)
-        if v is not None and not isinstance(v, str):
-            raise _invalid(f"{name} must be a string, not {type(v).__name__ if not isinstance(v, list) else 'a list'}.",
-                           name)
-        return v
-
-    kind = text("kind")
-    if kind not in FAULT_KINDS:
-        raise _invalid(f"kind must be one of {', '.join(FAULT_KINDS)}.", "kind")
-    op = text("op") or "*"
-    if op not in FAULT_OPS:
-        raise _invalid(f"op '{shown(op)}' is not an operation: expected one of {', '.join(FAULT_OPS)}.", "op")
-    if kind == "operation" and op != "*" and Op(op) not in failable(TABLE):
-        raise _invalid(f"A '{op}' always completes: no fault can make it fail. Expected one of"
-                       f" {', '.join(sorted(o.value for o in failable(TABLE)))}.", "op")
-    if kind == "os-provisioning" and op not in ("*", Op.CREATE.value):
-        raise _invalid("An os-provisioning fault shapes a create from an image: op must be 'create' or absent.", "op")
-    code = text("code")
-    if code is not None and not _FAULT_CODE.fullmatch(code):
-        raise _invalid("code must be an error code: a letter, then up to 127 letters, digits, '.', '_' or '-'"
-                       " (e.g. InternalExecutionError).", "code")
-    message = text("message")
-    if message is not None:
-        check_fault_message(message)
-    count = body.get("count", 1)
-    if not isinstance(count, int) or isinstance(count, bool) or not 1 <= count <= MAX_FAULT_COUNT:
-        raise _invalid(f"count must be an integer from 1 to {MAX_FAULT_COUNT}.", "count")
-    vm = text("vm")
-    if vm is not None and not _VM_ID.fullmatch(vm):
-        raise _invalid("vm must be a VM resource id, /subscriptions/{id}/resourceGroups/{group}/providers/"
-                       "Microsoft.Compute/virtualMachines/{name}, or absent for any VM.", "vm")
-    return FaultSpec(op, kind, code, message, count, vm)
-
-
-def check_fault_message(message: str) -> None:
-    """A fault's message is a template: `{vm}` stands for the VM's name; `{{` and `}}` for braces."""
-    problem = ""
-    if not message.strip() or len(message) > MAX_FAULT_MESSAGE:
-        problem = f"message must be a non-empty string of at most {MAX_FAULT_MESSAGE} characters."
-    else:
-        try:
-            for _text, name, spec, conversion in string.Formatter().parse(message):
-                if name is not None and (name != "vm" or spec or conversion):
-                    problem = (f"message has the placeholder '{{{shown(name + (spec or ''))}}}': the only placeholder"
-                               " is {vm} (the VM's name); write {{ and }} for literal braces.")
-                    break
-            else:
-                message.format(vm="vm")
-        except (ValueError, KeyError, IndexError, AttributeError):
-            problem = "message has an unmatched '{' or '}': write {{ and }} for literal braces, {vm} for the VM's name."
-    if problem:
-        raise _invalid(problem, "message")
 
 
 class ControlApi:
@@ -154,16 +61,8 @@ class ControlApi:
                 raise ArmError("Expected {\"id\": \"<VM resource id>\"}.", code="InvalidParameter", target="id")
             op = self.svc.guest_shutdown(body["id"])
             return json_response({"id": body["id"], "startTime": iso(op.at_us), "endTime": iso(op.end_us)})
-        if p == ["faults"]:
-            if m == "GET":
-                return json_response({"value": [
-                    {"op": f.op, "kind": f.fault.kind, "code": f.fault.code, "message": f.fault.message,
-                     "remaining": f.remaining, "vm": f.vm} for f in self.svc.faults.rules]})
-            if m == "POST":
-                return self.add_fault(req.json())
-            if m == "DELETE":
-                self.svc.faults.clear()
-                return json_response({"value": []})
+        if p and p[0] == "faults":
+            return self.faults(req, m, p[1:])
         if p == ["history"] and m == "GET":
             return self.history(req)
         if p and p[0] == "billing" and m == "GET":
@@ -213,13 +112,28 @@ class ControlApi:
         except ClockError as e:
             raise ArmError(f"{e}.", code="InvalidParameter", target=name) from None
 
-    def add_fault(self, body: Any) -> Response:
-        """Every field is checked here, when the fault is accepted: a fault taken in is one that
-        every later matching request can apply (never a 500 then)."""
-        f = parse_fault(body)
-        rule = self.svc.faults.add(f.op, f.kind, code=f.code, message=f.message, count=f.count, vm=f.vm)
-        return json_response({"op": rule.op, "kind": rule.fault.kind, "code": rule.fault.code,
-                              "remaining": rule.remaining}, 201)
+    def faults(self, req: Req, m: str, rest: list[str]) -> Response:
+        """/azvm/faults: GET lists the rules (with where each stands), POST adds one or a list of them
+        (every field checked first: a bad one is a 400 and nothing is added), DELETE clears them;
+        /azvm/faults/{id}: GET shows one, DELETE removes it."""
+        faults = self.svc.faults
+        if not rest:
+            if m == "GET":
+                return json_response({"value": [r.to_json() for r in faults.rules]})
+            if m == "POST":
+                body = req.json()
+                if isinstance(body, list) and body:
+                    return json_response({"value": [r.to_json() for r in faults.take_all(body)]}, 201)
+                return json_response(faults.take(body).to_json(), 201)
+            if m == "DELETE":
+                faults.clear()
+                return json_response({"value": []})
+        elif len(rest) == 1 and m in ("GET", "DELETE"):
+            rule = faults.get(rest[0]) if m == "GET" else faults.remove(rest[0])
+            if rule is None:
+                raise NotFound(f"No fault '{shown(req.parts[2])}': GET /azvm/faults lists them.", code="NotFound")
+            return json_response(rule.to_json())
+        raise ArmError(f"No azvm control resource at '/{'/'.join(req.parts)}' for {m}.", code="NotFound")
 
     def bill(self, req: Req, rest: list[str]) -> Response | Deferred:
         """GET /azvm/billing[?from&to&groupBy&rules], /azvm/billing/explain?id=, /azvm/billing/what-if,

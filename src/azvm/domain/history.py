@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any, NamedTuple
 
 from .states import OperationStatus, PowerState, Prov
@@ -24,6 +25,7 @@ from .table import (
     Rule,
     Situation,
     Table,
+    failable,
     settle,
     situation_of,
 )
@@ -58,16 +60,52 @@ class Phase(NamedTuple):
         return f"ProvisioningState/{self.prov}"
 
 
+class FaultKind(StrEnum):
+    """What an injected fault does (docs/faults.md).
+
+    Plan faults shape an operation's plan when it is accepted, so they replay identically:
+    - OS_PROVISIONING: a create from an image ends Failed/<code> while the VM stays Running (billed);
+    - OPERATION: the operation ends Failed/<code>; the power state settles where it was;
+    - PREEMPTED: the platform preempts the operation: it ends Canceled (OperationPreempted) and
+      the VM settles where it was;
+    - SLOW: the operation's phases last longer than its profile says (a factor, added seconds).
+    Read faults change what a read shows, never the history:
+    - POWER_MISSING: a VM's power state is missing from a list with statusOnly=true;
+    - POWER_UNKNOWN: a VM reads `PowerState/unknown`.
+    THROTTLE answers a request 429 as ARM or Compute does when a rate-limit bucket is empty.
+    """
+
+    OS_PROVISIONING = "os-provisioning"
+    OPERATION = "operation"
+    PREEMPTED = "preempted"
+    SLOW = "slow"
+    POWER_MISSING = "power-missing"
+    POWER_UNKNOWN = "power-unknown"
+    THROTTLE = "throttle"
+
+
+PLAN_FAULTS = frozenset({FaultKind.OS_PROVISIONING, FaultKind.OPERATION, FaultKind.PREEMPTED, FaultKind.SLOW})
+READ_FAULTS = frozenset({FaultKind.POWER_MISSING, FaultKind.POWER_UNKNOWN})
+
+
 class Fault(NamedTuple):
     """A fault decided when an operation is accepted; part of its plan, so it replays identically.
 
-    kind "os-provisioning": a create from an image ends Failed/<code> while the VM stays Running.
-    kind "operation": the operation ends Failed/<code>; the power state settles where it was.
+    `kind` is an outcome FaultKind (os-provisioning, operation, preempted); `code` and `message`
+    are the error the operation ends with (`{vm}` in the message stands for the VM's name).
     """
 
     kind: str
     code: str
     message: str
+
+
+class Stretch(NamedTuple):
+    """A slow operation: every phase of its plan lasts `factor` times its profile's duration, and
+    its last phase before the final one `extra_us` more."""
+
+    factor: float = 1.0
+    extra_us: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,7 +116,8 @@ class Operation:
     phases: tuple[Phase, ...]
     preempts: bool = True
     model: dict[str, Any] | None = None  # the VM's model from this operation on (create, update)
-    error: tuple[str, str] | None = None  # the operation's own error when it ends Failed
+    error: tuple[str, str] | None = None  # the operation's own error when it ends Failed (or Canceled)
+    canceled: bool = False  # it ends Canceled with `error` (preempted by the platform), not Failed
 
     @property
     def end_us(self) -> int:
@@ -98,6 +137,8 @@ class Operation:
             d["model"] = self.model
         if self.error is not None:
             d["error"] = list(self.error)
+        if self.canceled:
+            d["canceled"] = True
         return d
 
     @classmethod
@@ -106,7 +147,7 @@ class Operation:
                              (p[4][0], p[4][1]) if p[4] else None) for p in d["phases"])
         err = d.get("error")
         return cls(d["id"], d["name"], d["at"], phases, d.get("preempts", True), d.get("model"),
-                   (err[0], err[1]) if err else None)
+                   (err[0], err[1]) if err else None, bool(d.get("canceled", False)))
 
 
 _PROV = {p.value: p for p in Prov}  # stored values back to enums (a dict lookup, on the hot read path)
@@ -137,6 +178,8 @@ def operation_status(op: Operation, successor: Operation | None, t_us: int) -> O
             return OperationView(op, OperationStatus.CANCELED, successor.at_us, PREEMPTED)
     if t_us < op.end_us:
         return OperationView(op, OperationStatus.IN_PROGRESS, None, None)
+    if op.canceled:
+        return OperationView(op, OperationStatus.CANCELED, op.end_us, op.error)
     if op.error is not None:
         return OperationView(op, OperationStatus.FAILED, op.end_us, op.error)
     return OperationView(op, OperationStatus.SUCCEEDED, op.end_us, None)
@@ -175,11 +218,13 @@ class Refused(Exception):
 
 def plan(op: Op, current: Phase | None, at_us: int, *, vm_name: str, profile: str = "azure",
          extensions: int = 0, fault: Fault | None = None, table: Table = TABLE,
-         ongoing: Operation | None = None) -> tuple[tuple[Phase, ...], tuple[str, str] | None, bool]:
+         ongoing: Operation | None = None,
+         stretch: Stretch | None = None) -> tuple[tuple[Phase, ...], tuple[str, str] | None, bool]:
     """Decide what `op`, accepted at `at_us` on a VM now in phase `current`, will do.
 
     Returns (phases, error, preempts). Raises Refused where Azure refuses (409), KeyError where
-    the table has no rule (an operation on an absent VM: the caller answers 404).
+    the table has no rule (an operation on an absent VM: the caller answers 404). `fault` ends the
+    operation Failed or Canceled (`fault_applies` says whether it can); `stretch` slows it down.
     """
     situation = Situation.ABSENT if current is None or current.power is None else current.situation
     rule = table.rule(situation, op)
@@ -207,7 +252,9 @@ def plan(op: Op, current: Phase | None, at_us: int, *, vm_name: str, profile: st
             seconds = durations["os_complete"] + extensions * durations["extension"]
         else:
             seconds = durations[st.duration]
-        t += max(1, round(seconds * US))
+        t += max(1, round(seconds * (stretch.factor if stretch is not None else 1.0) * US))
+    if stretch is not None:
+        t += stretch.extra_us
     f = rule.final
     if f.power is None:
         phases.append(Phase(t, Prov.DELETING, None))
@@ -218,16 +265,36 @@ def plan(op: Op, current: Phase | None, at_us: int, *, vm_name: str, profile: st
     if f.prov == KEEP:
         phases.append(Phase(t, cur_prov, power, hib, cur_err))
         return tuple(phases), None, True
-    if fault is not None:
-        if fault.kind == "os-provisioning" and op == Op.CREATE:
+    if fault is not None and fault_applies(fault.kind, op):
+        err = (fault.code, fault.message.format(vm=vm_name))
+        if fault.kind == FaultKind.OS_PROVISIONING:
             # OS provisioning fails: the VM stays deployed, Running and billed (SPEC.md section 2)
-            err = (fault.code, fault.message.format(vm=vm_name))
             phases.append(Phase(t, Prov.FAILED, PowerState.RUNNING, False, err))
             return tuple(phases), err, True
-        if fault.kind == "operation":
-            err = (fault.code, fault.message.format(vm=vm_name))
-            before = PowerState.RUNNING if op in CREATE_OPS else settle(cur_power)
-            phases.append(Phase(t, Prov.FAILED, before, cur_hib and before == PowerState.DEALLOCATED, err))
+        before = PowerState.RUNNING if op in CREATE_OPS else settle(cur_power)
+        hib_before = cur_hib and before == PowerState.DEALLOCATED
+        if fault.kind == FaultKind.PREEMPTED:
+            # the platform cancels it: nothing it asked for happens, the VM settles where it was
+            phases.append(Phase(t, Prov.SUCCEEDED, before, hib_before))
             return tuple(phases), err, True
+        phases.append(Phase(t, Prov.FAILED, before, hib_before, err))
+        return tuple(phases), err, True
     phases.append(Phase(t, Prov.SUCCEEDED, power, hib))
     return tuple(phases), None, True
+
+
+def fault_applies(kind: str, op: Op, table: Table = TABLE) -> bool:
+    """Whether an outcome fault of this kind can shape `op`: an OS provisioning failure shapes a
+    create from an image; a failure, an operation that ends in a state of its own (a delete always
+    completes); a preemption, such an operation on an existing VM (not a create)."""
+    if kind == FaultKind.OS_PROVISIONING:
+        return op == Op.CREATE
+    ops = _FAILABLE if table is TABLE else failable(table)
+    if kind == FaultKind.OPERATION:
+        return op in ops
+    if kind == FaultKind.PREEMPTED:
+        return op in ops and op not in CREATE_OPS
+    return False
+
+
+_FAILABLE = failable(TABLE)

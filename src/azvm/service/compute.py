@@ -19,6 +19,7 @@ from ..domain.errors import (
 )
 from ..domain.history import (
     US,
+    FaultKind,
     History,
     Operation,
     OperationView,
@@ -29,7 +30,7 @@ from ..domain.history import (
     plan,
 )
 from ..domain.resource_id import ResourceId
-from ..domain.states import OperationStatus
+from ..domain.states import OperationStatus, PowerState
 from ..domain.table import TABLE, Op, Situation, Table
 from ..ids import IdSource
 from . import catalog, extensions
@@ -98,7 +99,7 @@ class ComputeService:
     def __post_init__(self) -> None:
         self._lock = threading.RLock()
         self.time = ClockKeeper(self.clock, self.store, shared=self.settings.shared_clock, lock=self._lock)
-        self.faults = Faults()
+        self.faults = Faults.restore(self.store)  # the rules in force, where their sequences stand
         self.groups = ResourceGroups(self.store, self.time, self.ids, self._lock)
         self.groups.empty = self._empty_group
         self.resources = Resources(self.store, self.now, self.ids, group_reader=self.groups.live,
@@ -185,12 +186,12 @@ class ComputeService:
                         f"Operation 'deallocate' with hibernate=true is not allowed on VM '{name}' since"
                         " hibernation is not enabled on it (additionalCapabilities.hibernationEnabled).")
             ongoing = row.last if row is not None and live else None
-            fault_rule = self.faults.peek(op_eff, key)
+            faults = self.faults.decide(op_eff, key)  # nothing moves unless the operation is accepted
             try:
                 phases, error, preempts = plan(
                     op_eff, current, now, vm_name=name, profile=self.settings.profile,
                     extensions=len((model or (row.model if row else {})).get("resources") or []),
-                    fault=fault_rule.fault if fault_rule else None, table=self.table, ongoing=ongoing)
+                    fault=faults.fault, table=self.table, ongoing=ongoing, stretch=faults.stretch)
             except Refused as r:
                 raise OperationNotAllowed(r.message) from None
             if extra_us and preempts and len(phases) > 1:  # an extension installs within the update
@@ -204,7 +205,9 @@ class ComputeService:
                                                      model, now)
             elif preempts and gone is not None and row is not None:
                 writes = self.neighbours.plan_delete(the_id, row.model, gone)
-            operation = Operation(self.ids.uuid(), op_eff.value, now, phases, preempts, model, error)
+            canceled = error is not None and preempts and faults.outcome is not None \
+                and faults.outcome.kind == FaultKind.PREEMPTED
+            operation = Operation(self.ids.uuid(), op_eff.value, now, phases, preempts, model, error, canceled)
             base_rg = rg if row is None or not live else row.rg
             base_name = name if row is None or not live else row.name
             new_row = VmRow(key, sub, base_rg, base_name, new_model.get("location", ""),
@@ -214,8 +217,7 @@ class ComputeService:
                                   id_counter=self.ids.counter if self.ids.seed is not None else None)
             except ConcurrencyError:
                 continue
-            if fault_rule is not None and error is not None and preempts:
-                fault_rule.remaining -= 1  # the fault shaped this accepted operation
+            self.faults.commit(faults, shaped=preempts)  # in this request's transaction
             for write in writes:
                 write()
             return operation, new_row
@@ -412,7 +414,7 @@ class ComputeService:
     def update(self, sub: str, rg: str, name: str, patch: Any) -> tuple[VmState, Operation]:
         self.groups.require_writable(sub, rg)
         if not isinstance(patch, dict):
-            self.require_vm(sub, rg, name)  # a missing VM is a 404 whatever the body
+            self.require_vm(sub, rg, name, read=False)  # a missing VM is a 404 whatever the body
             raise ArmError("The request content was invalid and could not be deserialized: the body must be a"
                            " JSON object.", code="InvalidRequestContent")
         op, row = self._command(sub, rg, name, Op.UPDATE, patch=patch)
@@ -471,7 +473,7 @@ class ComputeService:
                       body: Any) -> tuple[VmState, Operation, dict[str, Any], bool]:
         """Create or replace an extension: an update of its VM that lasts the extension's install."""
         self.groups.require_writable(sub, rg)
-        st = self.require_vm(sub, rg, vm)
+        st = self.require_vm(sub, rg, vm, read=False)
         created = extensions.find(st.row.model, name) is None
 
         def change(row: VmRow, now: int) -> dict[str, Any]:
@@ -505,7 +507,7 @@ class ComputeService:
     def delete_extension(self, sub: str, rg: str, vm: str, name: str) -> tuple[Operation, str] | None:
         """Remove an extension (an update of its VM); None when there is no such extension."""
         self.groups.require_writable(sub, rg)
-        st = self.require_vm(sub, rg, vm)
+        st = self.require_vm(sub, rg, vm, read=False)
         if extensions.find(st.row.model, name) is None:
             return None
 
@@ -551,7 +553,9 @@ class ComputeService:
             return None
         return self.get_state_row(row, at_us)
 
-    def require_vm(self, sub: str, rg: str, name: str, *, skip_update: bool = False) -> VmState:
+    def require_vm(self, sub: str, rg: str, name: str, *, skip_update: bool = False, read: bool = True) -> VmState:
+        """The VM now (404 when it is not there). `read`: what a client reads, so a read fault
+        (`PowerState/unknown`) may apply; commands that look at the VM pass False."""
         st = self.get_state(sub, rg, name)
         if st is None:
             self.groups.require(sub, rg)
@@ -562,6 +566,13 @@ class ComputeService:
             # a client polling an update (PATCH/PUT) by GETs of the VM is waiting on it
             self._skip_to(self._next_boundary(st.row.last, st.at_us))
             st = self.get_state(sub, rg, name) or st
+        return self.as_read(st) if read else st
+
+    def as_read(self, st: VmState) -> VmState:
+        """A VM as one read shows it: `PowerState/unknown` when a power-unknown fault applies to this
+        read (the history is untouched: the VM is as it was, and billed as it is)."""
+        if self.faults.reads_on and self.faults.on_read(FaultKind.POWER_UNKNOWN, st.row.key):
+            return VmState(st.row, st.phase._replace(power=PowerState.UNKNOWN), st.at_us)
         return st
 
     def state_at(self, key: str, at_us: int) -> VmState | None:
@@ -588,6 +599,7 @@ class ComputeService:
         now = self.now()
         out: list[VmState] = []
         after = after_key
+        faulty = self.faults.reads_on  # read faults in force: each VM listed is one read of it
         while len(out) < lim:
             rows = self.store.list_vms(sub=sub, rg=rg, location=location, live_at_us=now, after_key=after,
                                        limit=lim - len(out))
@@ -596,7 +608,7 @@ class ComputeService:
             for r in rows:
                 st = self.get_state_row(r, now)
                 if st is not None:
-                    out.append(st)
+                    out.append(self.as_read(st) if faulty else st)
             after = rows[-1].key
         more = self.store.list_vms(sub=sub, rg=rg, location=location, live_at_us=now, after_key=after, limit=1)
         return out, (after if more else None)
@@ -630,7 +642,7 @@ class ComputeService:
         for it to contradict); with `seed` ids restart from that seed."""
         with self._lock:
             self.store.reset()
-            self.faults.clear()
+            self.faults.clear(save=False)  # the store's copy went with the reset
             if seed is not None:
                 self.ids.seed, self.ids.counter = seed, 0
             self.time.restart(start_us=start_us, skip=skip)

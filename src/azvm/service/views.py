@@ -13,13 +13,17 @@ _PROV = {p: ("Error" if p == Prov.FAILED else "Info", p.display) for p in Prov}
 _POWER = {p: (p.code, p.display) for p in PowerState}
 
 
-def status_entries(phase: Phase) -> list[dict[str, Any]]:
+def status_entries(phase: Phase, *, power: bool = True) -> list[dict[str, Any]]:
+    """The instance view's statuses: the provisioning state, then the power state (none when
+    `power` is False: what a list shows when the power state could not be retrieved)."""
     prov = phase.prov
     level, display = _PROV[prov]
     first: dict[str, Any] = {"code": phase.prov_code, "level": level, "displayStatus": display}
     if prov == Prov.FAILED and phase.error is not None:
         first["message"] = phase.error[1]
     first["time"] = iso(phase.at_us)
+    if not power:
+        return [first]
     assert phase.power is not None
     code, power_display = _POWER[phase.power]
     out = [first, {"code": code, "level": "Info", "displayStatus": power_display}]

@@ -13,6 +13,7 @@ from ...arm.app import ArmApi
 from ...arm.http import Req, Response, empty_response, json_response
 from ...arm.routes import Params, RouteHandler, RouteRow
 from ...domain.errors import ArmError
+from ...domain.history import FaultKind
 from ...domain.states import OperationStatus
 from ...domain.table import Op
 from ...service.compute import ComputeService
@@ -82,7 +83,12 @@ class VirtualMachines:
                            " values are 'instanceView'.", code="InvalidParameter", target="$expand")
         vms, last = self.svc.list_vms(sub, rg=rg, location=location, after_key=self.api.page_after(req),
                                       limit=self.api.page_limit(req))
-        value = [render.vm_body(st, expand=expand == "instanceview", status_only=status_only) for st in vms]
+        faults = self.svc.faults
+        if status_only and faults.reads_on:  # the power state may be missing (SPEC.md section 3)
+            value = [render.vm_body(st, status_only=True,
+                                    power=not faults.on_read(FaultKind.POWER_MISSING, st.row.key)) for st in vms]
+        else:
+            value = [render.vm_body(st, expand=expand == "instanceview", status_only=status_only) for st in vms]
         return json_response(self.api.page(req, value, last))
 
     def location_sizes(self, req: Req, p: Params) -> Response:
