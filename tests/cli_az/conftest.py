@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,9 +35,12 @@ class Az:
     exe: Path
     env: dict[str, str]
     ran: list[subprocess.CompletedProcess[str]] = field(default_factory=list)
+    took: list[float] = field(default_factory=list)  # each command's real time (seconds), in the order run
 
     def run(self, *args: str, expect: int = 0) -> subprocess.CompletedProcess[str]:
+        start = time.monotonic()
         r = subprocess.run([str(self.exe), *args], env=self.env, capture_output=True, text=True, timeout=180)
+        self.took.append(time.monotonic() - start)
         self.ran.append(r)
         assert r.returncode == expect, f"az {' '.join(args)} -> {r.returncode}\n{r.stdout}\n{r.stderr}"
         return r
@@ -51,12 +55,33 @@ def ca_of(server: AzvmServer) -> Path:
     return server.cert.parent / "ca.pem"
 
 
-def cloud_register(server: AzvmServer) -> list[str]:
-    """`az cloud register` for `server` (recipe A of the CLI reference; the README's own words)."""
+def cloud_register(server: AzvmServer, *more: str) -> list[str]:
+    """`az cloud register` for `server` (recipe A of the CLI reference; the README's own words), and `more`
+    options (e.g. `--endpoint-vm-image-alias-doc URL`)."""
     return ["cloud", "register", "-n", "azvm", "--endpoint-resource-manager", f"{server.endpoint}/",
             "--endpoint-active-directory", server.endpoint,
             "--endpoint-active-directory-resource-id", "https://management.core.windows.net/",
-            "--skip-endpoint-discovery"]
+            "--skip-endpoint-discovery", *more]
+
+
+def az_env(server: AzvmServer, config: Path, **extra: str) -> dict[str, str]:
+    """The environment of an `az` for `server` with its profile in `config` (made owner-only)."""
+    config.mkdir(mode=0o700, parents=True, exist_ok=True)
+    return {**clean_environ(), "AZURE_CONFIG_DIR": str(config), "REQUESTS_CA_BUNDLE": str(ca_of(server)),
+            "AZURE_CORE_INSTANCE_DISCOVERY": "false", "AZURE_CORE_COLLECT_TELEMETRY": "false",
+            "AZURE_CORE_NO_COLOR": "true", **extra}
+
+
+TENANT = "00000000-0000-0000-0000-000000000001"
+
+
+def sign_in(az: Az, server: AzvmServer, *register: str) -> Az:
+    """Registers `server` as the cloud `azvm` (with `register`'s extra options), selects it and signs in
+    with a service principal (any id and secret: azvm's open mode)."""
+    az.run(*cloud_register(server, *register))
+    az.run("cloud", "set", "-n", "azvm")
+    az.run("login", "--service-principal", "-u", "any-app", "-p", "any-secret", "--tenant", TENANT)
+    return az
 
 
 @pytest.fixture
@@ -64,11 +89,6 @@ def az_for(az: Path, tmp_path: Path) -> Any:
     """az_for(server): an `Az` for `server`, its profile in tmp_path, not signed in yet."""
 
     def make(server: AzvmServer, **extra: str) -> Az:
-        config = tmp_path / "azure-config"
-        config.mkdir(mode=0o700, exist_ok=True)
-        env = {**clean_environ(), "AZURE_CONFIG_DIR": str(config), "REQUESTS_CA_BUNDLE": str(ca_of(server)),
-               "AZURE_CORE_INSTANCE_DISCOVERY": "false", "AZURE_CORE_COLLECT_TELEMETRY": "false",
-               "AZURE_CORE_NO_COLOR": "true", **extra}
-        return Az(az, env)
+        return Az(az, az_env(server, tmp_path / "azure-config", **extra))
 
     return make

@@ -1,7 +1,9 @@
-"""The platform image catalog (`src/azvm/data/images.json`): what a VM's imageReference may name.
+"""The platform image catalog (`src/azvm/data/images.json`): what a VM's imageReference may name, and
+the VM extension handlers (publisher, type, versions) that `az vm extension set` looks up.
 
 Names compare case-insensitively, as Compute compares them; `latest` is the newest version (versions
-compare as dotted numbers). Every image is offered in every region azvm knows.
+compare as dotted numbers). Every image and extension is offered in every region azvm knows. A
+publisher is one name space for both kinds, as on Azure (`locations/{l}/publishers` lists both).
 """
 
 from __future__ import annotations
@@ -29,18 +31,43 @@ class Image:
         return self.versions[-1]
 
 
+@dataclass(frozen=True)
+class ExtensionImage:
+    """A VM extension handler (VirtualMachineExtensionImage): what an extension's publisher and type name."""
+
+    publisher: str
+    type: str
+    operating_system: str  # "Linux" or "Windows"
+    compute_role: str  # "IaaS"
+    handler_schema: str
+    vm_scale_set_enabled: bool
+    supports_multiple_extensions: bool
+    versions: tuple[str, ...]  # oldest first
+
+    @property
+    def latest(self) -> str:
+        return self.versions[-1]
+
+
 def _version_key(v: str) -> tuple[int, ...]:
     return tuple(int(p) if p.isdigit() else 0 for p in v.split("."))
 
 
-def _load() -> list[Image]:
+def _load() -> tuple[list[Image], list[ExtensionImage]]:
     doc = json.loads(resources.files("azvm.data").joinpath("images.json").read_text("utf-8"))
-    return [Image(i["publisher"], i["offer"], i["sku"], i["osType"], i["hyperVGeneration"], int(i["sizeInGb"]),
-                  tuple(sorted(i["versions"], key=_version_key))) for i in doc["images"]]
+    images = [Image(i["publisher"], i["offer"], i["sku"], i["osType"], i["hyperVGeneration"], int(i["sizeInGb"]),
+                    tuple(sorted(i["versions"], key=_version_key))) for i in doc["images"]]
+    extensions = [ExtensionImage(e["publisher"], e["type"], e["operatingSystem"], e["computeRole"], e["handlerSchema"],
+                                 bool(e["vmScaleSetEnabled"]), bool(e["supportsMultipleExtensions"]),
+                                 tuple(sorted(e["versions"], key=_version_key))) for e in doc["extensions"]]
+    return images, extensions
 
 
-IMAGES: tuple[Image, ...] = tuple(_load())
+_IMAGES, _EXTENSIONS = _load()
+IMAGES: tuple[Image, ...] = tuple(_IMAGES)
+EXTENSIONS: tuple[ExtensionImage, ...] = tuple(_EXTENSIONS)
 _BY_KEY = {(i.publisher.lower(), i.offer.lower(), i.sku.lower()): i for i in IMAGES}
+_PUBLISHERS = {p.lower(): p for p in sorted({i.publisher for i in IMAGES} | {e.publisher for e in EXTENSIONS})}
 
 
 class PlatformImageNotFound(NotFound):
@@ -48,12 +75,20 @@ class PlatformImageNotFound(NotFound):
 
 
 def publishers() -> list[str]:
-    return sorted({i.publisher for i in IMAGES}, key=str.lower)
+    """Every publisher, of images or of extensions (or both)."""
+    return sorted(_PUBLISHERS.values(), key=str.lower)
 
 
-def offers(publisher: str) -> list[str] | None:
-    found = sorted({i.offer for i in IMAGES if i.publisher.lower() == publisher.lower()}, key=str.lower)
-    return found or None
+def publisher(name: str) -> str | None:
+    """A publisher's name as the catalog spells it; None for one it does not know."""
+    return _PUBLISHERS.get(name.lower())
+
+
+def offers(publisher_name: str) -> list[str] | None:
+    """A publisher's image offers: empty for a publisher of extensions only, None for an unknown one."""
+    if publisher(publisher_name) is None:
+        return None
+    return sorted({i.offer for i in IMAGES if i.publisher.lower() == publisher_name.lower()}, key=str.lower)
 
 
 def skus(publisher: str, offer: str) -> list[Image] | None:
@@ -63,6 +98,19 @@ def skus(publisher: str, offer: str) -> list[Image] | None:
 
 def image(publisher: str, offer: str, sku: str) -> Image | None:
     return _BY_KEY.get((publisher.lower(), offer.lower(), sku.lower()))
+
+
+def extension_types(publisher_name: str) -> list[ExtensionImage] | None:
+    """A publisher's extension handlers: empty for a publisher of images only, None for an unknown one."""
+    if publisher(publisher_name) is None:
+        return None
+    found = [e for e in EXTENSIONS if e.publisher.lower() == publisher_name.lower()]
+    return sorted(found, key=lambda e: e.type.lower())
+
+
+def extension(publisher_name: str, type_name: str) -> ExtensionImage | None:
+    return next((e for e in EXTENSIONS if e.publisher.lower() == publisher_name.lower()
+                 and e.type.lower() == type_name.lower()), None)
 
 
 def resolve(ref: dict[str, Any]) -> tuple[Image, str] | None:
@@ -88,4 +136,5 @@ def resolve(ref: dict[str, Any]) -> tuple[Image, str] | None:
     return img, exact
 
 
-__all__ = ["IMAGES", "Image", "PlatformImageNotFound", "image", "offers", "publishers", "resolve", "skus"]
+__all__ = ["EXTENSIONS", "IMAGES", "ExtensionImage", "Image", "PlatformImageNotFound", "extension", "extension_types",
+           "image", "offers", "publisher", "publishers", "resolve", "skus"]
