@@ -13,8 +13,10 @@ the simulated time continues where it was, which keeps every VM's history meanin
 
 from __future__ import annotations
 
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -98,6 +100,7 @@ class Clock:
         self._state = state
         self._wall = wall
         self._on_change = on_change
+        self._replay = threading.local()  # .us: the instant that scheduled work in this thread runs at
 
     @classmethod
     def real(cls, speed: float = 1.0, *, start_us: int | None = None, skip: bool = False,
@@ -115,6 +118,9 @@ class Clock:
         return self._state
 
     def now_us(self) -> int:
+        pinned: int | None = getattr(self._replay, "us", None)
+        if pinned is not None:
+            return pinned
         s = self._state
         if s.speed == 0:
             return s.sim_anchor_us
@@ -123,6 +129,25 @@ class Clock:
 
     def wall_us(self) -> int:
         return self._wall()
+
+    @property
+    def replaying(self) -> bool:
+        return getattr(self._replay, "us", None) is not None
+
+    @contextmanager
+    def replay_at(self, us: int) -> Iterator[None]:
+        """Scheduled work that fell due at `us` (now or in the past: a deployment's next resource)
+        runs as of `us` in this thread, so that what it writes is dated when it was due, not when it
+        was noticed; other threads, and the clock itself, are unaffected. Time skipping does not
+        move the clock meanwhile (`jump_to` is a no-op)."""
+        if us > self.now_us():
+            raise ClockError(f"scheduled work cannot run ahead of the clock: {iso(us)} is after {iso(self.now_us())}")
+        before: int | None = getattr(self._replay, "us", None)
+        self._replay.us = us
+        try:
+            yield
+        finally:
+            self._replay.us = before
 
     def load(self, state: ClockState) -> None:
         """Adopt a persisted state (never moving backwards)."""
@@ -154,7 +179,7 @@ class Clock:
         """Time skipping: move forward to `us` if it is still ahead (never past MAX_US: a phase
         planned after the end of time is never reached)."""
         us = min(us, MAX_US)
-        if us > self.now_us():
+        if us > self.now_us() and not self.replaying:
             self._reanchor(us)
 
     def set_speed(self, speed: float) -> None:

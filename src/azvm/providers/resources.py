@@ -184,8 +184,9 @@ class ResourceManager:
         while wanted is None or wanted.lower() != VM_TYPE.lower():
             rows, after = self.res.page(sub=sub, rg=rg, type_=wanted, after=after, limit=1000)
             for r in rows:
-                if "/" in r.type.split("/", 1)[1]:
-                    continue  # child resources are not listed on their own
+                spec = self.res.spec(r.type)
+                if "/" in r.type.split("/", 1)[1] or (spec is not None and not spec.listed):
+                    continue  # child resources are not listed on their own, nor deployments
                 out.append(_generic_entry(str(r.body.get("id")), r.name, r.type, r.location, r.body.get("tags")))
             if after is None:
                 break

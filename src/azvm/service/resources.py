@@ -56,6 +56,7 @@ class ResourceType:
     top_level: tuple[str, ...] = ("sku", "zones", "extendedLocation")  # top-level fields kept from a PUT
     name_check: Callable[[str], None] | None = None
     put_status: tuple[int, int] = (201, 200)  # a PUT's answer: (created, replaced); Compute disks answer 202
+    listed: bool = True  # shown in the generic lists (/resources, Resource Graph); deployments are not
 
     @property
     def is_child(self) -> bool:

@@ -113,12 +113,24 @@ def check_size(value: Any) -> str:
     return SIZE_NAMES[size.lower()]
 
 
+def without_nulls(value: Any) -> Any:
+    """A JSON value with its null-valued object members left out: a property sent as null is one not
+    sent (what `az vm create` relies on: its template has `"osDisk": {"name": null, ...}` and
+    `"deleteOption": null`, and the VM it makes has Azure's defaults there; az-vm-create.md §4.1)."""
+    if isinstance(value, dict):
+        return {k: without_nulls(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [without_nulls(v) for v in value]
+    return value
+
+
 def check_vm_body(body: Any, *, existing: bool) -> dict[str, Any]:
-    """Validate a PUT body; returns its properties. Raises InvalidParameter (400) with a target."""
+    """Validate a PUT body; returns its properties (null members left out). Raises InvalidParameter
+    (400) with a target."""
     if not isinstance(body, dict):
         raise InvalidParameter("The request body must be a JSON object describing the virtual machine.",
                                target="body")
-    props = _obj(body.get("properties"), "properties", required=not existing)
+    props = without_nulls(_obj(body.get("properties"), "properties", required=not existing))
     hw = _obj(props.get("hardwareProfile"), "hardwareProfile", required=not existing)
     if not existing or "vmSize" in hw:  # a PUT on an existing VM keeps what it omits
         check_size(hw.get("vmSize"))
