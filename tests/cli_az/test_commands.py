@@ -118,13 +118,17 @@ def test_vm_list_show_and_instance_view(cli: Az, server: AzvmServer) -> None:
     windows = server.create_vm("win1", resource_group="rg-reads", image="windows", size="Standard_D2s_v5",
                                public_ip=True)
     net = f"{rg_path(server, 'rg-reads')}/providers/Microsoft.Network"
+    with_dns = {"location": "eastus", "sku": {"name": "Standard"}, "properties": {
+        "publicIPAllocationMethod": "Static", "dnsSettings": {"domainNameLabel": "web1-azvm"}}}
+    server.arm("PUT", f"{net}/publicIPAddresses/web1-ip", with_dns, api_version=NET_API)
     ips = {p["name"]: p["properties"]["ipAddress"] for p in held_list(server, f"{net}/publicIPAddresses", NET_API)}
     nics = {n["name"]: n["properties"] for n in held_list(server, f"{net}/networkInterfaces", NET_API)}
 
     rows = table(cli.run("vm", "list", "-d", "-g", "rg-reads", "-o", "table").stdout)
-    assert [(r["Name"], r["ResourceGroup"], r["PowerState"], r["PublicIps"], r["Location"]) for r in rows] == [
-        ("web1", "rg-reads", "VM running", ips["web1-ip"], "eastus"),
-        ("win1", "rg-reads", "VM running", ips["win1-ip"], "eastus")]
+    assert [(r["Name"], r["ResourceGroup"], r["PowerState"], r["PublicIps"], r["Fqdns"], r["Location"])
+            for r in rows] == [
+        ("web1", "rg-reads", "VM running", ips["web1-ip"], "web1-azvm.eastus.cloudapp.azure.com", "eastus"),
+        ("win1", "rg-reads", "VM running", ips["win1-ip"], "", "eastus")]
     assert all(ip.count(".") == 3 for ip in ips.values())
 
     listed = cli.json("vm", "list", "-d", "-g", "rg-reads")
@@ -219,6 +223,10 @@ def test_list_sizes_and_skus(cli: Az, server: AzvmServer) -> None:
     assert {(r["ResourceType"], r["Locations"], r["Name"], r["Zones"], r["Restrictions"]) for r in rows} == {
         ("virtualMachines", "eastus", "Standard_B2s", "1,2,3", "None"),
         ("virtualMachines", "eastus", "Standard_B2s_v2", "1,2,3", "None")}
+    # westus has no availability zones: its SKUs name none, and --zone leaves them out
+    rows = table(cli.run("vm", "list-skus", "-l", "westus", "--size", "Standard_B2s", "-o", "table").stdout)
+    assert {(r["Name"], r["Zones"]) for r in rows} == {("Standard_B2s", ""), ("Standard_B2s_v2", "")}
+    assert cli.json("vm", "list-skus", "-l", "westus", "--size", "Standard_B2s", "--zone") == []
     disks = cli.json("vm", "list-skus", "-l", "eastus", "--resource-type", "disks")
     assert {d["name"] for d in disks} >= {"Standard_LRS", "Premium_LRS", "StandardSSD_LRS"}
     assert {d["resourceType"] for d in disks} == {"disks"}

@@ -3,6 +3,12 @@
 One entry per VM size and region, with the capabilities that clients read (vCPUs, MemoryGB,
 MaxDataDiskCount, ...) from the same size data as `vmSizes` (src/azvm/data/vm_sizes.json), plus the
 managed disk SKUs. `$filter=location eq 'x'` keeps one region. The family is "skus" (2017-03-30 on).
+
+A SKU's `locationInfo[].zones` lists the region's availability zones, empty in a region without
+them (az filters `vm list-skus --zone` on it: `list_skus`, azure-cli command_modules/vm/custom.py).
+Which regions have zones: Microsoft's "Availability zone service and regional support" page
+(learn.microsoft.com/azure/reliability/availability-zones-service-support, read 2026-12-03), whose
+list of regions with zones leaves out the ones in NON_ZONAL.
 """
 
 from __future__ import annotations
@@ -18,6 +24,8 @@ from ...service.neighbours import SKU_TIERS
 from ...service.validation import REGIONS, SIZE_NAMES, SIZES, normalize_location
 from .virtual_machines import SUB
 
+NON_ZONAL = frozenset({"westus", "northcentralus", "westcentralus", "canadaeast", "ukwest", "koreasouth",
+                       "australiasoutheast", "australiacentral", "australiacentral2", "southindia", "westindia"})
 _FILTER = re.compile(r"\s*location\s+eq\s+'([^']*)'\s*", re.IGNORECASE)
 _SIZE = re.compile(r"Standard_([A-Z]+)(\d+)([a-z]*)(?:_(v\d+))?")
 
@@ -31,6 +39,11 @@ def family(name: str) -> tuple[str, bool]:
     series, _n, suffix, version = m.groups()
     premium = "s" in suffix
     return f"standard{series}{'S' if premium else ''}{version or ''}Family", premium
+
+
+def _location_info(location: str) -> list[dict[str, Any]]:
+    zones = [] if location in NON_ZONAL else ["1", "2", "3"]
+    return [{"location": location, "zones": zones, "zoneDetails": []}]
 
 
 def _vm_sku(key: str, location: str) -> dict[str, Any]:
@@ -47,13 +60,13 @@ def _vm_sku(key: str, location: str) -> dict[str, Any]:
             ("RdmaEnabled", "False"), ("MaxNetworkInterfaces", max(2, min(8, cores)))]
     return {"resourceType": "virtualMachines", "name": name, "tier": "Standard", "size": name.split("_", 1)[1],
             "family": size_family, "locations": [location],
-            "locationInfo": [{"location": location, "zones": ["1", "2", "3"], "zoneDetails": []}],
+            "locationInfo": _location_info(location),
             "capabilities": [{"name": k, "value": str(v)} for k, v in caps], "restrictions": []}
 
 
 def _disk_sku(name: str, tier: str, location: str) -> dict[str, Any]:
     return {"resourceType": "disks", "name": name, "tier": tier, "size": "", "locations": [location],
-            "locationInfo": [{"location": location, "zones": ["1", "2", "3"], "zoneDetails": []}],
+            "locationInfo": _location_info(location),
             "capabilities": [{"name": "MaxSizeGiB", "value": "32767"}, {"name": "MinSizeGiB", "value": "0"}],
             "restrictions": []}
 
@@ -82,4 +95,4 @@ class ResourceSkus:
         return json_response({"value": value})
 
 
-__all__ = ["ResourceSkus", "family"]
+__all__ = ["NON_ZONAL", "ResourceSkus", "family"]
