@@ -28,6 +28,7 @@ from .cli_args import (
     env_default,
     output_file,
     prices_arg,
+    regular_file,
 )
 from .clock import MAX_ISO, MAX_US, parse_iso
 
@@ -127,6 +128,25 @@ def _rules(text: str) -> str:
 _principals = arg_type("a JSON principals file (docs/identity.md)", _principals_file)
 
 
+def _faults_file(text: str) -> str:
+    """`--faults FILE`: read and checked rule by rule before the server starts (BadValue naming the
+    rule and the field at fault)."""
+    from .service.faults import check_fault_file
+
+    regular_file(text)
+    try:
+        return check_fault_file(text)
+    except OSError as e:
+        raise BadValue(e.strerror or "cannot be read") from None
+    except UnicodeDecodeError:
+        raise BadValue("not UTF-8 text") from None
+    except ValueError as e:
+        raise BadValue(str(e)) from None
+
+
+_faults = arg_type("a JSON file of fault rules (docs/faults.md)", _faults_file)
+
+
 class _Switch(argparse.Action):
     """`--flag` (no value) whose default comes from an AZVM_* variable that says 1/true/yes/on or 0/false/no/off."""
 
@@ -193,6 +213,13 @@ def _serve_parser(sub: argparse._SubParsersAction[Parser]) -> None:
                    help="billing rule set: docs-2018, docs-2021 (default), azure-2023, or a JSON file")
     p.add_argument("--prices", type=prices_arg, default=env("AZVM_PRICES"),
                    help="a Retail Prices API JSON file (default: the sample sheet shipped with azvm)")
+    p.add_argument("--faults", metavar="FILE", type=_faults, default=env("AZVM_FAULTS"),
+                   help="fault rules to start with (docs/faults.md): set when the store holds none; a restart"
+                        " goes on with the stored rules")
+    p.add_argument("--rate-limits", type=_choice("off", "azure"), metavar="{off,azure}",
+                   default=env("AZVM_RATE_LIMITS", "off"),
+                   help="azure: throttle as ARM and Compute do (429, Retry-After, x-ms-ratelimit-remaining-*),"
+                        " buckets refilled over simulated time; off (default): no limits")
     p.add_argument("--proxy-port", type=_port, default=env("AZVM_PROXY_PORT", "0"),
                    help="the HTTPS proxy of `azvm run` / `azvm env` on 127.0.0.1 (default 0: a free port)")
 
@@ -242,7 +269,8 @@ def serve(args: argparse.Namespace) -> int:
                    tls=not args.no_tls, poll_delay=args.poll_delay, profile=args.profile, seed=args.seed,
                    page_size=args.page_size, any_api_version=args.any_api_version, durability=args.durability,
                    workers=args.workers, billing_rules=args.billing_rules, prices=args.prices,
-                   allowed_hosts=_allowed_hosts(args), auth=args.auth, principals=args.principals)
+                   allowed_hosts=_allowed_hosts(args), auth=args.auth, principals=args.principals,
+                   faults=args.faults, rate_limits=args.rate_limits)
     if opts.in_memory:
         opts.cert_dir = str(default_data_dir())
     # everything the server will read is checked before it writes anything

@@ -14,7 +14,7 @@ import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from . import __version__
-from .arm.app import ArmAsgi, ServerConfig, build_app
+from .arm.app import ArmAsgi, ServerConfig, Throttling, build_app
 from .arm.versions import ApiVersionPolicy
 from .clock import Clock, now_wall_us, to_datetime
 from .control.api import ControlApi
@@ -26,7 +26,9 @@ from .proxy.hosts import AZURE_HOSTS
 from .service.billing import BillingService, resolve_prices, resolve_rules
 from .service.clock import restore as restore_clock
 from .service.compute import ComputeService, Settings
+from .service.faults import read_fault_file
 from .service.ports import Store
+from .service.throttling import Throttler
 from .store import SqliteStore, make_private_dir, open_store
 
 if sys.platform != "win32":
@@ -67,6 +69,8 @@ class Options:
     allowed_hosts: list[str] = field(default_factory=list)
     auth: str = "open"  # open: any bearer token; strict: azvm's tokens and role assignments (azvm.identity)
     principals: str | None = None  # the principals file of --auth strict
+    faults: str | None = None  # a JSON file of fault rules, set when the store holds none yet (docs/faults.md)
+    rate_limits: str = "off"  # "azure": ARM's and Compute's rate limits, refilled over simulated time
     extra: dict[str, Any] = field(default_factory=dict)
 
     ENV_PREFIX = "AZVM_"
@@ -212,6 +216,9 @@ def _build(opts: Options, lock: DataDirLock | None) -> Emulator:
                              Settings(profile=opts.profile, page_size=opts.page_size,
                                       shared_clock=opts.workers > 1))
     service.time.persist()
+    if opts.faults and not service.faults.stored:
+        # the file's rules start a store's sequence; a restart goes on with the stored rules and their state
+        service.faults.take_all(read_fault_file(opts.faults))
     if isinstance(store, SqliteStore):
         # from here on only the ASGI edge writes, and it commits once per turn of the event loop
         # (anything written before this point has committed on its own)
@@ -222,6 +229,7 @@ def _build(opts: Options, lock: DataDirLock | None) -> Emulator:
                          billing=billing)
     api = build_api(service, ServerConfig(poll_delay=opts.poll_delay),
                     ApiVersionPolicy(any_version=opts.any_api_version), control, billing)
+    api.throttle = Throttling(Throttler(opts.rate_limits), service.faults, service.now)
     identity = install(api, mode=opts.auth, principals=opts.principals, tenant_id=api.cfg.tenant_id,
                        key_dir=None if opts.in_memory else opts.resolved_data_dir)
     cert = key = None

@@ -178,8 +178,31 @@ class AzvmServer:
     def guest_shutdown(self, vm_id: str) -> Any:
         return self.control("POST", "guest-shutdown", {"id": vm_id})
 
-    def inject_fault(self, **fault: Any) -> Any:
-        return self.control("POST", "faults", fault)
+    def inject_fault(self, **fault: Any) -> dict[str, Any]:
+        """Set a fault rule (docs/faults.md), e.g. `inject_fault(kind="operation", op="start", name="web-*",
+        count=2)`; returns it as the server holds it (with its `id`). A bad rule raises urllib's HTTPError
+        (400, the field at fault as the error's target)."""
+        return dict(self.control("POST", "faults", fault))
+
+    def faults(self) -> list[dict[str, Any]]:
+        """The fault rules in force, each with where it stands (`remaining`, `fired`, `draws`)."""
+        return list(self.control("GET", "faults")["value"])
+
+    def remove_fault(self, fault_id: str) -> dict[str, Any]:
+        return dict(self.control("DELETE", f"faults/{fault_id}"))
+
+    def clear_faults(self) -> None:
+        self.control("DELETE", "faults")
+
+    @contextmanager
+    def fault(self, **fault: Any) -> Iterator[dict[str, Any]]:
+        """A fault rule in force for the `with` block: `with azvm.fault(kind="power-unknown", name="vm1"):`."""
+        rule = self.inject_fault(**fault)
+        try:
+            yield rule
+        finally:
+            if any(f["id"] == rule["id"] for f in self.faults()):
+                self.remove_fault(rule["id"])
 
     def reset(self, start_time: str = DEFAULT_START, seed: int = 1) -> None:
         self.control("POST", "reset", {"startTime": start_time, "seed": seed, "timeSkipping": True})

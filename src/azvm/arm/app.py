@@ -18,7 +18,18 @@ from typing import Any, Protocol
 from urllib.parse import parse_qsl, quote
 
 from ..domain.errors import ArmError
+from ..service.faults import COMPUTE_POLICIES, Faults, Target
 from ..service.ports import Store
+from ..service.throttling import (
+    COMPUTE_LIMITS,
+    Charge,
+    Refusal,
+    Throttler,
+    arm_bucket,
+    compute_policy,
+    default_retry_after,
+)
+from . import render
 from .http import MAX_BODY, Deferred, Req, Response, empty_response, error_response, json_response
 from .routes import Params, Route, Router
 from .versions import ApiVersionPolicy
@@ -63,6 +74,8 @@ class ArmApi:
         self.router = router
         self.before = before  # run before each request (adopting a clock that another process moved)
         self.auth: Authorize | None = None  # None: no check at all (azvm.server sets the --auth mode's)
+        self.throttle: Throttling | None = None  # rate limits and throttling faults (azvm.server sets it)
+        self.rate_headers: dict[str, str] | None = None  # the x-ms-ratelimit-* headers of the request at hand
 
     # -- long-running operations ------------------------------------------------------------------
     def retry_headers(self) -> dict[str, str]:
@@ -129,10 +142,91 @@ class ArmApi:
             refusal = self.auth(req, route, params)
             if refusal is not None:
                 return refusal
+        throttle = self.throttle
+        if throttle is not None and throttle.on:  # one check when neither rate limits nor faults are set
+            refusal = throttle.screen(self, req, route, params)
+            if refusal is not None:
+                return refusal
         if route.family is not None:
             self.versions.check(req.q("api-version"), family=route.family, type_name=route.type_name,
                                 location=params.get("location", "global"))
         return route.handler(req, params)
+
+
+ZERO_GUID = "00000000-0000-0000-0000-000000000000"
+
+
+class Throttling:
+    """ARM's and Compute's throttling at the edge, after authentication (ARM throttles per principal)
+    and before the resource provider: a throttling fault that fires, or an empty bucket of the rate
+    limits (azvm.service.throttling), answers 429 with Retry-After; with rate limits on, every answer
+    of a subscription's route says what remains (the x-ms-ratelimit-remaining-* headers)."""
+
+    def __init__(self, throttler: Throttler, faults: Faults, now: Callable[[], int]) -> None:
+        self.throttler = throttler
+        self.faults = faults
+        self.now = now
+        self._charges: dict[int, tuple[str, str | None, str | None]] = {}  # by route: bucket, policy, parameter
+
+    @property
+    def on(self) -> bool:
+        return self.throttler.on or bool(self.faults.throttle_rules)
+
+    def _charge(self, req: Req, route: Route, params: Params) -> Charge:
+        known = self._charges.get(id(route))
+        if known is None:
+            policy, param = compute_policy(route.method, route.template.lower())
+            known = self._charges[id(route)] = (arm_bucket(route.method), policy, param)
+        bucket, policy, param = known
+        resource = None
+        if param == "vmName":
+            resource = f"{params.get('resourceGroupName', '')}/{params[param]}".lower()
+        elif param is not None:
+            resource = params[param].lower()
+        return Charge(bucket, policy, resource)
+
+    @staticmethod
+    def _target(req: Req, params: Params) -> Target:
+        low = req.low
+        rg = params.get("resourceGroupName")
+        rtype = name = None
+        if "providers" in low:
+            i = low.index("providers")
+            if i + 2 < len(low):
+                rtype = f"{low[i + 1]}/{low[i + 2]}"
+            name = low[i + 3] if i + 3 < len(low) else None
+        return Target(params["subscriptionId"].lower(), rg.lower() if rg else None, rtype, name)
+
+    def screen(self, api: ArmApi, req: Req, route: Route, params: Params) -> Response | None:
+        sub = params.get("subscriptionId")
+        if sub is None:
+            return None  # tenant-level requests: not counted here
+        charge = self._charge(req, route, params)
+        claims = getattr(req.principal, "claims", None) or {}
+        actor = str(claims.get("oid") or ZERO_GUID)
+        now = self.now()
+        hit = self.faults.on_request(self._target(req, params), (charge.arm, *filter(None, [charge.policy])))
+        if hit is not None:
+            rule, bucket = hit
+            retry = rule.retry_after if rule.retry_after is not None else default_retry_after(bucket)
+            if bucket in COMPUTE_POLICIES:
+                policy = COMPUTE_LIMITS[bucket]
+                scope = "Resource" if policy.resource is not None and charge.resource is not None else \
+                    "SubscriptionMaximum"
+                limit = policy.resource if scope == "Resource" and policy.resource else policy.subscription
+                refusal = Refusal(True, f"{bucket}{scope}", retry, limit.capacity)
+                headers = {"x-ms-ratelimit-remaining-resource": f"Microsoft.Compute/{bucket}{scope};0"}
+            else:
+                refusal = Refusal(False, bucket, retry, 0)
+                headers = {f"x-ms-ratelimit-remaining-subscription-{bucket}": "0"}
+            return render.throttled(refusal, sub, actor, now, headers)
+        if not self.throttler.on:
+            return None
+        verdict = self.throttler.charge(now, sub.lower(), actor, charge)
+        if verdict.refusal is not None:
+            return render.throttled(verdict.refusal, sub, actor, now, verdict.headers)
+        api.rate_headers = verdict.headers
+        return None
 
 
 def _parse_query(qs: str) -> dict[str, str]:
@@ -241,6 +335,7 @@ class ArmAsgi:
                 return
         host = hosts[-1].decode("latin-1") if hosts else ""
         content_type = content_types[-1].decode("latin-1") if content_types else ""
+        rate: dict[str, str] | None = None  # the rate-limit headers the request earned
         try:
             body = b""
             if content_length > MAX_BODY:
@@ -271,7 +366,10 @@ class ArmAsgi:
             req = Req(method, parts, [s.lower() for s in parts], query, body, f"{scope.get('scheme', 'http')}://{host}",
                       content_type, if_match, if_none_match, authorization, raw_headers=scope["headers"])
             with self.api.store.request():
-                resp = self.api.dispatch(req)
+                try:
+                    resp = self.api.dispatch(req)
+                finally:
+                    rate, self.api.rate_headers = self.api.rate_headers, None
                 if not isinstance(resp, Deferred):
                     # encoded inside the request's transaction: an answer that cannot be sent
                     # rolls back what the request wrote (no write without a well-formed answer)
@@ -287,6 +385,8 @@ class ArmAsgi:
                                                     code="InternalServerError")), None
         if headers is None:
             headers = _encode_headers(resp)
+        if rate:  # on every answer, errors included (rate limits on)
+            headers += [(k.encode("latin-1"), v.encode("latin-1")) for k, v in rate.items()]
         try:
             await self.group.durable()  # nothing is answered before what it wrote is committed
         except Exception:
@@ -316,4 +416,4 @@ def build_app(api: ArmApi, screen: Screen | None = None) -> ArmAsgi:
     return ArmAsgi(api, screen)
 
 
-__all__ = ["ArmApi", "ArmAsgi", "Authorize", "ServerConfig", "build_app"]
+__all__ = ["ArmApi", "ArmAsgi", "Authorize", "ServerConfig", "Throttling", "build_app"]

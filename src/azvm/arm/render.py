@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from ..clock import iso
@@ -9,7 +10,9 @@ from ..domain.history import OperationView
 from ..domain.states import Prov
 from ..service.compute import VmState
 from ..service.ports import GroupRow
+from ..service.throttling import Refusal
 from ..service.views import provisioning_state, status_entries
+from .http import Response, json_response
 
 
 def instance_view(st: VmState, *, status_only: bool = False, power: bool = True) -> dict[str, Any]:
@@ -124,3 +127,36 @@ def group_body(g: GroupRow, now: int) -> dict[str, Any]:
         body["tags"] = g.tags
     body["properties"] = {"provisioningState": "Deleting" if g.delete_op else "Succeeded"}
     return body
+
+
+_ARM_KIND = {"reads": "read", "writes": "write", "deletes": "delete"}
+
+
+def throttled(refusal: Refusal, sub: str, actor: str, now_us: int, headers: dict[str, str]) -> Response:
+    """429 as ARM or Compute answers it when a bucket is empty, with Retry-After (whole seconds).
+
+    ARM: `SubscriptionRequestsThrottled`, "Number of 'read' requests for subscription '{s}' actor '{a}'
+    exceeded. Please try again after '{n}' seconds." (a body a client logged from ARM in 2026; the code
+    and status also in Microsoft's troubleshooting article "Troubleshoot the SubscriptionRequestsThrottled
+    error code (429)").
+    Compute: `OperationNotAllowed` with a `TooManyRequests` detail naming the policy, and
+    `innererror.internalErrorCode` `TooManyRequestsReceived` (MicrosoftDocs/azure-docs
+    `articles/aks/troubleshooting.md`, `troubleshooting-throttling-errors.md`;
+    shared/conformance/recorded/arm_error_examples_from_issues_and_docs.json, compute_throttling_429).
+    """
+    if refusal.compute:
+        group = {"operationGroup": refusal.bucket, "startTime": iso(now_us),
+                 "endTime": iso(now_us + refusal.retry_after * 1_000_000),
+                 "allowedRequestCount": refusal.capacity, "measuredRequestCount": refusal.capacity + 1}
+        error: dict[str, Any] = {
+            "code": "OperationNotAllowed",
+            "message": "The server rejected the request because too many requests have been received for this"
+                       " subscription.",
+            "details": [{"code": "TooManyRequests", "target": refusal.bucket,
+                         "message": json.dumps(group, separators=(",", ":"))}],
+            "innererror": {"internalErrorCode": "TooManyRequestsReceived"}}
+    else:
+        error = {"code": "SubscriptionRequestsThrottled",
+                 "message": f"Number of '{_ARM_KIND[refusal.bucket]}' requests for subscription '{sub}' actor"
+                            f" '{actor}' exceeded. Please try again after '{refusal.retry_after}' seconds."}
+    return json_response({"error": error}, 429, {"Retry-After": str(refusal.retry_after), **headers})

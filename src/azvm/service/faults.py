@@ -350,6 +350,22 @@ def parse_rules(doc: Any) -> list[Any]:
     return list(doc)
 
 
+def read_fault_file(path: str) -> list[Any]:
+    """The fault bodies of a `--faults FILE` (OSError, ValueError when it cannot be read as JSON)."""
+    with open(path, encoding="utf-8") as f:
+        return parse_rules(json.load(f))
+
+
+def check_fault_file(path: str) -> str:
+    """`--faults FILE`: every rule of the file checked as POST /azvm/faults would (ValueError saying
+    which rule and field is wrong)."""
+    try:
+        Faults().take_all(read_fault_file(path))
+    except ArmError as e:
+        raise ValueError(e.message) from None
+    return path
+
+
 # -- the registry ----------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -550,5 +566,6 @@ class Faults:
         return None
 
 
-__all__ = ["BUCKETS", "COMPUTE_POLICIES", "Faults", "FaultRule", "NO_DECISION", "OS_PROVISIONING_MESSAGES",
-           "PlanDecision", "Target", "check_message", "parse_rule", "parse_rules"]
+__all__ = ["BUCKETS", "COMPUTE_POLICIES", "NO_DECISION", "OS_PROVISIONING_MESSAGES", "FaultRule", "Faults",
+           "PlanDecision", "Target", "check_fault_file", "check_message", "parse_rule", "parse_rules",
+           "read_fault_file"]
