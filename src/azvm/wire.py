@@ -35,6 +35,8 @@ STATUS_BY_CODE: Mapping[str, int] = {
     "InvalidResourceGroupLocation": 409, "PropertyChangeNotAllowed": 409, "PlatformImageNotFound": 404,
     "PreconditionFailed": 412, "MethodNotAllowed": 405, "UnsupportedMediaType": 415, "RequestEntityTooLarge": 413,
     "TooManyRequests": 429, "InternalServerError": 500,
+    "DeploymentNotFound": 404, "DeploymentOperationNotFound": 404, "OperationNotFound": 404,
+    "DeploymentActive": 409, "DeploymentCannotBeCanceled": 409,
 }
 MAX_BODY = 4 * 1024 * 1024  # ARM refuses request bodies over 4 MB
 

@@ -33,18 +33,19 @@ def build_api(service: ComputeService, config: ServerConfig, versions: ApiVersio
     router = Router(location_check=partial(check_location, type_name="locations"))
     api = ArmApi(service.store, config, versions, router, before=service.time.sync)
     resources = service.resources
-    for spec in (*compute.PLAIN_TYPES, *network.PLAIN_TYPES):
+    plain = (*compute.PLAIN_TYPES, *network.PLAIN_TYPES)
+    for spec in plain:
         resources.register(spec)
     types = [ProviderType("Microsoft.Compute", t, "compute") for t in COMPUTE_TYPES]
     router.include(VirtualMachines(api, service).routes())
     for module in (compute, network):  # their routes beyond the plain engine's (catalogs, actions, children)
         types += module.register(api, router, service)
-    for spec in resources.types.values():
+    for spec in plain:
         router.include(PlainResource(api, resources, spec).routes())
         ns, t = spec.type.split("/", 1)
         types.append(ProviderType(ns, t, spec.family))
     # plain operations' status routes, where the VMs' own route does not serve them
-    op_routes = {(spec.namespace, operation_segment(spec), spec.family) for spec in resources.types.values()}
+    op_routes = {(spec.namespace, operation_segment(spec), spec.family) for spec in plain}
     for ns, segment, family in sorted(op_routes - {("Microsoft.Compute", "operations", "compute")}):
         router.add("GET", f"/subscriptions/{{subscriptionId}}/providers/{ns}/locations/{{location}}/{segment}"
                           "/{operationId}", operation_status(resources), family=family,
@@ -55,9 +56,16 @@ def build_api(service: ComputeService, config: ServerConfig, versions: ApiVersio
     router.include(ActivityLog(api, service).routes())
     types += [ProviderType("Microsoft.ResourceHealth", "availabilityStatuses", "resourcehealth"),
               ProviderType("Microsoft.Insights", "eventtypes", "insights")]
+    engine = deployments.engine(api, service)
+    router.include(deployments.routes(api, service, engine))
+    router.include(resource_graph.routes(api, service))
     for module in (deployments, resource_graph):
-        router.include(module.routes(api, service))
         types += [ProviderType(module.NAMESPACE, t, family) for t, family in module.TYPES]
+
+    def before() -> None:  # adopt a clock another process moved, then run the deployments' due work
+        service.time.sync()
+        engine.catch_up()
+    api.before = before
     router.include(ResourceManager(api, service, resources, types).routes())
     if control is not None:
         ctl = control

@@ -130,7 +130,7 @@ def check_vm_body(body: Any, *, existing: bool) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise InvalidParameter("The request body must be a JSON object describing the virtual machine.",
                                target="body")
-    props = without_nulls(_obj(body.get("properties"), "properties", required=not existing))
+    props: dict[str, Any] = without_nulls(_obj(body.get("properties"), "properties", required=not existing))
     hw = _obj(props.get("hardwareProfile"), "hardwareProfile", required=not existing)
     if not existing or "vmSize" in hw:  # a PUT on an existing VM keeps what it omits
         check_size(hw.get("vmSize"))
