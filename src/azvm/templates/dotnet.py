@@ -3,8 +3,8 @@
 format(): "It uses the same formatting options as the System.String.Format method in .NET"
 (template-functions-string.md): `{index[,alignment][:formatString]}`, `{{`/`}}` for braces; numbers take the standard
 specifiers D, N, F, X, P and custom zero/`#` patterns, other values their text. utcNow(format): the standard date
-specifiers (d, D, g, G, o/O, r/R, s, t, T, u) and custom patterns (yyyy, MM, dd, HH, mm, ss, fff..., tt, ...),
-default "yyyyMMddTHHmmssZ" (template-functions-date.md).
+specifiers of the invariant culture (d, D, f, F, g, G, m, o, r, s, t, T, u, y) and custom patterns (yyyy, MM, dd, HH,
+mm, ss, fff..., tt, ...), default "yyyyMMddTHHmmssZ" (template-functions-date.md).
 """
 
 from __future__ import annotations
@@ -100,19 +100,26 @@ def _format_number(value: int | float, spec: str) -> str:
     raise ExpressionError(f"The format specifier '{spec}' is not supported by azvm.")
 
 
+# The invariant culture's patterns: template-functions-date.md shows utcNow('d') as "03/05/2019".
 _STANDARD_DATES = {
-    "d": "M/d/yyyy",
-    "D": "dddd, MMMM d, yyyy",
-    "g": "M/d/yyyy h:mm tt",
-    "G": "M/d/yyyy h:mm:ss tt",
+    "d": "MM/dd/yyyy",
+    "D": "dddd, dd MMMM yyyy",
+    "f": "dddd, dd MMMM yyyy HH:mm",
+    "F": "dddd, dd MMMM yyyy HH:mm:ss",
+    "g": "MM/dd/yyyy HH:mm",
+    "G": "MM/dd/yyyy HH:mm:ss",
+    "m": "MMMM dd",
+    "M": "MMMM dd",
     "o": "yyyy-MM-ddTHH:mm:ss.fffffffZ",
     "O": "yyyy-MM-ddTHH:mm:ss.fffffffZ",
     "r": "ddd, dd MMM yyyy HH:mm:ss 'GMT'",
     "R": "ddd, dd MMM yyyy HH:mm:ss 'GMT'",
     "s": "yyyy-MM-ddTHH:mm:ss",
-    "t": "h:mm tt",
-    "T": "h:mm:ss tt",
+    "t": "HH:mm",
+    "T": "HH:mm:ss",
     "u": "yyyy-MM-dd HH:mm:ssZ",
+    "y": "yyyy MMMM",
+    "Y": "yyyy MMMM",
 }
 _TOKEN = re.compile(r"'[^']*'|\"[^\"]*\"|\\.|y+|M+|d+|H+|h+|m+|s+|f+|F+|t+|z+|K|.", re.S)
 _DAYS = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]
