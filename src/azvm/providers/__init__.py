@@ -15,7 +15,7 @@ from ..arm.versions import ApiVersionPolicy
 from ..service.billing import BillingService
 from ..service.compute import ComputeService
 from ..service.validation import check_location
-from . import compute, deployments, network, resource_graph, resource_health
+from . import cli_documents, compute, deployments, network, resource_graph, resource_health
 from .activity_log import ActivityLog
 from .compute.virtual_machines import VirtualMachines
 from .cost_management import CostManagement
@@ -59,6 +59,7 @@ def build_api(service: ComputeService, config: ServerConfig, versions: ApiVersio
     engine = deployments.engine(api, service)
     router.include(deployments.routes(api, service, engine))
     router.include(resource_graph.routes(api, service))
+    router.include(cli_documents.routes())
     for module in (deployments, resource_graph):
         types += [ProviderType(module.NAMESPACE, t, family) for t, family in module.TYPES]
 

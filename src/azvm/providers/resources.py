@@ -73,6 +73,9 @@ class ResourceManager:
             "appInsightsResourceId": base, "appInsightsTelemetryChannelResourceId": base,
             "attestationResourceId": base, "synapseAnalyticsResourceId": base, "logAnalyticsResourceId": base,
             "ossrDbmsResourceId": base,
+            # the image-alias document `az vm create --image Ubuntu2204` reads (providers/cli_documents.py);
+            # `az cloud register` without --skip-endpoint-discovery takes it from here
+            "vmImageAliasDoc": base + "metadata/cli/vm/aliases.json",
             "suffixes": {"azureDataLakeStoreFileSystem": "azuredatalakestore.net", "acrLoginServer": "azurecr.io",
                          "sqlServerHostname": "database.windows.net", "keyVaultDns": "vault.azure.net",
                          "storage": "core.windows.net", "storageSyncEndpointSuffix": "afs.azure.net",
