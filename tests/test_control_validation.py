@@ -76,6 +76,37 @@ BAD_FAULTS: list[tuple[Any, str]] = [
     ({"kind": 1}, "kind"),
     ({}, "kind"),
     ({"kind": "operation", "colour": "red"}, "colour"),
+    # the scope, the firing and each kind's own fields
+    ({"kind": "operation", "subscription": "not-a-guid"}, "subscription"),
+    ({"kind": "operation", "resourceGroup": "bad/group"}, "resourceGroup"),
+    ({"kind": "operation", "resourceGroup": "ends."}, "resourceGroup"),
+    ({"kind": "operation", "name": "a/b"}, "name"),
+    ({"kind": "operation", "name": ""}, "name"),
+    ({"kind": "operation", "resourceType": "Microsoft.Network/networkInterfaces"}, "resourceType"),
+    ({"kind": "throttle", "resourceType": "not a type"}, "resourceType"),
+    ({"kind": "operation", "probability": 1.5}, "probability"),
+    ({"kind": "operation", "probability": "0.5"}, "probability"),
+    ({"kind": "operation", "seed": 1.5}, "seed"),
+    ({"kind": "operation", "seed": 2**64}, "seed"),
+    ({"kind": "operation", "factor": 2}, "factor"),
+    ({"kind": "slow"}, "factor"),
+    ({"kind": "slow", "factor": 1}, "factor"),
+    ({"kind": "slow", "factor": 0.5}, "factor"),
+    ({"kind": "slow", "factor": 1001}, "factor"),
+    ({"kind": "slow", "addSeconds": -1}, "addSeconds"),
+    ({"kind": "slow", "op": "guest-shutdown", "factor": 2}, "op"),
+    ({"kind": "slow", "factor": 2, "code": "Boom"}, "code"),
+    ({"kind": "preempted", "op": "create"}, "op"),
+    ({"kind": "preempted", "op": "delete"}, "op"),
+    ({"kind": "preempted", "message": "{vm} was preempted"}, "message"),
+    ({"kind": "power-missing", "op": "start"}, "op"),
+    ({"kind": "power-unknown", "code": "Boom"}, "code"),
+    ({"kind": "throttle", "op": "start"}, "op"),
+    ({"kind": "throttle", "bucket": "PutVm"}, "bucket"),
+    ({"kind": "throttle", "bucket": "reads", "retryAfterSeconds": -1}, "retryAfterSeconds"),
+    ({"kind": "throttle", "retryAfterSeconds": 3601}, "retryAfterSeconds"),
+    ({"kind": "throttle", "retryAfterSeconds": 1.5}, "retryAfterSeconds"),
+    ([{"kind": "operation"}, {"kind": "operation", "op": "fly"}], "faults[1].op"),  # all or nothing
 ]
 
 
@@ -85,6 +116,27 @@ def test_bad_faults_are_refused_when_posted(azvm: AzvmServer, http: httpx.Client
         r = http.post("/azvm/faults", json=body)
         assert_arm_error(r, 400, "InvalidParameter", target)
     assert state(http) == before and before[0] == {"value": []}
+
+
+def test_a_fault_is_shown_removed_and_cleared_by_id(azvm: AzvmServer, http: httpx.Client) -> None:
+    r = http.post("/azvm/faults", json=[{"kind": "power-unknown", "name": "web-*"},
+                                        {"kind": "throttle", "bucket": "PutVM", "probability": 0.25}])
+    assert r.status_code == 201, r.text
+    one, two = r.json()["value"]
+    assert (one["id"], one["remaining"], two["id"], two["remaining"]) == ("fault-1", 1, "fault-2", None)
+    assert http.get("/azvm/faults/FAULT-2").json() == two
+    assert http.delete("/azvm/faults/fault-1").json() == one
+    assert_arm_error(http.get("/azvm/faults/fault-1"), 404, "NotFound")
+    assert_arm_error(http.delete("/azvm/faults/fault-9"), 404, "NotFound")
+    assert_arm_error(http.post("/azvm/faults/fault-2"), 404, "NotFound")
+    assert [f["id"] for f in http.get("/azvm/faults").json()["value"]] == ["fault-2"]
+    for listed in http.get("/azvm/faults").json()["value"]:  # a listed rule can be posted back
+        assert {**http.post("/azvm/faults", json=listed).json(), "id": listed["id"]} == listed
+    for kind in ("os-provisioning", "operation", "preempted", "slow"):
+        posted = http.post("/azvm/faults", json={"kind": kind, "factor": 2} if kind == "slow" else {"kind": kind})
+        assert posted.status_code == 201 and http.post("/azvm/faults", json=posted.json()).status_code == 201
+    assert http.delete("/azvm/faults").json() == {"value": []}
+    assert http.get("/azvm/faults").json() == {"value": []}
 
 
 def make_vm(azvm: AzvmServer) -> None:

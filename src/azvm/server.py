@@ -28,7 +28,6 @@ from .service.clock import restore as restore_clock
 from .service.compute import ComputeService, Settings
 from .service.faults import read_fault_file
 from .service.ports import Store
-from .service.throttling import Throttler
 from .store import SqliteStore, make_private_dir, open_store
 
 if sys.platform != "win32":
@@ -214,7 +213,7 @@ def _build(opts: Options, lock: DataDirLock | None) -> Emulator:
     clock = _restore_clock(store, opts)
     service = ComputeService(store, clock, IdSource(opts.seed),
                              Settings(profile=opts.profile, page_size=opts.page_size,
-                                      shared_clock=opts.workers > 1))
+                                      shared_clock=opts.workers > 1, rate_limits=opts.rate_limits))
     service.time.persist()
     if opts.faults and not service.faults.stored:
         # the file's rules start a store's sequence; a restart goes on with the stored rules and their state
@@ -229,7 +228,7 @@ def _build(opts: Options, lock: DataDirLock | None) -> Emulator:
                          billing=billing)
     api = build_api(service, ServerConfig(poll_delay=opts.poll_delay),
                     ApiVersionPolicy(any_version=opts.any_api_version), control, billing)
-    api.throttle = Throttling(Throttler(opts.rate_limits), service.faults, service.now)
+    api.throttle = Throttling(service.throttler, service.faults, service.now)
     identity = install(api, mode=opts.auth, principals=opts.principals, tenant_id=api.cfg.tenant_id,
                        key_dir=None if opts.in_memory else opts.resolved_data_dir)
     cert = key = None

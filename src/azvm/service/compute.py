@@ -40,6 +40,7 @@ from .groups import ResourceGroups
 from .neighbours import DISK_TYPE, Neighbours
 from .ports import ResourceRow, Store, VmRow
 from .resources import Resources
+from .throttling import Throttler
 from .validation import (
     check_data_disks,
     check_location,
@@ -74,6 +75,7 @@ class Settings:
     profile: str = "azure"
     page_size: int = 100
     shared_clock: bool = False  # several processes over one store: adopt the stored clock on each request
+    rate_limits: str = "off"  # "azure": ARM's and Compute's rate limits (service.throttling)
 
 
 def _deep_merge(base: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
@@ -100,6 +102,7 @@ class ComputeService:
         self._lock = threading.RLock()
         self.time = ClockKeeper(self.clock, self.store, shared=self.settings.shared_clock, lock=self._lock)
         self.faults = Faults.restore(self.store)  # the rules in force, where their sequences stand
+        self.throttler = Throttler(self.settings.rate_limits)  # the buckets, refilled over simulated time
         self.groups = ResourceGroups(self.store, self.time, self.ids, self._lock)
         self.groups.empty = self._empty_group
         self.resources = Resources(self.store, self.now, self.ids, group_reader=self.groups.live,
@@ -643,6 +646,7 @@ class ComputeService:
         with self._lock:
             self.store.reset()
             self.faults.clear(save=False)  # the store's copy went with the reset
+            self.throttler.reset()
             if seed is not None:
                 self.ids.seed, self.ids.counter = seed, 0
             self.time.restart(start_us=start_us, skip=skip)

@@ -197,7 +197,7 @@ class FaultRule:
         for k, v in (("subscription", self.subscription), ("resourceGroup", self.resource_group),
                      ("name", self.name), ("resourceType", self.resource_type), ("vm", self.vm)):
             d[k] = v
-        if self.kind in (FaultKind.OS_PROVISIONING, FaultKind.OPERATION, FaultKind.PREEMPTED):
+        if self.kind in (FaultKind.OS_PROVISIONING, FaultKind.OPERATION):
             f = self.fault
             d["code"], d["message"] = f.code, f.message
         if self.kind == FaultKind.SLOW:

@@ -144,6 +144,11 @@ class Throttler:
     def on(self) -> bool:
         return self.limits != "off"
 
+    def reset(self) -> None:
+        """Every bucket full again (a reset of the world)."""
+        self._arm.clear()
+        self._compute.clear()
+
     def _bucket(self, table: dict[tuple[str, str, str], Bucket], key: tuple[str, str, str], limit: Limit,
                 now_us: int) -> Bucket:
         b = table.get(key)
