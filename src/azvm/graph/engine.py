@@ -146,26 +146,18 @@ class _Compiler:
 
     def _binary(self, e: a.Binary) -> Fn:
         left, right = self.compile(e.left), self.compile(e.right)
-        if e.op == "and":
-            def and_(r: Row) -> bool | None:
+        if e.op in ("and", "or"):  # three-valued: false decides an `and`, true an `or`; null otherwise
+            decides = e.op == "or"
+
+            def logic(r: Row) -> bool | None:
                 x = left(r)
-                if x is False:
-                    return False
+                if x is decides:
+                    return bool(decides)
                 y = right(r)
-                if y is False:
-                    return False
-                return True if x is True and y is True else None
-            return and_
-        if e.op == "or":
-            def or_(r: Row) -> bool | None:
-                x = left(r)
-                if x is True:
-                    return True
-                y = right(r)
-                if y is True:
-                    return True
-                return False if x is False and y is False else None
-            return or_
+                if y is decides:
+                    return bool(decides)
+                return (not decides) if x is (not decides) and y is (not decides) else None
+            return logic
         f = binary(e.op)
         return lambda r: f(left(r), right(r))
 
