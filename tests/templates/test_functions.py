@@ -250,7 +250,8 @@ def test_utc_now_without_a_time() -> None:
 
 def test_reference_reads_properties_or_the_full_resource() -> None:
     arm = FakeArm({f"{RG_ID}/providers/Microsoft.Network/publicIPAddresses/pip":
-                   {"id": "x", "identity": {"principalId": "p1"}, "properties": {"dnsSettings": {"fqdn": "f.example"}}}})
+                   {"id": "x", "identity": {"principalId": "p1"},
+                    "properties": {"dnsSettings": {"fqdn": "f.example"}}}})
     fqdn = value_of("[reference(resourceId('Microsoft.Network/publicIPAddresses', 'pip'), '2021-05-01')"
                     ".dnsSettings.fqdn]", reference=arm)
     principal = value_of("[reference(resourceId('Microsoft.Network/publicIPAddresses', 'pip'), '2019-07-01', "

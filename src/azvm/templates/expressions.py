@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from lark import Lark, Token, Transformer, v_args
-from lark.exceptions import LarkError, UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, VisitError
+from lark.exceptions import LarkError, UnexpectedEOF, UnexpectedInput, VisitError
 
 _GRAMMAR = r"""
 ?start: expr
@@ -96,12 +96,18 @@ def parse(text: str) -> Node:
     try:
         tree = _PARSER.parse(text)
         return _ToTree().transform(tree)
-    except (UnexpectedCharacters, UnexpectedEOF) as exc:
+    except UnexpectedEOF:
+        raise ExpressionError(f"The language expression '{text}' is not valid: it ends before it is complete.") \
+            from None
+    except UnexpectedInput as exc:
+        token = getattr(exc, "token", None)
+        if token is not None and getattr(token, "type", "") == "$END":
+            raise ExpressionError(f"The language expression '{text}' is not valid: it ends before it is "
+                                  "complete.") from None
         column = getattr(exc, "column", None)
         at = f" at position '{column}'" if isinstance(column, int) and column > 0 else ""
-        raise ExpressionError(f"The language expression '{text}' is not valid: the string character{at} "
-                              "was not expected.") from None
-    except (UnexpectedInput, VisitError, LarkError):
+        raise ExpressionError(f"The language expression '{text}' is not valid: unexpected text{at}.") from None
+    except (VisitError, LarkError):
         raise ExpressionError(f"The language expression '{text}' is not valid.") from None
 
 

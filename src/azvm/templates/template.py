@@ -118,6 +118,9 @@ class _Candidate:
         names = self.name.split("/")
         if len(types) == len(names) + 1:
             yield interleave(self.type, names, "dependsOn").lower()
+        if self.type.lower() == "microsoft.resources/resourcegroups":
+            # subscriptionResourceId('Microsoft.Resources/resourceGroups', name) names a group this way
+            yield f"{self.id.split('/resourceGroups/')[0]}/providers/{self.type}/{self.name}".lower()
 
 
 class Prepared:
