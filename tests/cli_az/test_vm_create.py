@@ -140,3 +140,13 @@ def test_a_failed_vm_create_exits_1_with_the_deployment_error(cli: Az, server: A
     assert {v["name"]: v["powerState"] for v in listed}["vmbad"] == "VM running"
     assert json.loads(cli.run("vm", "show", "-g", "rg", "-n", "vmbad", "--query", "provisioningState").stdout) \
         == "Failed"
+
+
+def test_vm_create_count_makes_copies_through_a_copy_loop(cli: Az, server: AzvmServer) -> None:
+    out = cli.json("vm", "create", "-g", "rg", "-n", "vmc", "--count", "2", "--image", "Ubuntu2204",
+                   "--admin-username", "azureuser", "--admin-password", PASSWORD, "--nsg", "")
+    assert sorted(v["id"].rsplit("/", 1)[1] for v in out) == ["vmc0", "vmc1"]
+    assert {v["powerState"] for v in out} == {"VM running"}
+    for n in ("vmc0", "vmc1"):
+        assert power(server, n) == ["ProvisioningState/succeeded", "PowerState/running"]
+        assert net(server, "publicIPAddresses", f"vmcPublicIP{n[-1]}")["properties"]["ipAddress"]
