@@ -29,9 +29,6 @@ DISK_API = "2025-01-02"
 # command above this bound waited for such a poll. A bound on the protocol, far from any machine's speed.
 NO_30S_POLL = 20.0
 ALIAS_DOC = "/metadata/cli/vm/aliases.json"
-# the route of azvm.providers.cli_documents waits for its registration in build_api (providers/__init__.py)
-ALIAS_DOC_PENDING = ("GET /metadata/cli/vm/aliases.json is not registered yet: build_api needs "
-                     "router.include(cli_documents.routes())")
 
 
 @pytest.fixture(scope="module")
@@ -289,7 +286,6 @@ def test_every_alias_names_an_image_of_the_catalog() -> None:
     assert aliases["Win2022Datacenter"]["sku"] == "2022-datacenter-g2"
 
 
-@pytest.mark.xfail(reason=ALIAS_DOC_PENDING, strict=True)
 def test_the_alias_document_comes_from_azvm(cli: Az, server: AzvmServer) -> None:
     """With `--endpoint-vm-image-alias-doc` pointing at azvm, az reads the aliases from azvm: no warning
     that it fell back on the copy built into it."""
