@@ -372,3 +372,29 @@ def test_strict_mode_shows_only_readable_rows() -> None:
         nobody = client(server, StaticTokenCredential(server.token_for("nobody")))
         assert nobody.resources(QueryRequest(query="Resources")).total_records == 0
         assert nobody.resources(QueryRequest(query="Resources", subscriptions=[SUB])).total_records == 0
+
+
+# -- agreement with the other read paths --------------------------------------------------------------------
+def test_graph_agrees_with_list_all_and_the_generic_list(fleet: AzvmServer) -> None:
+    """The power states Resource Graph shows are those of list-all with statusOnly=true, and its
+    resources those of ARM's generic list (the fleet has no VM extensions)."""
+    compute = fleet.compute_client()
+    listed = {vm.name: next(s.code for s in vm.instance_view.statuses if s.code.startswith("PowerState/"))
+              for vm in compute.virtual_machines.list_all(status_only="true")}
+    graph = {r["name"]: r["power"] for r in data(fleet, f"{VMS} | project name, power = {POWER}")}
+    assert graph == listed and len(graph) == 3
+    generic = sorted(r.id.lower() for r in fleet.resource_client().resources.list())
+    assert sorted(r["id"].lower() for r in data(fleet, "Resources | project id")) == generic
+
+
+def test_vm_extensions_are_rows_of_their_own(azvm: AzvmServer) -> None:
+    azvm.create_vm("vm1")
+    ext = {"location": "eastus", "properties": {"publisher": "Microsoft.Azure.Extensions", "type": "CustomScript",
+                                                "typeHandlerVersion": "2.1", "protectedSettings": {"secret": "s3"}}}
+    azvm.compute_client().virtual_machine_extensions.begin_create_or_update("rg", "vm1", "script", ext).result()
+    rows = data(azvm, "Resources | where type == 'microsoft.compute/virtualmachines/extensions' | project id, name,"
+                      " resourceGroup, publisher = tostring(properties.publisher), state ="
+                      " tostring(properties.provisioningState)")
+    assert rows == [{"id": vm_id("vm1", "rg") + "/extensions/script", "name": "script", "resourceGroup": "rg",
+                     "publisher": "Microsoft.Azure.Extensions", "state": "Succeeded"}]
+    assert "s3" not in json.dumps(data(azvm, "Resources"))  # protected settings are never shown
