@@ -220,9 +220,13 @@ class ComputeService:
                                   id_counter=self.ids.counter if self.ids.seed is not None else None)
             except ConcurrencyError:
                 continue
-            self.faults.commit(faults, shaped=preempts)  # in this request's transaction
-            for write in writes:
-                write()
+            spent = self.faults.commit(faults, shaped=preempts)  # in this request's transaction
+            try:
+                for write in writes:
+                    write()
+            except BaseException:
+                self.faults.undo(spent)  # the request rolls back, and the rules' state with it
+                raise
             return operation, new_row
         raise OperationNotAllowed("The VM is changing too fast; retry the request.", code="Conflict")
 

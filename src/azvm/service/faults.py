@@ -517,17 +517,26 @@ class Faults:
                     outcome = rule
         return PlanDecision(outcome, slow, tuple(consulted)) if consulted else NO_DECISION
 
-    def commit(self, decision: PlanDecision, *, shaped: bool) -> None:
+    def commit(self, decision: PlanDecision, *, shaped: bool) -> list[tuple[FaultRule, int, int | None, int]]:
         """The operation was accepted (in the current request): each rule consulted has made its
-        draw; those that fired are spent if they shaped its plan (`shaped`: it is not a join)."""
+        draw; those that fired are spent if they shaped its plan (`shaped`: it is not a join).
+        Returns what `undo` needs if the request is rolled back after all."""
         if not decision.consulted:
-            return
+            return []
         with self._lock:
+            before = [(rule, rule.draws, rule.remaining, rule.fired) for rule, _ in decision.consulted]
             outcome_shaped = shaped and decision.outcome is not None
             for rule, fired in decision.consulted:
                 applied = fired and shaped and (rule is not decision.outcome or outcome_shaped)
                 rule.spend(applied)
             self.save()
+            return before
+
+    def undo(self, before: list[tuple[FaultRule, int, int | None, int]]) -> None:
+        """The request that committed `before` rolls back (and its write of the rules with it)."""
+        with self._lock:
+            for rule, draws, remaining, fired in before:
+                rule.draws, rule.remaining, rule.fired = draws, remaining, fired
 
     # -- read faults: decided on each read of a VM ----------------------------------------------------
     def on_read(self, kind: FaultKind, key: str) -> bool:
