@@ -311,6 +311,8 @@ def test_comments_and_layout() -> None:
     ("Resources | union ResourceContainers", "InvalidQueryLanguage", "union"),
     ("Resources | mv-apply x on (take 1)", "InvalidQueryLanguage", "mv-apply"),
     ("Resources | project x = bin(1, 2)", "InvalidQueryLanguage", "bin"),
+    ("let vms = Resources; vms | take 1", "InvalidQueryLanguage", "let"),
+    ("union Resources, ResourceContainers", "InvalidQueryLanguage", "union"),
     ("Resources | where datetime(not a date) > now()", "ParserFailure", "datetime(not a date)"),
 ])
 def test_parser_errors(query: str, code: str, token: str) -> None:

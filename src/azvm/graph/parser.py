@@ -436,6 +436,9 @@ def _failure(text: str, e: UnexpectedInput) -> KqlError:
                         line=line, column=column)
     if word in KQL_OPERATORS or _word_at(text, pos) in KQL_OPERATORS:
         return unsupported("The operator", _word_at(text, pos), line, column)
+    start = len(text) - len(text.lstrip())
+    if _word_at(text, start) in KQL_OPERATORS:  # `let x = ...;`, `union ...`: the statement azvm does not run
+        return unsupported("The operator", _word_at(text, start), 1, 0)
     expected = ""
     if isinstance(e, (UnexpectedToken, UnexpectedCharacters)):
         names = sorted(_spell(t) for t in (e.expected if isinstance(e, UnexpectedToken) else e.allowed) or ())
