@@ -259,3 +259,38 @@ def test_reference_reads_properties_or_the_full_resource() -> None:
     assert (fqdn, principal) == ("f.example", "p1")
     assert arm.calls == [(f"{RG_ID}/providers/Microsoft.Network/publicIPAddresses/pip", "2021-05-01", False),
                          (f"{RG_ID}/providers/Microsoft.Network/publicIPAddresses/pip", "2019-07-01", True)]
+
+
+@pytest.mark.parametrize(("expression", "words"), [
+    # template-functions-string.md quotes this failure
+    ("[substring('1234567890', 0, 11)]", "The index and length parameters must refer to a location within the string. "
+     "The index parameter: '0', the length parameter: '11', the length of the string parameter: '10'."),
+    ("[div(1, 0)]", "cannot divide by zero"),
+    ("[mod(1, 0)]", "cannot divide by zero"),
+    ("[int('abc')]", "'int' cannot convert 'abc' to an integer"),
+    ("[int(json('3.5'))]", "'int' cannot convert '3.5' to an integer"),
+    ("[bool('maybe')]", "'bool' cannot convert 'maybe' to a boolean"),
+    ("[union(createArray(1), json('{}'))]", "all its parameters to be arrays or all to be objects"),
+    ("[concat(createArray(1), 'a')]", "expects its parameter 2 to be of type 'Array'"),
+    ("[padLeft('1', 3, 'ab')]", "a single padding character"),
+    ("[base64ToString('***')]", "is not base64"),
+    ("[json('{nope')]", "is not JSON"),
+    ("[toLower(1)]", "expects its parameter 1 to be of type 'String'. The provided value is of type 'Integer'."),
+    ("[equals(1)]", "'equals' expects exactly 2 parameter(s); 1 were provided."),
+    ("[if(1, 'a', 'b')]", "'if' expects its first parameter to be of type 'Boolean'"),
+    ("[createArray(1)[5]]", "array index '5' is out of bounds"),
+    ("[createArray(1).name]", "can't be evaluated: the value is of type 'Array', not 'Object'"),
+    ("[format('{1}', 'a')]", "refers to argument 1, but only 1 were given"),
+    ("[copyIndex('nope')]", "names the copy loop 'nope', which does not surround this expression"),
+])
+def test_function_errors(expression: str, words: str) -> None:
+    with pytest.raises(TemplateError) as caught:
+        value_of(expression)
+    assert words in caught.value.message
+    assert caught.value.message.endswith("(outputs.o.value)")
+    assert caught.value.code == "InvalidTemplate"
+
+
+def test_numbers_convert() -> None:
+    assert value_of("[int(json('3.0'))]") == 3
+    assert value_of("[float(3)]") == 3.0

@@ -9,7 +9,7 @@ value `.property` and `[index]` access; property names are matched case-insensit
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -130,8 +130,6 @@ class Context(Protocol):
 
     def call(self, name: str, args: Sequence[Any], node: Call) -> Any: ...
 
-
-Thunk = Callable[[], Any]
 
 
 def evaluate(node: Node, ctx: Context) -> Any:

@@ -424,34 +424,29 @@ def _to_bool(host: Host, args: list[Any]) -> Any:
     raise ExpressionError(f"The template language function 'bool' cannot convert '{to_text(value)}' to a boolean.")
 
 
-@_fn("int")
-def _to_int(host: Host, args: list[Any]) -> Any:
-    arity("int", args, 1)
+def _number(name: str, args: list[Any], cast: Callable[[Any], int | float], what: str) -> int | float:
+    """int() and float(): numbers and numeric text; a float only becomes an int when it is whole."""
+    arity(name, args, 1)
     value = args[0]
-    if isinstance(value, int) and not isinstance(value, bool):
-        return value
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, str):
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        if cast is float or isinstance(value, int) or value.is_integer():
+            return cast(value)
+    elif isinstance(value, str):
         try:
-            return int(value.strip())
+            return cast(value.strip())
         except ValueError:
             pass
-    raise ExpressionError(f"The template language function 'int' cannot convert '{to_text(value)}' to an integer.")
+    raise ExpressionError(f"The template language function '{name}' cannot convert '{to_text(value)}' to {what}.")
+
+
+@_fn("int")
+def _to_int(host: Host, args: list[Any]) -> Any:
+    return _number("int", args, int, "an integer")
 
 
 @_fn("float")
 def _to_float(host: Host, args: list[Any]) -> Any:
-    arity("float", args, 1)
-    value = args[0]
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return float(value)
-    if isinstance(value, str):
-        try:
-            return float(value.strip())
-        except ValueError:
-            pass
-    raise ExpressionError(f"The template language function 'float' cannot convert '{to_text(value)}' to a number.")
+    return _number("float", args, float, "a number")
 
 
 @_fn("string")

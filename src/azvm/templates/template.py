@@ -12,7 +12,7 @@ evaluated later by `Prepared.evaluate` and `Prepared.outputs`.
 from __future__ import annotations
 
 import copy as deepcopy
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -21,7 +21,6 @@ from .errors import TemplateError, validation_failed
 from .expressions import (
     Call,
     ExpressionError,
-    Node,
     evaluate,
     expression_of,
     literal_of,
@@ -29,7 +28,7 @@ from .expressions import (
     type_name,
     walk,
 )
-from .functions import FUNCTIONS, interleave, same
+from .functions import FUNCTIONS, interleave, same, to_text
 from .hashing import guid, template_hash
 
 Reference = Callable[[str, str | None, bool], dict[str, Any]]
@@ -530,8 +529,6 @@ def _allowed(value: Any, allowed: list[Any]) -> bool:
 
 
 def _check_parameter(name: str, kind: str, definition: dict[str, Any], value: Any, path: str) -> None:
-    from .functions import to_text
-
     if not _fits(kind, value):
         raise validation_failed(f"Template parameter JToken type is not valid. Expected '{_EXPECTED[kind]}'. Actual "
                                 f"'{type_name(value)}'. Please see https://aka.ms/arm-deploy/#parameter-file for "
@@ -553,16 +550,15 @@ def _check_parameter(name: str, kind: str, definition: dict[str, Any], value: An
     # The wording of the bounds messages follows the allowedValues one; the exact ARM text was not found for
     # minValue/maxValue. minLength: "Length of the value should be greater than or equal to '12'" (ARM, as users
     # quote it).
-    bounds: list[tuple[str, int | None, str]] = []
+    bounds: list[tuple[str, int, str]] = []
     if kind == "int":
-        bounds = [("The value", value, "")]
+        bounds = [("The value", int(value), "")]
     elif isinstance(value, str | list):
         bounds = [("Length of the value", len(value), " Please see https://aka.ms/arm-template/#parameters for "
                    "usage details.")]
     for subject, measured, tail in bounds:
         low_key, high_key = ("minValue", "maxValue") if kind == "int" else ("minLength", "maxLength")
         low, high = definition.get(low_key), definition.get(high_key)
-        assert measured is not None
         if isinstance(low, int) and measured < low:
             words, bound = "greater than or equal to", low
         elif isinstance(high, int) and measured > high:
@@ -943,10 +939,3 @@ def _planned(state: _State, c: _Candidate) -> PlannedResource:
         depends_on=tuple(state.candidates[i].id for i in c.depends), where=c.where,
         resource_group=c.resource_group, template_body=c.raw, loops=c.loops, template_path=c.path)
 
-
-def iter_expressions(value: Any) -> Iterable[Node]:
-    """The syntax trees of every expression in a value (for callers that inspect templates)."""
-    for text, _ in _strings(value, ""):
-        inner = expression_of(text)
-        if inner is not None:
-            yield parse(inner)
