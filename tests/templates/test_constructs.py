@@ -334,3 +334,16 @@ def test_evaluation_errors_name_the_property() -> None:
     assert caught.value.message == ("The language expression property 'missing' doesn't exist, available properties "
                                     "are ''. (resources[0].properties.deep.list[1])")
     assert caught.value.target == "resources[0].properties.deep.list[1]"
+
+
+def test_property_names_may_be_expressions() -> None:
+    identity_id = "[resourceId('Microsoft.ManagedIdentity/userAssignedIdentities', 'id1')]"
+    t = template([nsg("n", identity={"type": "UserAssigned", "userAssignedIdentities": {identity_id: {}}},
+                      properties={"[[literal]": 1})])
+    prepared = prepare(t, {}, scope())
+    body = prepared.evaluate(prepared.resources[0], no_reference)
+    assert body["identity"]["userAssignedIdentities"] == {
+        f"{RG_ID}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/id1": {}}
+    assert body["properties"] == {"[literal]": 1}
+    error = refused(template([nsg("n", properties={"[nosuch()]": 1})]))
+    assert error.target == "resources[0].properties.[nosuch()]"

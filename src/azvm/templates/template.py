@@ -334,9 +334,19 @@ class _Context:
                 if key.lower() == "copy" and isinstance(item, list):
                     out.update(self._property_loops(item, f"{path}.copy"))
                 else:
-                    out[key] = self.value(item, f"{path}.{key}")
+                    out[self._key(key, path)] = self.value(item, f"{path}.{key}")
             return out
         return value
+
+    def _key(self, key: str, path: str) -> str:
+        """A property name may be an expression, e.g. `"userAssignedIdentities": {"[resourceId(...)]": {}}`."""
+        if expression_of(key) is None:
+            return literal_of(key)
+        name = self.value(key, f"{path}.{key}")
+        if not isinstance(name, str):
+            raise TemplateError(f"A property name must evaluate to a string; it is of type '{type_name(name)}' "
+                                f"({path}.{key}).", target=f"{path}.{key}")
+        return name
 
     def _property_loops(self, loops: list[Any], path: str) -> dict[str, Any]:
         """`"copy": [{"name", "count", "input"}]` inside properties or variables (copy-properties.md)."""
@@ -592,6 +602,7 @@ def _strings(value: Any, path: str) -> Iterator[tuple[str, str]]:
             yield from _strings(item, f"{path}[{i}]")
     elif isinstance(value, dict):
         for key, item in value.items():
+            yield key, f"{path}.{key}"
             yield from _strings(item, f"{path}.{key}")
 
 
