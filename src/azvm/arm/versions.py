@@ -31,6 +31,7 @@ FAMILIES: dict[str, tuple[str, ...]] = {
     "insights": tuple(_DATA["Microsoft.Insights/eventtypes"]),
     "resourcehealth": tuple(_DATA["Microsoft.ResourceHealth"]),
     "deployments": tuple(_DATA["Microsoft.Resources/deployments"]),
+    "resourcegraph": tuple(_DATA["Microsoft.ResourceGraph"]),
 }
 _SETS = {k: frozenset(v) for k, v in FAMILIES.items()}
 _WELL_FORMED = re.compile(r"\d{4}-\d{2}-\d{2}(-preview|-beta|-alpha|-privatepreview)?")

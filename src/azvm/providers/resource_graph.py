@@ -38,13 +38,13 @@ from ..graph import KqlError, Table, parse, run, to_json
 from ..graph import ast as kql
 from ..service.compute import ComputeService, VmState
 from .resource_health import status_body
-from .resources import ResourceManager
+from .resources import subscription_body
 
 NAMESPACE = "Microsoft.ResourceGraph"
 # azure-rest-api-specs has 2019-04-01, 2020-04-01-preview, 2021-03-01 (the SDK 8.0.1 default), 2022-10-01
 # (resourcegraph/.../stable and preview folders); until a `resourcegraph` family lists them, any
 # well-formed version is accepted, as for ARM's own routes
-FAMILY = "arm"
+FAMILY = "resourcegraph"
 TYPES: list[tuple[str, str]] = [("resources", FAMILY)]  # (resource type, api-version family)
 
 PAGE_SIZE = 1000  # "By default, Resource Graph limits any query to returning only 1,000 records" (work-with-data.md)
@@ -157,11 +157,10 @@ class ResourceGraph:
 
     def _containers(self, subs: list[str]) -> list[dict[str, Any]]:
         tenant = self.api.cfg.tenant_id
-        manager = ResourceManager(self.api, self.svc, self.svc.resources, [])
         now = self.svc.now()
         rows = []
         for sub in subs:
-            s = manager._subscription(sub)
+            s = subscription_body(sub, tenant)
             props = {"subscriptionId": sub, "state": s["state"], "subscriptionPolicies": s["subscriptionPolicies"],
                      "managementGroupAncestorsChain": []}
             # a subscription's `name` in Resource Graph is its display name (`project subscriptionName = name`)

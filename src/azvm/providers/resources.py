@@ -91,11 +91,7 @@ class ResourceManager:
                                          "displayName": "azvm"}]})
 
     def _subscription(self, sub: str) -> dict[str, Any]:
-        return {"id": f"/subscriptions/{sub}", "authorizationSource": "RoleBased", "managedByTenants": [],
-                "subscriptionId": sub, "tenantId": self.api.cfg.tenant_id, "displayName": "azvm subscription",
-                "state": "Enabled", "subscriptionPolicies": {"locationPlacementId": "Public_2014-09-01",
-                                                             "quotaId": "PayAsYouGo_2014-09-01",
-                                                             "spendingLimit": "Off"}}
+        return subscription_body(sub, self.api.cfg.tenant_id)
 
     def subscriptions(self, req: Req, p: Params) -> Response:
         """Every subscription the caller may see: the principal's own in strict mode, azvm's in open mode."""
@@ -198,6 +194,15 @@ class ResourceManager:
         return json_response({"value": out})
 
 
+def subscription_body(sub: str, tenant_id: str) -> dict[str, Any]:
+    """A subscription as ARM shows it (GET /subscriptions/{id}), and as Resource Graph's resourcecontainers row."""
+    return {"id": f"/subscriptions/{sub}", "authorizationSource": "RoleBased", "managedByTenants": [],
+            "subscriptionId": sub, "tenantId": tenant_id, "displayName": "azvm subscription",
+            "state": "Enabled", "subscriptionPolicies": {"locationPlacementId": "Public_2014-09-01",
+                                                         "quotaId": "PayAsYouGo_2014-09-01",
+                                                         "spendingLimit": "Off"}}
+
+
 def _generic_entry(rid: str, name: str, type_: str, location: str, tags: Any) -> dict[str, Any]:
     e: dict[str, Any] = {"id": rid, "name": name, "type": type_, "location": location}
     if tags:
@@ -265,4 +270,4 @@ def _clause(part: str) -> tuple[str, str, str]:
     return m.group(1).lower(), m.group(2).lower(), m.group(3).replace("''", "'")
 
 
-__all__ = ["ProviderType", "ResourceManager", "parse_filter"]
+__all__ = ["ProviderType", "ResourceManager", "parse_filter", "subscription_body"]
