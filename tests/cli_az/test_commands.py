@@ -11,6 +11,7 @@ What az sends for each command: ../shared/reference/az-vm-create.md section 6 an
 from __future__ import annotations
 
 import json
+import urllib.error
 from collections.abc import Iterator
 from importlib import resources
 from pathlib import Path
@@ -324,6 +325,16 @@ def test_vm_extension_set_list_delete(cli: Az, server: AzvmServer) -> None:
     r = cli.run("vm", "extension", "set", *vm_args, "-n", "NoSuchHandler", "--publisher",
                 "Microsoft.Azure.Extensions", expect=1)
     assert 'Failed to find the latest version for the extension "NoSuchHandler"' in r.stderr
+    stderr = missing(cli, "vm", "extension", "set", *vm_args, "-n", "CustomScript", "--publisher",
+                     "Microsoft.Azure.Extensions", "--version", "3.0", code="ArtifactNotFound")
+    assert "type handler version '3.0' could not be found in the extension repository" in stderr
+    # az sends major.minor only; a full build number is refused as Compute refuses it
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        server.arm("PUT", f"{vm['id']}/extensions/pinned", {"location": "eastus", "properties": {
+            "publisher": "Microsoft.Azure.Extensions", "type": "CustomScript", "typeHandlerVersion": "2.1.10"}})
+    assert refused.value.code == 400 and json.load(refused.value)["error"] == {
+        "code": "InvalidParameter", "message": "The value of parameter typeHandlerVersion is invalid.",
+        "target": "typeHandlerVersion"}
 
     cli.run("vm", "extension", "delete", *vm_args, "-n", "CustomScript")
     assert cli.json("vm", "extension", "list", *vm_args) == []

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
-from ..domain.errors import NotFound
+from ..domain.errors import InvalidParameter, NotFound
 
 
 @dataclass(frozen=True)
@@ -74,6 +74,12 @@ class PlatformImageNotFound(NotFound):
     code = "PlatformImageNotFound"
 
 
+class ArtifactNotFound(NotFound):
+    """No extension handler of that publisher, type and version (404, as Compute answers an extension PUT)."""
+
+    code = "ArtifactNotFound"
+
+
 def publishers() -> list[str]:
     """Every publisher, of images or of extensions (or both)."""
     return sorted(_PUBLISHERS.values(), key=str.lower)
@@ -113,6 +119,24 @@ def extension(publisher_name: str, type_name: str) -> ExtensionImage | None:
                  and e.type.lower() == type_name.lower()), None)
 
 
+def check_extension(publisher_name: str, type_name: str, version: str) -> ExtensionImage:
+    """The handler that an extension's publisher, type and typeHandlerVersion name. Compute takes a
+    version as `major.minor` (or `major`) and runs that line's newest build: a full build number is
+    refused as InvalidParameter, a handler or line it does not have as ArtifactNotFound. Wording as
+    Compute's (the error table of learn.microsoft.com "Understand common error messages when you
+    manage virtual machines in Azure"; InvalidParameter for `2.1.6`: hashicorp/terraform-provider-
+    azurestack#140, chef-partners/azure-chef-extension#70)."""
+    parts = version.split(".")
+    if len(parts) > 2 or not all(p.isdigit() for p in parts):
+        raise InvalidParameter("The value of parameter typeHandlerVersion is invalid.", target="typeHandlerVersion")
+    handler = extension(publisher_name, type_name)
+    wanted = tuple(int(p) for p in parts)
+    if handler is None or not any(_version_key(v)[:len(wanted)] == wanted for v in handler.versions):
+        raise ArtifactNotFound(f"Extension with publisher '{publisher_name}', type '{type_name}', and type handler"
+                               f" version '{version}' could not be found in the extension repository.")
+    return handler
+
+
 def resolve(ref: dict[str, Any]) -> tuple[Image, str] | None:
     """The catalog image and exact version that a marketplace imageReference names; None for a
     reference that is not to the marketplace (a gallery or custom image id). Raises
@@ -136,5 +160,6 @@ def resolve(ref: dict[str, Any]) -> tuple[Image, str] | None:
     return img, exact
 
 
-__all__ = ["EXTENSIONS", "IMAGES", "ExtensionImage", "Image", "PlatformImageNotFound", "extension", "extension_types",
-           "image", "offers", "publisher", "publishers", "resolve", "skus"]
+__all__ = ["EXTENSIONS", "IMAGES", "ArtifactNotFound", "ExtensionImage", "Image", "PlatformImageNotFound",
+           "check_extension", "extension", "extension_types", "image", "offers", "publisher", "publishers", "resolve",
+           "skus"]

@@ -4,7 +4,9 @@ An extension is part of its VM, as on Azure: adding, changing or removing one is
 VM (the VM reads Updating meanwhile), and the extension reads Creating (or Updating) until that
 update ends. Each stored extension carries `_at` (when it was last written) and `_created` (when it
 was added), which the wire layer uses to tell its provisioning state and never shows.
-`protectedSettings` are accepted and never stored nor returned.
+`protectedSettings` are accepted and never stored nor returned. The publisher, type and
+typeHandlerVersion must name a handler of the catalog (azvm.service.catalog.check_extension), as
+Compute refuses a PUT of one it does not have.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import copy
 from typing import Any
 
 from ..domain.errors import InvalidParameter
+from . import catalog
 
 EXTENSION_TYPE = "Microsoft.Compute/virtualMachines/extensions"
 PRIVATE = ("_at", "_created")
@@ -57,6 +60,8 @@ def _check_properties(props: Any, *, full: bool) -> dict[str, Any]:
         raise InvalidParameter("The value of parameter 'settings' must be an object.", target="properties.settings")
     for k in ("protectedSettings", "protectedSettingsFromKeyVault", "provisioningState", "instanceView"):
         out.pop(k, None)  # secrets are never kept; the rest is computed
+    if all(isinstance(out.get(k), str) for k in ("publisher", "type", "typeHandlerVersion")):
+        catalog.check_extension(out["publisher"], out["type"], out["typeHandlerVersion"])
     return out
 
 
