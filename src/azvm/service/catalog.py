@@ -121,8 +121,10 @@ def extension(publisher_name: str, type_name: str) -> ExtensionImage | None:
 
 def check_extension(publisher_name: str, type_name: str, version: str) -> ExtensionImage:
     """The handler that an extension's publisher, type and typeHandlerVersion name. Compute takes a
-    version as `major.minor` (or `major`) and runs that line's newest build: a full build number is
-    refused as InvalidParameter, a handler or line it does not have as ArtifactNotFound. Wording as
+    version as `major.minor` (or `major`) and runs the newest build of that major version from that
+    minor on (templates ask for `1.0` of handlers at 1.33, as `az vm create --workspace` does for the
+    Log Analytics agents: _template_builder.py): a full build number is refused as InvalidParameter,
+    a handler or version it does not have as ArtifactNotFound. Wording as
     Compute's (the error table of learn.microsoft.com "Understand common error messages when you
     manage virtual machines in Azure"; InvalidParameter for `2.1.6`: hashicorp/terraform-provider-
     azurestack#140, chef-partners/azure-chef-extension#70)."""
@@ -131,7 +133,8 @@ def check_extension(publisher_name: str, type_name: str, version: str) -> Extens
         raise InvalidParameter("The value of parameter typeHandlerVersion is invalid.", target="typeHandlerVersion")
     handler = extension(publisher_name, type_name)
     wanted = tuple(int(p) for p in parts)
-    if handler is None or not any(_version_key(v)[:len(wanted)] == wanted for v in handler.versions):
+    if handler is None or not any(_version_key(v)[0] == wanted[0] and _version_key(v)[:len(wanted)] >= wanted
+                                  for v in handler.versions):
         raise ArtifactNotFound(f"Extension with publisher '{publisher_name}', type '{type_name}', and type handler"
                                f" version '{version}' could not be found in the extension repository.")
     return handler
