@@ -25,12 +25,17 @@ def tool(name: str) -> str:
 
 
 def test_ruff() -> None:
-    r = run(tool("ruff"), "check", "src", "tests", "benchmarks")
+    r = run(tool("ruff"), "check", "src", "tests", "benchmarks", "examples")
     assert r.returncode == 0, r.stdout + r.stderr
 
 
 def test_mypy_strict() -> None:
     r = run(tool("mypy"), "src")
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_examples_are_strictly_typed() -> None:
+    r = run(tool("mypy"), "--strict", "examples")
     assert r.returncode == 0, r.stdout + r.stderr
 
 
