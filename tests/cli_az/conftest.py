@@ -7,13 +7,14 @@ import json
 import os
 import subprocess
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from azvm.testing import AzvmServer
+from azvm.testing import AzvmServer, azvm_server
 
 from ..proxy import test_run_env
 
@@ -82,6 +83,24 @@ def sign_in(az: Az, server: AzvmServer, *register: str) -> Az:
     az.run("cloud", "set", "-n", "azvm")
     az.run("login", "--service-principal", "-u", "any-app", "-p", "any-secret", "--tenant", TENANT)
     return az
+
+
+# where azvm serves the Azure CLI's image-alias document (azvm.providers.cli_documents)
+ALIAS_DOC = "/metadata/cli/vm/aliases.json"
+
+
+def module_profile(az: Path, server: AzvmServer, tmp_path_factory: pytest.TempPathFactory, **extra: str) -> Az:
+    """A profile signed in to `server`, its image aliases read from azvm, for a module's tests to share
+    (az takes 1-2 s a command: one sign-in serves them all); `extra` goes into its environment."""
+    env = az_env(server, tmp_path_factory.mktemp("az") / "config", **extra)
+    return sign_in(Az(az, env), server, "--endpoint-vm-image-alias-doc", f"{server.endpoint}{ALIAS_DOC}")
+
+
+@pytest.fixture(scope="module")
+def module_server() -> Iterator[AzvmServer]:
+    """One azvm server for a module's tests (each works in a resource group of its own)."""
+    with azvm_server() as s:
+        yield s
 
 
 @pytest.fixture

@@ -20,29 +20,25 @@ from typing import Any
 import pytest
 
 from azvm.service import catalog
-from azvm.testing import AzvmServer, azvm_server
+from azvm.testing import AzvmServer
 
-from .conftest import Az, az_env, sign_in
+from .conftest import Az, module_profile
 
 NET_API = "2024-05-01"
 DISK_API = "2025-01-02"
 # az waits 30 s between two polls of an operation unless the answer says sooner (Retry-After): a
 # command above this bound waited for such a poll. A bound on the protocol, far from any machine's speed.
 NO_30S_POLL = 20.0
-ALIAS_DOC = "/metadata/cli/vm/aliases.json"
 
 
 @pytest.fixture(scope="module")
-def server() -> Iterator[AzvmServer]:
-    with azvm_server() as s:
-        yield s
+def server(module_server: AzvmServer) -> AzvmServer:
+    return module_server
 
 
 @pytest.fixture(scope="module")
 def cli(az: Path, server: AzvmServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Az]:
-    """One profile for the module, signed in to `server`, its image aliases read from azvm."""
-    signed = sign_in(Az(az, az_env(server, tmp_path_factory.mktemp("az") / "config")), server,
-                     "--endpoint-vm-image-alias-doc", f"{server.endpoint}{ALIAS_DOC}")
+    signed = module_profile(az, server, tmp_path_factory)
     yield signed
     slow = [(" ".join(r.args[1:4]), round(t, 1)) for r, t in zip(signed.ran, signed.took, strict=True)
             if t > NO_30S_POLL]
