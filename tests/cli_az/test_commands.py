@@ -383,9 +383,6 @@ def test_disk_and_network_lists(cli: Az, server: AzvmServer) -> None:
         missing(cli, "network", kind, "list", "-g", "rg-nowhere", code="ResourceGroupNotFound")
 
 
-@pytest.mark.xfail(reason="GET /subscriptions/{s}/locations (Subscriptions_ListLocations) is not served: az asks it for"
-                          " a region when -l is not given (get_one_of_subscription_locations, core/commands/"
-                          "parameters.py)", strict=True)
 def test_image_list_all_without_a_location(cli: Az) -> None:
     """Without `-l`, az takes westus (or the first region) from the subscription's locations."""
     jammy = cli.json("vm", "image", "list", "--all", "-p", "Canonical", "-f", "jammy", "-s", "22_04-lts-gen2")

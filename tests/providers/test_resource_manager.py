@@ -93,3 +93,17 @@ def test_health_and_activity_providers_are_listed(azvm: AzvmServer) -> None:
     assert "2025-05-01" in health["availabilityStatuses"].api_versions
     insights = {t.resource_type: t for t in rm.providers.get("Microsoft.Insights").resource_types}
     assert "2015-04-01" in insights["eventtypes"].api_versions
+
+
+def test_the_subscription_lists_every_region_azvm_serves(azvm: AzvmServer) -> None:
+    """Subscriptions_ListLocations, which az reads when a command is given no -l."""
+    from azure.mgmt.resource.subscriptions import SubscriptionClient
+
+    from azvm.service.validation import REGIONS
+
+    client = SubscriptionClient(azvm.credential(), **azvm.client_kwargs())
+    regions = {r.name: r for r in client.subscriptions.list_locations(azvm.subscription_id)}
+    assert set(regions) == set(REGIONS)
+    east = regions["eastus2"]
+    assert east.display_name == "East US 2" and east.regional_display_name == "(US) East US 2"
+    assert regions["uaenorth"].id == f"/subscriptions/{azvm.subscription_id}/locations/uaenorth"

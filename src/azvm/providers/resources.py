@@ -58,6 +58,7 @@ class ResourceManager:
             ("DELETE", RG, self.delete_group, ARM, None),
             ("GET", RG + "/resources", self.list_group, ARM, None),
             ("GET", SUB + "/operationresults/{operationId}", self.group_operation, None, None),
+            ("GET", SUB + "/locations", self.locations, ARM, None),
         ]
 
     # -- ARM's own -----------------------------------------------------------------------------------
@@ -92,6 +93,9 @@ class ResourceManager:
 
     def _subscription(self, sub: str) -> dict[str, Any]:
         return subscription_body(sub, self.api.cfg.tenant_id)
+
+    def locations(self, req: Req, p: Params) -> Response:
+        return json_response(locations_body(p["subscriptionId"]))
 
     def subscriptions(self, req: Req, p: Params) -> Response:
         """Every subscription the caller may see: the principal's own in strict mode, azvm's in open mode."""
@@ -192,6 +196,41 @@ class ResourceManager:
         out = [e for e in out if flt(e)]
         out.sort(key=lambda e: str(e["id"]).lower())
         return json_response({"value": out})
+
+
+# Azure's regions as `az account list-locations` shows them: (display name, geography of the regional
+# display name). Subscriptions_ListLocations (azure-rest-api-specs Microsoft.Resources/subscriptions).
+REGION_NAMES: dict[str, tuple[str, str]] = {
+    "australiacentral": ("Australia Central", "Asia Pacific"),
+    "australiacentral2": ("Australia Central 2", "Asia Pacific"),
+    "australiaeast": ("Australia East", "Asia Pacific"), "australiasoutheast": ("Australia Southeast", "Asia Pacific"),
+    "brazilsouth": ("Brazil South", "South America"), "canadacentral": ("Canada Central", "Canada"),
+    "canadaeast": ("Canada East", "Canada"), "centralindia": ("Central India", "Asia Pacific"),
+    "centralus": ("Central US", "US"), "eastasia": ("East Asia", "Asia Pacific"), "eastus": ("East US", "US"),
+    "eastus2": ("East US 2", "US"), "francecentral": ("France Central", "Europe"),
+    "germanywestcentral": ("Germany West Central", "Europe"), "israelcentral": ("Israel Central", "Middle East"),
+    "italynorth": ("Italy North", "Europe"), "japaneast": ("Japan East", "Asia Pacific"),
+    "japanwest": ("Japan West", "Asia Pacific"), "koreacentral": ("Korea Central", "Asia Pacific"),
+    "koreasouth": ("Korea South", "Asia Pacific"), "mexicocentral": ("Mexico Central", "Mexico"),
+    "newzealandnorth": ("New Zealand North", "Asia Pacific"), "northcentralus": ("North Central US", "US"),
+    "northeurope": ("North Europe", "Europe"), "norwayeast": ("Norway East", "Europe"),
+    "polandcentral": ("Poland Central", "Europe"), "qatarcentral": ("Qatar Central", "Middle East"),
+    "southafricanorth": ("South Africa North", "Africa"), "southcentralus": ("South Central US", "US"),
+    "southeastasia": ("Southeast Asia", "Asia Pacific"), "southindia": ("South India", "Asia Pacific"),
+    "spaincentral": ("Spain Central", "Europe"), "swedencentral": ("Sweden Central", "Europe"),
+    "switzerlandnorth": ("Switzerland North", "Europe"), "uaenorth": ("UAE North", "Middle East"),
+    "uksouth": ("UK South", "Europe"), "ukwest": ("UK West", "Europe"), "westcentralus": ("West Central US", "US"),
+    "westeurope": ("West Europe", "Europe"), "westindia": ("West India", "Asia Pacific"), "westus": ("West US", "US"),
+    "westus2": ("West US 2", "US"), "westus3": ("West US 3", "US"),
+}
+
+
+def locations_body(sub: str) -> dict[str, Any]:
+    """GET /subscriptions/{s}/locations: every region azvm serves."""
+    return {"value": [{"id": f"/subscriptions/{sub}/locations/{name}", "name": name, "type": "Region",
+                       "displayName": shown, "regionalDisplayName": f"({geo}) {shown}",
+                       "metadata": {"regionType": "Physical", "regionCategory": "Recommended"}}
+                      for name, (shown, geo) in sorted(REGION_NAMES.items())]}
 
 
 def subscription_body(sub: str, tenant_id: str) -> dict[str, Any]:
