@@ -14,7 +14,7 @@ import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from . import __version__
-from .arm.app import ArmAsgi, ServerConfig, Throttling, build_app
+from .arm.app import ServerConfig, Throttling, build_app
 from .arm.versions import ApiVersionPolicy
 from .clock import Clock, now_wall_us, to_datetime
 from .control.api import ControlApi
@@ -29,6 +29,7 @@ from .service.compute import ComputeService, Settings
 from .service.faults import read_fault_file
 from .service.ports import Store
 from .store import SqliteStore, make_private_dir, open_store
+from .web import Dashboard, mount
 
 if sys.platform != "win32":
     import fcntl
@@ -180,7 +181,7 @@ class Emulator:
     options: Options
     store: Store
     service: ComputeService
-    app: ArmAsgi  # the ARM edge (screening with azvm.guard)
+    app: Dashboard  # the dashboard (azvm.web) over the ARM edge (screening with azvm.guard)
     cert: Path | None
     key: Path | None
     lock: DataDirLock | None = None
@@ -237,10 +238,11 @@ def _build(opts: Options, lock: DataDirLock | None) -> Emulator:
 
         cert_dir = Path(opts.cert_dir) if opts.cert_dir else opts.resolved_data_dir
         cert, key = ensure_certificate(cert_dir, to_datetime(now_wall_us()))
-    return Emulator(opts, store, service, build_app(api, Guard(policy)), cert, key, lock, identity)
+    return Emulator(opts, store, service, mount(build_app(api, Guard(policy)), service, billing), cert, key, lock,
+                    identity)
 
 
-def app_from_env() -> ArmAsgi:
+def app_from_env() -> Dashboard:
     """uvicorn factory for worker processes (`--workers N`): options travel in AZVM_* variables."""
     return build(Options.from_env()).app
 
