@@ -6,33 +6,28 @@ template deployment — and is checked against what azvm holds."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from azvm.testing import AzvmServer, azvm_server
+from azvm.testing import AzvmServer
 
-from .conftest import Az, az_env, sign_in
+from .conftest import Az, module_profile
 
 NET_API = "2024-05-01"
-ALIAS_DOC = "/metadata/cli/vm/aliases.json"
 PASSWORD = "P@ssw0rd1234!"
 
 
 @pytest.fixture(scope="module")
-def server() -> Iterator[AzvmServer]:
-    with azvm_server() as s:
-        yield s
+def server(module_server: AzvmServer) -> AzvmServer:
+    return module_server
 
 
 @pytest.fixture(scope="module")
 def cli(az: Path, server: AzvmServer, tmp_path_factory: pytest.TempPathFactory) -> Az:
     """One signed-in profile; HOME of its own (`--generate-ssh-keys` writes ~/.ssh there)."""
-    home = tmp_path_factory.mktemp("home")
-    env = az_env(server, tmp_path_factory.mktemp("az") / "config", HOME=str(home))
-    cli = sign_in(Az(az, env), server, "--endpoint-vm-image-alias-doc", f"{server.endpoint}{ALIAS_DOC}")
+    cli = module_profile(az, server, tmp_path_factory, HOME=str(tmp_path_factory.mktemp("home")))
     cli.run("group", "create", "-n", "rg", "-l", "eastus")
     return cli
 
