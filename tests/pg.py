@@ -163,7 +163,7 @@ def start_server() -> PgServer:
                         "--locale=C", "--no-sync"], capture_output=True, text=True, timeout=120, check=True)
         # fsync off: the tests need no protection from an operating system crash, and run faster
         opts = (f"-k {base} -p {port} -c listen_addresses='' -c fsync=off -c full_page_writes=off"
-                " -c max_connections=200 -c shared_buffers=64MB")
+                " -c max_connections=200 -c shared_buffers=64MB -c deadlock_timeout=100ms")
         subprocess.run([*prefix, str(bindir / "pg_ctl"), "-D", str(data), "-l", str(log), "-w", "-t", "60",
                         "-o", opts, "start"], capture_output=True, text=True, timeout=90, check=True)
     except (OSError, subprocess.SubprocessError) as e:

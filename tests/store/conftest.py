@@ -7,9 +7,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.pg import pg_server, pg_url  # noqa: F401  (fixtures)
 
 from azvm.store import MemoryStore, SqliteStore
-from tests.pg import pg_server, pg_url  # noqa: F401  (fixtures)
 
 
 @pytest.fixture(params=["memory", "sqlite", "postgresql"])

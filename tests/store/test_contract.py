@@ -1,4 +1,4 @@
-"""One contract for every store (memory, SQLite; a PostgreSQL store will run the same suite)."""
+"""One contract for every store: memory, SQLite and PostgreSQL (tests/store/conftest.py runs each test over each)."""
 
 from __future__ import annotations
 
@@ -203,3 +203,57 @@ def test_the_reference_index_is_rebuilt_from_stored_versions(tmp_path: Any) -> N
     again = SqliteStore(path)
     assert again.referrers(subnet.lower()) == [nic.key]
     again.close()
+
+
+def _resource(name: str, version: int, op_id: str) -> Any:
+    from azvm.domain.resource_id import ResourceId
+    from azvm.service.ports import ResourceRow
+
+    rid = ResourceId.parse(f"/subscriptions/{SUB}/resourceGroups/rg/providers/Microsoft.Network/virtualNetworks/{name}")
+    return ResourceRow(rid.key, SUB, "rg", rid.type, name, "eastus", version, {"id": str(rid), "v": version},
+                       f"e{version}", version, 1, op_id)
+
+
+def test_a_stale_resource_version_is_refused(store_factory: Callable[[], Any]) -> None:
+    s = store_factory()
+    s.put_resource(_resource("v", 1, "p1"), expected_version=0, id_counter=4)
+    s.put_resource(_resource("v", 2, "p2"), expected_version=1)
+    with pytest.raises(ConcurrencyError):
+        s.put_resource(_resource("v", 2, "p3"), expected_version=1, id_counter=9)
+    key = _resource("v", 1, "p1").key
+    assert [r.op_id for r in s.resource_history(key)] == ["p1", "p2"]
+    assert s.get_resource(key).body["v"] == 2 and s.find_resource_op("p3") is None
+    assert s.get_meta("id_counter") == "4"  # the refused write's counter was not kept either
+
+
+def test_compare_and_set_meta_refuses_a_changed_value(store_factory: Callable[[], Any]) -> None:
+    s = store_factory()
+    assert s.compare_and_set_meta("clock", None, "a")
+    assert not s.compare_and_set_meta("clock", None, "b")  # someone set it first
+    assert s.compare_and_set_meta("clock", "a", "c")
+    assert not s.compare_and_set_meta("clock", "a", "d")  # moved on meanwhile: no lost update
+    assert s.get_meta("clock") == "c"
+
+
+@pytest.mark.parametrize("group_commit", [False, True])
+def test_a_failed_request_writes_nothing(store_factory: Callable[[], Any], group_commit: bool) -> None:
+    from azvm.store import MemoryStore
+
+    s = store_factory()
+    if isinstance(s, MemoryStore):
+        pytest.skip("the in-memory store has no transactions (a request's writes are not undone)")
+    if not group_commit and type(s).__name__ == "SqliteStore":
+        pytest.skip("SQLite commits each write alone outside group commit")
+    s.group_commit = group_commit
+    a, b = op("a", 0), op("b", 5)
+    with s.request():
+        s.append(row("kept", 1, a), a, expected_version=0, id_counter=1)
+    with pytest.raises(RuntimeError), s.request():
+        s.append(row("vm", 1, b), b, expected_version=0, id_counter=2)
+        s.set_meta("clock", "x")
+        s.put_group(GroupRow(f"/subscriptions/{SUB}/resourcegroups/rg", SUB, "RG", "eastus", {}, 5))
+        raise RuntimeError("the answer could not be sent")
+    s.commit()
+    assert s.get_vm(row("vm", 1, b).key) is None and s.find_operation("b") is None
+    assert s.get_meta("clock") is None and s.list_groups(SUB) == [] and s.get_meta("id_counter") == "1"
+    assert s.get_vm(row("kept", 1, a).key).last == a

@@ -178,6 +178,14 @@ class MemoryStore:
     def set_meta(self, name: str, value: str) -> None:
         self._meta[name] = value
 
+    def compare_and_set_meta(self, name: str, expected: str | None, value: str) -> bool:
+        """Set `name` to `value` if it still reads `expected` (None: absent); False if it does not."""
+        with self._lock:
+            if self._meta.get(name) != expected:
+                return False
+            self._meta[name] = value
+            return True
+
     def request(self) -> AbstractContextManager[None]:
         return nullcontext()
 

@@ -271,7 +271,11 @@ class PostgresStore:
         self._deferred: list[str] = []  # statements sent with the next round trip (RELEASE of a savepoint)
         self._meta: dict[str, str] | None = None  # meta as read in this request (one round trip)
         self._cache = _RowCache()
-        migrate(self._connection())
+        try:
+            migrate(self._connection())
+        except BaseException:
+            self.close()
+            raise
 
     # -- connection --------------------------------------------------------------------------------
     def _connection(self) -> Conn:

@@ -606,6 +606,16 @@ class SqliteStore:
         with self._write() as db:
             db.execute("INSERT OR REPLACE INTO meta (name, value) VALUES (?, ?)", (name, value))
 
+    def compare_and_set_meta(self, name: str, expected: str | None, value: str) -> bool:
+        """Set `name` to `value` if it still reads `expected` (None: absent), atomically across
+        processes; False (and nothing written) if another writer changed it first."""
+        with self._write() as db:
+            if expected is None:
+                cur = db.execute("INSERT OR IGNORE INTO meta (name, value) VALUES (?, ?)", (name, value))
+            else:
+                cur = db.execute("UPDATE meta SET value=? WHERE name=? AND value=?", (value, name, expected))
+            return cur.rowcount == 1
+
     def reset(self) -> None:
         with self._write() as db:
             self._forget()
