@@ -145,3 +145,16 @@ def test_vm_create_count_makes_copies_through_a_copy_loop(cli: Az, server: AzvmS
     for n in ("vmc0", "vmc1"):
         assert power(server, n) == ["ProvisioningState/succeeded", "PowerState/running"]
         assert net(server, "publicIPAddresses", f"vmcPublicIP{n[-1]}")["properties"]["ipAddress"]
+
+
+def test_vm_create_with_named_network_resources_probes_them_with_double_slashes(cli: Az, server: AzvmServer) -> None:
+    """Named --nsg/--public-ip-address/--vnet-name make az probe each with `Microsoft.Network//type/name` and
+    read the provider's api-versions (az-vm-create.md §2): 404s mean "create them", in the template."""
+    out = cli.json("vm", "create", "-g", "rg", "-n", "named", "--image", "Ubuntu2204", "--admin-username", "azureuser",
+                   "--admin-password", PASSWORD, "--nsg", "mynsg", "--public-ip-address", "mypip",
+                   "--vnet-name", "myvnet", "--subnet", "mysubnet", "--location", "westeurope")
+    assert out["powerState"] == "VM running" and out["location"] == "westeurope"
+    assert out["publicIpAddress"] == net(server, "publicIPAddresses", "mypip")["properties"]["ipAddress"]
+    nic = net(server, "networkInterfaces", "namedVMNic")["properties"]
+    assert nic["networkSecurityGroup"]["id"].endswith("/networkSecurityGroups/mynsg")
+    assert nic["ipConfigurations"][0]["properties"]["subnet"]["id"].endswith("/virtualNetworks/myvnet/subnets/mysubnet")
