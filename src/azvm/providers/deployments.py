@@ -240,7 +240,7 @@ class DeploymentRoutes:
 
     def status(self, req: Req, p: Params) -> Response:
         row = self.engine.require(*self._scope(p))
-        if not self.engine.by_operation(row, p["operationId"]):
+        if str(row.body.get("opId")) != p["operationId"]:
             raise NotFound(f"The operation '{p['operationId']}' could not be found.", code="OperationNotFound")
         body = self.engine.status(row)
         if body["status"] not in ("Succeeded", "Failed", "Canceled") and self.svc.clock.state.skip:

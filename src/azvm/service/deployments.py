@@ -29,6 +29,7 @@ import hashlib
 import heapq
 import json
 import threading
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from http import HTTPStatus
@@ -38,7 +39,7 @@ from ..clock import Clock, iso, to_datetime
 from ..domain.errors import ArmError, Conflict, NotFound
 from ..domain.resource_id import ResourceId
 from ..ids import IdSource
-from ..templates import PlannedResource, Prepared, Scope, TemplateError, parse_jsonc, prepare
+from ..templates import PlannedResource, Prepared, Scope, TemplateError, parse_jsonc, prepare, template_hash
 from .clock import ClockKeeper
 from .ports import ResourceRow, Store
 from .resources import Resources, ResourceType
@@ -240,7 +241,7 @@ class Deployments:
     def _plan(self, sub: str, rg: str | None, name: str, body: dict[str, Any], at_us: int) -> Prepared:
         props = body["properties"]
         location = body.get("location") if isinstance(body.get("location"), str) else None
-        tracking = self.ids.uuid()
+        tracking = _uuid_of(f"{sub}|{rg}|{name}|{at_us}|tracking")
         try:
             prepared = prepare(props["template"], props.get("parameters") or {},
                                self._scope(sub, rg, name, location, at_us))
@@ -264,9 +265,9 @@ class Deployments:
         rid = deployment_id(sub, rg, name)
         props = body["properties"]
         out: dict[str, Any] = {"id": rid, "name": name, "type": TYPE, "properties": {
-            "templateHash": _template_hash(props["template"]), "parameters": prepared.parameters,
+            "templateHash": template_hash(props["template"]), "parameters": prepared.parameters,
             "mode": _mode(props), "provisioningState": "Succeeded", "timestamp": iso(now), "duration": "PT0S",
-            "correlationId": self.ids.uuid(), "providers": _providers(prepared.resources, rg, body),
+            "correlationId": _uuid_of(f"{rid}|{now}|correlation"), "providers": _providers(prepared.resources),
             "dependencies": _dependencies(prepared.resources),
             "validatedResources": [{"id": r.id} for r in prepared.resources]}}
         if rg is None:
@@ -297,10 +298,10 @@ class Deployments:
                 "id": str(rid) if old is None else str(old.body.get("id")), "name": name, "type": TYPE,
                 "state": "Accepted", "acceptedUs": now, "startUs": now + START_DELAY_US,
                 "opId": _numeric_id(seed), "correlationId": self.ids.uuid(), "mode": _mode(props),
-                "templateHash": _template_hash(props["template"]),
+                "templateHash": template_hash(props["template"]),
                 "template": props["template"], "parameters": props.get("parameters") or {},
                 "shownParameters": prepared.parameters,
-                "providers": _providers(prepared.resources, rg, body),
+                "providers": _providers(prepared.resources),
                 "dependencies": _dependencies(prepared.resources), "steps": steps}
             for k in ("debugSetting", "onErrorDeployment", "expressionEvaluationOptions"):
                 if props.get(k) is not None:
@@ -472,7 +473,7 @@ class Deployments:
         if rg is not None:
             self.resources.require_group(sub, rg)
         rows = list(self.resources.iter_type(sub, TYPE))
-        return [r for r in rows if (r.rg or None) == rg or (rg is not None and r.rg.lower() == rg.lower())]
+        return [r for r in rows if (r.rg or "").lower() == (rg or "").lower()]
 
     def cancel(self, sub: str, rg: str | None, name: str) -> None:
         with self._lock:
@@ -505,9 +506,6 @@ class Deployments:
             self.resources.write(rid, row.body, row, gone_us=self.clock.now_us())
             self._schedule(rid.key, None)
             return True
-
-    def by_operation(self, row: ResourceRow, op_id: str) -> bool:
-        return str(row.body.get("opId")) == op_id
 
     # -- rendering -------------------------------------------------------------------------------------------
     def render(self, row: ResourceRow) -> dict[str, Any]:
@@ -579,23 +577,18 @@ def _mode(props: dict[str, Any]) -> str:
     return "Complete" if str(props.get("mode", "Incremental")).lower() == "complete" else "Incremental"
 
 
-def _template_hash(template: Any) -> str:
-    from ..templates import template_hash
-    return template_hash(template)
-
-
 def _step(r: PlannedResource, seed: str) -> dict[str, Any]:
     return {"id": r.id, "type": r.type, "name": r.name, "apiVersion": r.api_version, "dependsOn": list(r.depends_on),
             "where": r.where, "op": "Create", "state": "Waiting", "operationId": _hex_id(f"{seed}|{r.id}"),
-            "serviceRequestId": str(_uuid_of(f"{seed}|request|{r.id}"))}
+            "serviceRequestId": _uuid_of(f"{seed}|request|{r.id}")}
 
 
 def _uuid_of(seed: str) -> str:
-    h = hashlib.sha256(seed.encode()).hexdigest()
-    return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-8{h[17:20]}-{h[20:32]}"
+    """A GUID derived from `seed`: ids that reads and validations show without spending the id source."""
+    return str(uuid.UUID(bytes=hashlib.sha256(seed.encode()).digest()[:16], version=4))
 
 
-def _providers(resources: list[PlannedResource], rg: str | None, body: dict[str, Any]) -> list[dict[str, Any]]:
+def _providers(resources: list[PlannedResource]) -> list[dict[str, Any]]:
     by_ns: dict[str, dict[str, None]] = {}
     for r in resources:
         ns, t = r.type.split("/", 1)
