@@ -168,7 +168,7 @@ def _transient(e: BaseException) -> bool:
     return state[:2] in _TRANSIENT_CLASSES or state == "55P03"
 
 
-_APPEND = """
+_APPEND_HEAD = """
 WITH ins AS (
     INSERT INTO ops (key, version, at_us, op_id, body) VALUES (%(key)s, %(version)s, %(at)s, %(op)s, %(last)s)
     ON CONFLICT (key, version) DO NOTHING RETURNING key
@@ -191,7 +191,8 @@ WITH ins AS (
     SELECT ins.key, u.a, u.s, u.f FROM ins, unnest(%(u_at)s::bigint[], %(u_state)s::smallint[], %(u_facts)s::bigint[])
         AS u(a, s, f)
     ON CONFLICT (key, at_us) DO UPDATE SET state=excluded.state, facts=excluded.facts
-), closed AS (
+)"""
+_APPEND_DISKS = """, closed AS (
     UPDATE disks d SET end_us = c.e FROM ins, unnest(%(c_name)s::text[], %(c_start)s::bigint[], %(c_end)s::bigint[])
         AS c(n, s, e)
     WHERE d.key = ins.key AND d.name = c.n AND d.start_us = c.s AND d.end_us IS NULL
@@ -199,12 +200,15 @@ WITH ins AS (
     INSERT INTO disks (key, vm_id, name, sku, size_gb, start_us, end_us)
     SELECT ins.key, %(vm_id)s, o.n, o.k, o.z, o.s, NULL FROM ins,
         unnest(%(o_name)s::text[], %(o_sku)s::text[], %(o_size)s::integer[], %(o_start)s::bigint[]) AS o(n, k, z, s)
-), counter AS (
-    INSERT INTO meta (name, value) SELECT 'id_counter', %(ids)s::text FROM ins WHERE %(ids)s::text IS NOT NULL
+)"""
+_COUNTER = """, counter AS (
+    INSERT INTO meta (name, value) SELECT 'id_counter', %(ids)s::text FROM ins
     ON CONFLICT (name) DO UPDATE SET value = greatest(meta.value::bigint, excluded.value::bigint)::text
-)
-SELECT count(*) FROM ins
-"""
+)"""
+# an append is one statement: the parts it needs (disks change only with the model or a deletion;
+# the id counter is kept only with a seeded id source), each variant prepared once per connection
+_APPENDS = {(disks, counter): _APPEND_HEAD + (_APPEND_DISKS if disks else "") + (_COUNTER if counter else "")
+            + "\nSELECT count(*) FROM ins" for disks in (False, True) for counter in (False, True)}
 
 _PUT_RESOURCE = """
 WITH ins AS (
@@ -286,7 +290,9 @@ class PostgresStore:
             conn = psycopg.connect(self.url, autocommit=True, prepare_threshold=2,
                                    connect_timeout=max(1, round(self._connect_timeout)),
                                    application_name="azvm")
-            conn.execute(f"SET lock_timeout = {int(self._lock_timeout_ms)}")
+            # a wait on another process's lock ends (retryably) instead of holding up this process's
+            # requests; azvm's statements are key lookups, which a generic plan serves without planning
+            conn.execute(f"SET lock_timeout = {int(self._lock_timeout_ms)}; SET plan_cache_mode = force_generic_plan")
         except psycopg.Error as e:
             raise StoreUnavailable("The database cannot be reached; the request was not applied."
                                    " Retry it shortly.") from e
@@ -521,7 +527,8 @@ class PostgresStore:
         closed: list[DiskRow] = []
         opened: list[tuple[str, str, int, int]] = []
         vm_id = str(row.model.get("id", row.key))
-        if op.model is not None or op.phases[-1].power is None:  # disks change with the model or a deletion
+        disks = op.model is not None or op.phases[-1].power is None
+        if disks:
             open_disks = {n: (sku, size, start) for n, sku, size, start in self._read(
                 "SELECT name, sku, size_gb, start_us FROM disks WHERE key=%s AND end_us IS NULL", (row.key,))}
             tracker = DiskTracker(vm_id, open_disks)
@@ -542,7 +549,7 @@ class PostgresStore:
             "o_size": [d[2] for d in opened], "o_start": [d[3] for d in opened],
             "ids": str(id_counter) if id_counter is not None else None,
         }
-        (n,), = self._write([(_APPEND, params)])
+        (n,), = self._write([(_APPENDS[disks, id_counter is not None], params)])
         if not n:  # (key, version) taken: another writer moved the stream on
             self._cache.rows.pop(row.key, None)
             raise ConcurrencyError(row.key)
