@@ -229,7 +229,7 @@ def _build(opts: Options, lock: DataDirLock | None) -> Emulator:
                          billing=billing)
     api = build_api(service, ServerConfig(poll_delay=opts.poll_delay),
                     ApiVersionPolicy(any_version=opts.any_api_version), control, billing)
-    api.throttle = Throttling(service.throttler, service.faults, service.now)
+    Throttling(service.throttler, service.faults, service.now).install(api)
     identity = install(api, mode=opts.auth, principals=opts.principals, tenant_id=api.cfg.tenant_id,
                        key_dir=None if opts.in_memory else opts.resolved_data_dir)
     cert = key = None

@@ -74,7 +74,8 @@ class ArmApi:
         self.router = router
         self.before = before  # run before each request (adopting a clock that another process moved)
         self.auth: Authorize | None = None  # None: no check at all (azvm.server sets the --auth mode's)
-        self.throttle: Throttling | None = None  # rate limits and throttling faults (azvm.server sets it)
+        # rate limits and throttling faults (azvm.server installs them): None while neither is set
+        self.throttle: Throttling | None = None
         self.rate_headers: dict[str, str] | None = None  # the x-ms-ratelimit-* headers of the request at hand
 
     # -- long-running operations ------------------------------------------------------------------
@@ -142,9 +143,8 @@ class ArmApi:
             refusal = self.auth(req, route, params)
             if refusal is not None:
                 return refusal
-        throttle = self.throttle
-        if throttle is not None and throttle.on:  # one check when neither rate limits nor faults are set
-            refusal = throttle.screen(self, req, route, params)
+        if self.throttle is not None:  # the one check when neither rate limits nor throttling faults are set
+            refusal = self.throttle.screen(self, req, route, params)
             if refusal is not None:
                 return refusal
         if route.family is not None:
@@ -167,10 +167,22 @@ class Throttling:
         self.faults = faults
         self.now = now
         self._charges: dict[int, tuple[str, str | None, str | None]] = {}  # by route: bucket, policy, parameter
+        self._api: ArmApi | None = None
+
+    def install(self, api: ArmApi) -> None:
+        """Screen `api`'s requests whenever rate limits or a throttling fault are in force (and cost
+        them nothing otherwise: the edge then sees no throttle at all)."""
+        self._api = api
+        self.faults.on_change.append(self._refresh)
+        self._refresh()
 
     @property
     def on(self) -> bool:
         return self.throttler.on or bool(self.faults.throttle_rules)
+
+    def _refresh(self) -> None:
+        if self._api is not None:
+            self._api.throttle = self if self.on else None
 
     def _charge(self, req: Req, route: Route, params: Params) -> Charge:
         known = self._charges.get(id(route))
@@ -369,7 +381,9 @@ class ArmAsgi:
                 try:
                     resp = self.api.dispatch(req)
                 finally:
-                    rate, self.api.rate_headers = self.api.rate_headers, None
+                    rate = self.api.rate_headers
+                    if rate is not None:
+                        self.api.rate_headers = None
                 if not isinstance(resp, Deferred):
                     # encoded inside the request's transaction: an answer that cannot be sent
                     # rolls back what the request wrote (no write without a well-formed answer)

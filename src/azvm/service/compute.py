@@ -573,12 +573,12 @@ class ComputeService:
             # a client polling an update (PATCH/PUT) by GETs of the VM is waiting on it
             self._skip_to(self._next_boundary(st.row.last, st.at_us))
             st = self.get_state(sub, rg, name) or st
-        return self.as_read(st) if read else st
+        return self.as_read(st) if read and self.faults.reads_on else st
 
-    def as_read(self, st: VmState) -> VmState:
+    def as_read(self, st: VmState, *, save: bool = True) -> VmState:
         """A VM as one read shows it: `PowerState/unknown` when a power-unknown fault applies to this
         read (the history is untouched: the VM is as it was, and billed as it is)."""
-        if self.faults.reads_on and self.faults.on_read(FaultKind.POWER_UNKNOWN, st.row.key):
+        if self.faults.reads_on and self.faults.on_read(FaultKind.POWER_UNKNOWN, st.row.key, save=save):
             return VmState(st.row, st.phase._replace(power=PowerState.UNKNOWN), st.at_us)
         return st
 
@@ -615,8 +615,10 @@ class ComputeService:
             for r in rows:
                 st = self.get_state_row(r, now)
                 if st is not None:
-                    out.append(self.as_read(st) if faulty else st)
+                    out.append(self.as_read(st, save=False) if faulty else st)
             after = rows[-1].key
+            if faulty:
+                self.faults.flush()
         more = self.store.list_vms(sub=sub, rg=rg, location=location, live_at_us=now, after_key=after, limit=1)
         return out, (after if more else None)
 

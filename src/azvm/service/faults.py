@@ -19,7 +19,7 @@ import json
 import re
 import string
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from typing import Any
@@ -399,6 +399,8 @@ class Faults:
 
     def __post_init__(self) -> None:
         self._lock = threading.RLock()
+        self._dirty = False  # moved by reads, not yet written
+        self.on_change: list[Callable[[], None]] = []  # told when the set of rules changes
         self._index()
 
     # -- durable state --------------------------------------------------------------------------------
@@ -429,6 +431,8 @@ class Faults:
         self.read_rules = {k: [r for r in self.rules if r.kind == k] for k in READ_FAULTS}
         self.throttle_rules = [r for r in self.rules if r.kind == FaultKind.THROTTLE]
         self.reads_on = any(self.read_rules.values())
+        for tell in self.on_change:
+            tell()
 
     # -- rules ----------------------------------------------------------------------------------------
     def take(self, body: Any) -> FaultRule:
@@ -539,8 +543,9 @@ class Faults:
                 rule.draws, rule.remaining, rule.fired = draws, remaining, fired
 
     # -- read faults: decided on each read of a VM ----------------------------------------------------
-    def on_read(self, kind: FaultKind, key: str) -> bool:
-        """Whether a read fault of `kind` applies to this read of the VM `key` (its state moves now)."""
+    def on_read(self, kind: FaultKind, key: str, *, save: bool = True) -> bool:
+        """Whether a read fault of `kind` applies to this read of the VM `key` (its state moves now;
+        with `save` False it is written by the next `flush`: one write for a whole list)."""
         rules = self.read_rules[kind]
         if not rules:
             return False
@@ -550,10 +555,21 @@ class Faults:
                 if rule.live() and rule.matches(target):
                     fires = rule.draw()
                     rule.spend(fires)
-                    self.save()
+                    self._dirty = True
                     if fires:
-                        return True
-        return False
+                        break
+            else:
+                fires = False
+            if save:
+                self.flush()
+        return fires
+
+    def flush(self) -> None:
+        """Write what reads moved (in the current request's transaction)."""
+        with self._lock:
+            if self._dirty:
+                self._dirty = False
+                self.save()
 
     # -- throttling -----------------------------------------------------------------------------------
     def on_request(self, target: Target, buckets: Iterable[str]) -> tuple[FaultRule, str] | None:

@@ -85,8 +85,9 @@ class VirtualMachines:
                                       limit=self.api.page_limit(req))
         faults = self.svc.faults
         if status_only and faults.reads_on:  # the power state may be missing (SPEC.md section 3)
-            value = [render.vm_body(st, status_only=True,
-                                    power=not faults.on_read(FaultKind.POWER_MISSING, st.row.key)) for st in vms]
+            value = [render.vm_body(st, status_only=True, power=not faults.on_read(
+                FaultKind.POWER_MISSING, st.row.key, save=False)) for st in vms]
+            faults.flush()
         else:
             value = [render.vm_body(st, expand=expand == "instanceview", status_only=status_only) for st in vms]
         return json_response(self.api.page(req, value, last))
