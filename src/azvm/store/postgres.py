@@ -40,7 +40,7 @@ from ..domain.history import Operation
 from ..domain.resource_id import references
 from ..domain.usage import USAGE_STATE_CODE, USAGE_STATES, DiskRow, DiskTracker, UsageRow, op_usage_rows
 from ..service.ports import GroupRow, ResourceRow, VmRow
-from .sqlite import _resource, _resource_json, _RowCache
+from .sqlite import _VM_COLS, SqliteStore, _resource, _resource_json, _RowCache
 
 Conn = psycopg.Connection[tuple[Any, ...]]
 Params = dict[str, Any] | Sequence[Any] | None
@@ -245,8 +245,7 @@ SELECT 1
 """
 
 _SET_META = "INSERT INTO meta (name, value) VALUES (%s, %s) ON CONFLICT (name) DO UPDATE SET value = excluded.value"
-_VM_COLS = "key, sub, rg, name, location, version, model, last, gone_us"
-_GROUP_COLS = "key, sub, name, location, tags, created_us, delete_op, delete_at_us, gone_us"
+_GROUP_COLS = SqliteStore._GROUP_COLS
 
 
 class PostgresStore:
@@ -626,9 +625,7 @@ class PostgresStore:
             "tags": orjson.dumps(row.tags), "created": row.created_us, "op": row.delete_op,
             "at": row.delete_at_us, "gone": row.gone_us, "ids": str(id_counter) if id_counter is not None else None})])
 
-    @staticmethod
-    def _group(r: tuple[Any, ...]) -> GroupRow:
-        return GroupRow(r[0], r[1], r[2], r[3], orjson.loads(r[4]), r[5], r[6], r[7], r[8])
+    _group = staticmethod(SqliteStore._group)
 
     def get_group(self, key: str) -> GroupRow | None:
         rows = self._read(f"SELECT {_GROUP_COLS} FROM groups WHERE key=%s", (key,), binary=True)
