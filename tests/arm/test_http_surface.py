@@ -592,7 +592,6 @@ def test_json_content_types_accepted(http: httpx.Client, rg: str, ctype: str) ->
     "path",
     [
         "/nowhere",
-        "/",
         "/subscriptions/{sub}/bogus",
         "/subscriptions/{sub}/resourceGroups/rg/bogus",
         "/subscriptions/{sub}/resourceGroups/rg/providers/Microsoft.Compute/galleries/g1",
