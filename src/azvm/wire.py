@@ -34,7 +34,7 @@ STATUS_BY_CODE: Mapping[str, int] = {
     "OperationNotAllowed": 409, "Conflict": 409, "ResourceGroupBeingDeleted": 409,
     "InvalidResourceGroupLocation": 409, "PropertyChangeNotAllowed": 409, "PlatformImageNotFound": 404,
     "PreconditionFailed": 412, "MethodNotAllowed": 405, "UnsupportedMediaType": 415, "RequestEntityTooLarge": 413,
-    "TooManyRequests": 429, "InternalServerError": 500,
+    "TooManyRequests": 429, "InternalServerError": 500, "ServiceUnavailable": 503,
     "DeploymentNotFound": 404, "DeploymentOperationNotFound": 404, "OperationNotFound": 404,
     "DeploymentActive": 409, "DeploymentCannotBeCanceled": 409,
 }

@@ -8,7 +8,7 @@ import threading
 from dataclasses import replace
 
 from ..clock import MAX_ISO, MAX_US, Clock, ClockError, ClockState, iso, now_wall_us
-from ..domain.errors import InvalidParameter
+from ..domain.errors import Conflict, InvalidParameter
 from .ports import Store
 
 META_KEY = "clock"
@@ -47,10 +47,23 @@ class ClockKeeper:
         return self.clock.now_us()
 
     def persist(self) -> None:
-        self.sync()  # another process may have moved it further meanwhile: never go back
-        raw = encode(self.clock.state)
-        self.store.set_meta(META_KEY, raw)
+        """Store the clock; with several processes, never over a clock another one moved further
+        (compare-and-set on what was read: a lost race re-reads, adopts the newer one, and tries again)."""
+        for _attempt in range(100):
+            stored = self.store.get_meta(META_KEY)
+            if stored is not None and stored != self._raw:
+                self._adopt(stored)  # another process (or a restart) moved it: never go back
+            raw = encode(self.clock.state)
+            if raw == stored or self.store.compare_and_set_meta(META_KEY, stored, raw):
+                self._raw = raw
+                return
+        raise Conflict("The clock is being moved by other processes; retry the request.")
+
+    def _adopt(self, raw: str) -> None:
         self._raw = raw
+        stored = decode(raw)
+        if Clock(stored, self.clock.wall_us).now_us() >= self.clock.now_us():
+            self.clock.load(stored)
 
     def sync(self) -> None:
         """With several server processes over one store, the clock one of them moved (by hand or by
@@ -61,10 +74,7 @@ class ClockKeeper:
         raw = self.store.get_meta(META_KEY)
         if raw is None or raw == self._raw:
             return
-        self._raw = raw
-        stored = decode(raw)
-        if Clock(stored, self.clock.wall_us).now_us() >= self.clock.now_us():
-            self.clock.load(stored)
+        self._adopt(raw)
 
     def skip_to(self, us: int) -> None:
         """Time skipping: a client waits on something that happens at `us`."""

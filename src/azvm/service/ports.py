@@ -104,6 +104,9 @@ class Store(Protocol):
         that do now: callers read each one's current model)."""
     def get_meta(self, name: str) -> str | None: ...
     def set_meta(self, name: str, value: str) -> None: ...
+    def compare_and_set_meta(self, name: str, expected: str | None, value: str) -> bool:
+        """Set `name` to `value` if it still reads `expected` (None: absent), atomically across
+        processes; False (and nothing written) if another writer changed it first."""
     def reset(self) -> None: ...
     def request(self) -> AbstractContextManager[None]:
         """Scope the writes of one request: all of them, or none if it fails."""
