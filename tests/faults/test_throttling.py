@@ -45,7 +45,13 @@ def test_a_throttled_put_vm_is_a_compute_429(azvm: AzvmServer, compute: Any) -> 
 
 
 def test_the_sdk_retries_a_throttled_request_after_retry_after(azvm: AzvmServer, compute: Any) -> None:
-    make_vms(azvm, compute, "vm1")
+    make_vms(azvm, compute, "vm1", "vm2")
+    azvm.inject_fault(kind="throttle", bucket="LowCostGet", vm=vm_id("VM2"), count=5)
+    assert compute.virtual_machines.get("rg", "vm1").name == "vm1"  # another VM: not throttled
+    with pytest.raises(HttpResponseError) as e:
+        azvm.compute_client(retry_total=0).virtual_machines.get("rg", "vm2")
+    assert e.value.status_code == 429 and e.value.error.details[0].target == "LowCostGetResource"
+    azvm.clear_faults()
     azvm.inject_fault(kind="throttle", bucket="reads", count=2, retryAfterSeconds=0)
     vm = compute.virtual_machines.get("rg", "vm1")  # two 429s, then the answer
     assert vm.name == "vm1" and [f["fired"] for f in azvm.faults()] == [2]

@@ -18,7 +18,7 @@ from typing import Any, Protocol
 from urllib.parse import parse_qsl, quote
 
 from ..domain.errors import ArmError
-from ..service.faults import COMPUTE_POLICIES, Faults, Target
+from ..service.faults import COMPUTE_POLICIES, VM_TYPE_LOWER, Faults, Target
 from ..service.ports import Store
 from ..service.throttling import (
     COMPUTE_LIMITS,
@@ -207,7 +207,10 @@ class Throttling:
             if i + 2 < len(low):
                 rtype = f"{low[i + 1]}/{low[i + 2]}"
             name = low[i + 3] if i + 3 < len(low) else None
-        return Target(params["subscriptionId"].lower(), rg.lower() if rg else None, rtype, name)
+        sub = params["subscriptionId"].lower()
+        key = f"/subscriptions/{sub}/resourcegroups/{rg.lower()}/providers/{rtype}/{name}" \
+            if rg and rtype == VM_TYPE_LOWER and name else None  # a fault's `vm` names one VM
+        return Target(sub, rg.lower() if rg else None, rtype, name, key)
 
     def screen(self, api: ArmApi, req: Req, route: Route, params: Params) -> Response | None:
         sub = params.get("subscriptionId")
