@@ -576,6 +576,9 @@ def _run(argv: Sequence[str] | None) -> int:
     from .billing_cli import add_bill_parser
 
     add_bill_parser(sub)
+    from .audit import add_audit_parser
+
+    add_audit_parser(sub)
     _proxy_parsers(sub)
     args = parser.parse_args(argv)
     if args.command == "serve":
