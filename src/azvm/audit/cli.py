@@ -106,7 +106,8 @@ def run(args: argparse.Namespace) -> int:
             else:
                 fp.write(text)
     elif text is None:
-        render_table(report, Console(), dry_run)
+        out = Console()
+        render_table(report, out if out.is_terminal else Console(width=160), dry_run)
     else:
         sys.stdout.write(text)
     if report.over_threshold:

@@ -54,10 +54,16 @@ def _codes(vm: Any) -> list[str]:
     return [str(s.code) for s in (view.statuses or []) if s.code] if view is not None else []
 
 
+def _text(x: Any, default: str = "") -> str:
+    """A model field as its wire string (the SDK gives some as enums: VirtualMachineSizeTypes.STANDARD_B2_S)."""
+    if x is None:
+        return default
+    return str(getattr(x, "value", x))
+
+
 def _ip_facts(ip: Any) -> IpFacts:
-    sku = getattr(getattr(ip, "sku", None), "name", None) or "Basic"
-    return IpFacts(str(ip.id), str(ip.name), str(sku), str(ip.public_ip_allocation_method or "Dynamic"),
-                   bool(ip.ip_address))
+    return IpFacts(str(ip.id), str(ip.name), _text(getattr(getattr(ip, "sku", None), "name", None), "Basic"),
+                   _text(ip.public_ip_allocation_method, "Dynamic"), bool(ip.ip_address))
 
 
 def vm_facts(p: PowerState, disks: dict[str, list[DiskFacts]], ips: dict[str, list[IpFacts]],
@@ -69,7 +75,7 @@ def vm_facts(p: PowerState, disks: dict[str, list[DiskFacts]], ips: dict[str, li
     hardware = getattr(vm, "hardware_profile", None)
     storage = getattr(vm, "storage_profile", None)
     os_disk = getattr(storage, "os_disk", None)
-    os_type = str(getattr(os_disk, "os_type", None) or "Linux")
+    os_type = _text(getattr(os_disk, "os_type", None), "Linux")
     network = getattr(vm, "network_profile", None)
     nics = [str(n.id).lower() for n in (getattr(network, "network_interfaces", None) or []) if n.id]
     codes = _codes(vm)
@@ -78,7 +84,7 @@ def vm_facts(p: PowerState, disks: dict[str, list[DiskFacts]], ips: dict[str, li
         id=p.id, name=p.name,
         subscription_id=rid.subscription if rid else "", resource_group=(rid.resource_group or "") if rid else "",
         location=str(getattr(vm, "location", "") or ""),
-        size=str(getattr(hardware, "vm_size", None) or "unknown"),
+        size=_text(getattr(hardware, "vm_size", None), "unknown"),
         os_type="Windows" if os_type.lower() == "windows" else "Linux",
         power_state=p.power_state, source=p.source,
         provisioning=next((c for c in codes if c.startswith("ProvisioningState/")), None),
@@ -94,9 +100,9 @@ def _disks(conn: Connection, sub: str) -> dict[str, list[DiskFacts]]:
     out: dict[str, list[DiskFacts]] = {}
     for d in conn.compute(sub).disks.list():
         if d.managed_by:
-            sku = getattr(getattr(d, "sku", None), "name", None) or "Standard_LRS"
+            sku = _text(getattr(getattr(d, "sku", None), "name", None), "Standard_LRS")
             out.setdefault(str(d.managed_by).lower(), []).append(
-                DiskFacts(str(d.id), str(d.name), str(sku), int(d.disk_size_gb or 0)))
+                DiskFacts(str(d.id), str(d.name), sku, int(d.disk_size_gb or 0)))
     return out
 
 

@@ -45,9 +45,12 @@ def _num(x: Fraction) -> float | int:
 
 
 def _since(f: Finding) -> str:
-    from ..clock import iso
+    """When the VM reached its state, `2026-01-01T10:00:00Z` (to the second), or "unknown"."""
+    if f.vm.since_us is None:
+        return "unknown"
+    from datetime import UTC, datetime
 
-    return iso(f.vm.since_us) if f.vm.since_us is not None else "unknown"
+    return datetime.fromtimestamp(f.vm.since_us // 1_000_000, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _fixes(report: AuditReport) -> dict[str, Any]:
