@@ -8,6 +8,7 @@ consumed by the dashboard (it shows each VM as it is, and as it is billed).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
@@ -92,7 +93,7 @@ def read(service: ComputeService, billing: BillingService) -> FleetInput:
     """The store's VMs now (on the event loop: it reads the store)."""
     now = service.now()
     usage = service.store.usage_rows()
-    subs = sorted({_subscription(r[0]) for r in usage} - {""})
+    subs = sorted({_subscription(vm) for vm in {r[0] for r in usage}} - {""})
     states: list[VmState] = []
     for sub in subs:
         after: str | None = None
@@ -109,6 +110,7 @@ def read(service: ComputeService, billing: BillingService) -> FleetInput:
     return FleetInput(now, states, usage, billing)
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def _subscription(vm_id: str) -> str:
     rid = ResourceId.try_parse(vm_id)
     return rid.subscription if rid is not None else ""

@@ -63,7 +63,7 @@ const COLUMNS = [
   { key: "provisioningState", label: "Provisioning", cls: "c-prov", sort: (a, b) => collator.compare(a.provisioningState, b.provisioningState) },
   { key: "powerState", label: "Power state", cls: "c-power", sort: (a, b) => collator.compare(a.displayStatus, b.displayStatus) },
   { key: "billed", label: "Billed", cls: "c-billed", sort: (a, b) => Number(a.billed) - Number(b.billed) },
-  { key: "cost", label: "Cost so far", cls: "c-cost num", sort: (a, b) => Number(a.cost ?? -1) - Number(b.cost ?? -1) },
+  { key: "cost", label: "Cost", title: "Compute cost so far", cls: "c-cost num", sort: (a, b) => Number(a.cost ?? -1) - Number(b.cost ?? -1) },
 ];
 
 export class FleetView {
@@ -111,6 +111,7 @@ export class FleetView {
       b.type = "button";
       b.dataset.sort = col.key;
       b.textContent = col.label;
+      if (col.title) b.title = col.title;
       const arrow = document.createElement("span");
       arrow.setAttribute("aria-hidden", "true");
       b.append(arrow);
@@ -310,6 +311,10 @@ export class FleetView {
   }
 
   scheduleChart() {
+    if (!this.chart) {
+      this.drawChart(); // the first one at once, later ones at most four times a second
+      return;
+    }
     if (this.chartTimer) return;
     this.chartTimer = setTimeout(() => {
       this.chartTimer = null;
