@@ -152,7 +152,7 @@ class ArmSlots:
             rows, after = self.svc.resources.page(sub=sub, rg=rg, after=after, limit=1000)
             for row in rows:
                 spec = self.svc.resources.spec(row.type)
-                if row.type.count("/") == 1 and (spec is None or spec.listed):
+                if row.type.count("/") == 1 and (spec is None or spec.generic):
                     ids.append(str(row.body.get("id")))
             if after is None:
                 return ids

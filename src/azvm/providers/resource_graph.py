@@ -147,8 +147,9 @@ class ResourceGraph:
             while True:
                 page, after = res.page(sub=sub, after=after, limit=1000)
                 for r in page:
-                    if r.type.count("/") > 1:
-                        continue  # a child (a subnet) is shown inside its parent
+                    spec = res.spec(r.type)
+                    if r.type.count("/") > 1 or (spec is not None and not spec.generic):
+                        continue  # a child (a subnet) is shown inside its parent; deployments are not rows
                     rows.append(_row(res.render(r, now), type_=r.type, sub=r.sub, rg=r.rg, tenant=tenant))
                 if after is None:
                     break

@@ -188,7 +188,7 @@ class ResourceManager:
             rows, after = self.res.page(sub=sub, rg=rg, type_=wanted, after=after, limit=1000)
             for r in rows:
                 spec = self.res.spec(r.type)
-                if "/" in r.type.split("/", 1)[1] or (spec is not None and not spec.listed):
+                if "/" in r.type.split("/", 1)[1] or (spec is not None and not spec.generic):
                     continue  # child resources are not listed on their own, nor deployments
                 out.append(_generic_entry(str(r.body.get("id")), r.name, r.type, r.location, r.body.get("tags")))
             if after is None:

@@ -142,7 +142,7 @@ class Deployments:
         # MAX = nothing is running
         self._due: int | None = None
         self.spec = resources.register(ResourceType(type=TYPE, family="deployments", normalize=_never,
-                                                    etag_in_body=False, listed=False))
+                                                    etag_in_body=False, generic=False))
 
     # -- the schedule ----------------------------------------------------------------------------------
     def _load_due(self) -> dict[str, int]:

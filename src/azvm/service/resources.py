@@ -56,7 +56,9 @@ class ResourceType:
     top_level: tuple[str, ...] = ("sku", "zones", "extendedLocation")  # top-level fields kept from a PUT
     name_check: Callable[[str], None] | None = None
     put_status: tuple[int, int] = (201, 200)  # a PUT's answer: (created, replaced); Compute disks answer 202
-    listed: bool = True  # shown in the generic lists (/resources, Resource Graph); deployments are not
+    # a plain type: served by the generic routes, shown in the generic lists (/resources, Resource Graph);
+    # deployments are stored by the engine but have routes of their own and are listed nowhere else
+    generic: bool = True
 
     @property
     def is_child(self) -> bool:

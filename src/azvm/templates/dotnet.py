@@ -62,11 +62,11 @@ def _format_value(value: Any, spec: str) -> str:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
-_STANDARD = re.compile(r"^([DdNnFfXxPp])(\d*)$")
+_STANDARD = re.compile(r"([DdNnFfXxPp])(\d*)")
 
 
 def _format_number(value: int | float, spec: str) -> str:
-    match = _STANDARD.match(spec)
+    match = _STANDARD.fullmatch(spec)
     if match:
         kind, digits = match.group(1).upper(), match.group(2)
         if kind == "D":

@@ -16,7 +16,7 @@ import json5
 
 from .errors import INVALID_REQUEST_CONTENT, TemplateError
 
-_JSON5_AT = re.compile(r"^<string>:(\d+) (.*) at column (\d+)$")
+_JSON5_AT = re.compile(r"<string>:(\d+) (.*) at column (\d+)")
 
 
 def parse_jsonc(text: str | bytes) -> Any:
@@ -43,7 +43,7 @@ def parse_jsonc(text: str | bytes) -> Any:
 
 
 def _describe(error: str) -> str:
-    match = _JSON5_AT.match(error)
+    match = _JSON5_AT.fullmatch(error)
     if match is None:
         return error
     line, what, column = match.groups()
