@@ -119,6 +119,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="requests in flight at most (fewer when the service announces a smaller budget; default 8)")
     p.add_argument("--retries", type=_count(0, 10), default=2,
                    help="times to list again for power states missing from the list (default 2)")
+    p.add_argument("--max-retries", type=_count(0, 50), default=8,
+                   help="attempts after the first for a throttled or failed request (default 8); each waits what"
+                        " the answer's Retry-After says, or backs off exponentially")
     p.add_argument("--no-progress", action="store_true", help="no progress display on stderr")
 
 

@@ -68,7 +68,8 @@ def run(args: argparse.Namespace) -> int:
     rules, prices, source = _load(args)
     err = Console(stderr=True)
     try:
-        conn = Connection(endpoint=args.endpoint, ca_bundle=args.ca_bundle, concurrency=args.concurrency)
+        conn = Connection(endpoint=args.endpoint, ca_bundle=args.ca_bundle, concurrency=args.concurrency,
+                          retry_total=args.max_retries)
     except Exception as e:  # the endpoint's metadata could not be read: the user's endpoint or certificate
         from azure.core.exceptions import AzureError
 

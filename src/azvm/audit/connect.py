@@ -41,7 +41,7 @@ __all__ = ["AZURE_RESOURCE_MANAGER", "AuditRetryPolicy", "Connection", "RequestG
 
 AZURE_RESOURCE_MANAGER = "https://management.azure.com"
 METADATA_API_VERSION = "2022-09-01"
-RETRY_TOTAL = 8  # attempts after the first, per request
+RETRY_TOTAL = 8  # attempts after the first, per request (429s and 5xx included: azure-core's default is 3 for those)
 RETRY_BACKOFF = 0.5  # seconds; doubled at each retry without Retry-After, up to RETRY_BACKOFF_MAX
 RETRY_BACKOFF_MAX = 30.0
 REMAINING_PREFIX = "x-ms-ratelimit-remaining-"
@@ -208,7 +208,7 @@ class Connection:
 
     def client_kwargs(self) -> dict[str, Any]:
         kw: dict[str, Any] = {
-            "retry_policy": AuditRetryPolicy(self.stats, retry_total=self.retry_total,
+            "retry_policy": AuditRetryPolicy(self.stats, retry_total=self.retry_total, retry_status=self.retry_total,
                                              retry_backoff_factor=self.retry_backoff,
                                              retry_backoff_max=RETRY_BACKOFF_MAX),
             "per_retry_policies": [GatePolicy(self.gate)],
