@@ -46,7 +46,8 @@ def error_of(e: BaseException) -> tuple[str, str]:
     lines = str(e).splitlines()
     message = getattr(err, "message", None) or (lines[0] if lines else type(e).__name__)
     status = getattr(getattr(e, "response", None), "status_code", None)
-    return (f"{code} ({status})" if status else str(code)), str(message)
+    # the HTTP status when the request itself was refused (a failed long-running operation's poll is a 200)
+    return (f"{code} ({status})" if isinstance(status, int) and status >= 400 else str(code)), str(message)
 
 
 def _codes(vm: Any) -> list[str]:
