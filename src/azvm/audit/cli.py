@@ -65,7 +65,11 @@ def run(args: argparse.Namespace) -> int:
     from .report import render_csv, render_html, render_json, render_table
     from .run import Exclusions, audit
 
+    import logging
+
     rules, prices, source = _load(args)
+    # the SDK's own warnings (a credential chain that failed, ...) would repeat what the report says
+    logging.getLogger("azure").setLevel(logging.ERROR)
     err = Console(stderr=True)
     try:
         conn = Connection(endpoint=args.endpoint, ca_bundle=args.ca_bundle, concurrency=args.concurrency,

@@ -27,6 +27,7 @@ from .power_states import PowerState, read_power_states
 __all__ = ["SubscriptionResult", "error_of", "read_subscription", "vm_facts"]
 
 T = TypeVar("T")
+MESSAGE_MAX = 600
 DAY_US = 86_400 * US
 
 
@@ -43,8 +44,9 @@ def error_of(e: BaseException) -> tuple[str, str]:
     """(code, message) of an SDK error, in ARM's terms when the answer carried its envelope."""
     err = getattr(e, "error", None)
     code = getattr(err, "code", None) or type(e).__name__
-    lines = str(e).splitlines()
-    message = getattr(err, "message", None) or (lines[0] if lines else type(e).__name__)
+    message = getattr(err, "message", None) or " ".join(str(e).split()) or type(e).__name__
+    if len(message) > MESSAGE_MAX:  # a credential chain's explanation runs long: its start says what failed
+        message = message[:MESSAGE_MAX - 3] + "..."
     status = getattr(getattr(e, "response", None), "status_code", None)
     # the HTTP status when the request itself was refused (a failed long-running operation's poll is a 200)
     return (f"{code} ({status})" if isinstance(status, int) and status >= 400 else str(code)), str(message)

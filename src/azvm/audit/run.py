@@ -107,11 +107,19 @@ def audit(conn: Connection, subscriptions: Sequence[str] | None,
     function that makes one for the VMs read (the live Retail Prices API)."""
     from ..clock import iso, now_wall_us
 
+    from azure.core.exceptions import AzureError
+
+    from .collect import error_of
+
+    results: list[SubscriptionResult] = []
     if subscriptions:
         subs = [(s, s) for s in dict.fromkeys(s.lower() for s in subscriptions)]
     else:
-        subs = conn.subscriptions()
-    results: list[SubscriptionResult] = []
+        try:
+            subs = conn.subscriptions()
+        except AzureError as e:  # not even the list of subscriptions: reported as such
+            subs = []
+            results.append(SubscriptionResult("*", "the subscriptions the credential sees", error=error_of(e)))
     task = progress.add_task("reading subscriptions", total=len(subs)) if progress is not None else None
     with ThreadPoolExecutor(max_workers=max(1, min(len(subs), conn.gate.concurrency)),
                             thread_name_prefix="audit-sub") as pool:
