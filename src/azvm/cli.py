@@ -31,6 +31,7 @@ from .cli_args import (
     regular_file,
 )
 from .clock import MAX_ISO, MAX_US, parse_iso
+from .domain.errors import ArmError
 
 if TYPE_CHECKING:
     from .proxy.environment import ServerInfo
@@ -181,6 +182,10 @@ def _serve_parser(sub: argparse._SubParsersAction[Parser]) -> None:
     g.add_argument("--in-memory", action=_Switch, default=env("AZVM_IN_MEMORY", "false"),
                    help="keep the history in memory only (with TLS, the certificate and its key are still kept"
                         " in the per-user data directory)")
+    p.add_argument("--database", metavar="URL", type=_database_url, default=env("AZVM_DATABASE"),
+                   help="keep the history in PostgreSQL (postgresql://user:password@host/db) instead of SQLite: many"
+                        " processes and hosts over one world (docs/postgres.md); the data directory then holds the"
+                        " certificate and signing keys only")
     p.add_argument("--clock-speed", type=_number("a number above 0, at most 1e6 (for a clock that stands still:"
                                                  " --manual-clock)", lambda x: 0 < x <= 1e6),
                    default=env("AZVM_CLOCK_SPEED", "1"), help="simulated seconds per wall second (default 1)")
@@ -254,6 +259,8 @@ def serve(args: argparse.Namespace) -> int:
 
     from .server import Options, default_data_dir, serve_workers, uvicorn_config
 
+    if args.database and args.in_memory:
+        raise UsageError("--database and --in-memory name two stores: drop one of them")
     if args.workers > 1 and args.in_memory:
         raise UsageError("--workers needs a shared store: drop --in-memory")
     if args.workers > 1 and args.seed is not None:
@@ -264,6 +271,7 @@ def serve(args: argparse.Namespace) -> int:
                          " role assignments")
     start_us = parse_iso(args.start_time) if args.start_time else None
     opts = Options(host=args.host, port=args.port, data_dir=args.data_dir, in_memory=args.in_memory,
+                   database=args.database,
                    clock_speed=args.clock_speed, manual_clock=args.manual_clock, start_time_us=start_us,
                    time_skipping=None if args.time_skipping is None else args.time_skipping == "on",
                    tls=not args.no_tls, poll_delay=args.poll_delay, profile=args.profile, seed=args.seed,
@@ -284,7 +292,8 @@ def serve(args: argparse.Namespace) -> int:
         _check_data_dir(default_data_dir())  # where the certificate is kept
     emu = _build(opts)
     scheme = "https" if opts.tls else "http"
-    store = "in memory" if opts.in_memory else str(opts.resolved_data_dir / "azvm.sqlite3")
+    store = ("in memory" if opts.in_memory else _shown_url(opts.database) if opts.database
+             else str(opts.resolved_data_dir / "azvm.sqlite3"))
     if opts.workers > 1:
         print(f"azvm {scheme}://{opts.host}:{opts.port} ({opts.workers} workers, store {store})", flush=True)
         proxy = _serve_proxy(emu, args.proxy_port, opts.port)
@@ -388,6 +397,24 @@ def _stop_proxy(emu: Emulator, proxy: ProxyThread | None) -> None:
     clear_state(emu.cert.parent, os.getpid())
 
 
+def _database_url(text: str) -> str:
+    if not text.startswith(("postgresql://", "postgres://")):
+        raise argparse.ArgumentTypeError(f"{text[:80]!r}: expected a postgresql:// URL")
+    return text
+
+
+def _shown_url(url: str | None) -> str:
+    """A database URL as printed: its password hidden."""
+    from urllib.parse import urlsplit
+
+    if url is None:
+        return ""
+    u = urlsplit(url)
+    if u.password:
+        return u._replace(netloc=u.netloc.replace(f":{u.password}@", ":***@")).geturl()
+    return url
+
+
 def _build(opts: Options) -> Emulator:
     """The server, with a store or certificate that cannot be opened or written told as a user's error."""
     import sqlite3
@@ -405,6 +432,10 @@ def _build(opts: Options) -> Emulator:
     except sqlite3.DatabaseError as e:
         raise UsageError(f"argument --data-dir: {where}: {e}: expected a directory azvm can write, holding an"
                          " azvm store or nothing yet") from None
+    except (RuntimeError, ArmError) as e:  # the PostgreSQL store's: unreachable, from a newer azvm, no psycopg
+        if opts.database is None:
+            raise
+        raise UsageError(f"argument --database: {_shown_url(opts.database)}: {e}") from None
 
 
 def states_doc(args: argparse.Namespace) -> int:

@@ -49,6 +49,7 @@ class Options:
     port: int = 8443
     data_dir: str | None = None  # None: the per-user data directory
     in_memory: bool = False
+    database: str | None = None  # a postgresql:// URL: the store of many processes and hosts (docs/postgres.md)
     clock_speed: float = 1.0
     manual_clock: bool = False
     start_time_us: int | None = None  # where a fresh simulated clock starts (default: now)
@@ -197,7 +198,8 @@ def build(opts: Options) -> Emulator:
     lock = None
     if not opts.in_memory:
         make_private_dir(opts.resolved_data_dir)
-        lock = DataDirLock.acquire(opts.resolved_data_dir, join_parent=opts.workers > 1)
+        if opts.database is None:  # on a database, the data directory holds keys and certificates only
+            lock = DataDirLock.acquire(opts.resolved_data_dir, join_parent=opts.workers > 1)
     try:
         return _build(opts, lock)
     except BaseException:
@@ -210,11 +212,13 @@ def _build(opts: Options, lock: DataDirLock | None) -> Emulator:
     # a bad name fails before anything opens; Azure's own hosts come through azvm's proxy (no page can
     # rebind them: their DNS is Microsoft's)
     policy = HostPolicy.for_server(opts.host, [*opts.allowed_hosts, *AZURE_HOSTS])
-    store = open_store(None if opts.in_memory else opts.resolved_data_dir, durability=opts.durability)
+    store = open_store(opts.database or (None if opts.in_memory else opts.resolved_data_dir),
+                       durability=opts.durability)
     clock = _restore_clock(store, opts)
     service = ComputeService(store, clock, IdSource(opts.seed),
                              Settings(profile=opts.profile, page_size=opts.page_size,
-                                      shared_clock=opts.workers > 1, rate_limits=opts.rate_limits))
+                                      shared_clock=opts.workers > 1 or opts.database is not None,
+                                      rate_limits=opts.rate_limits))
     service.time.persist()
     if opts.faults and not service.faults.stored:
         # the file's rules start a store's sequence; a restart goes on with the stored rules and their state
@@ -224,8 +228,11 @@ def _build(opts: Options, lock: DataDirLock | None) -> Emulator:
         # (anything written before this point has committed on its own)
         store.group_commit = True
         store.start_background_checkpoints()
+    elif opts.database is not None:
+        store.group_commit = True  # type: ignore[attr-defined]  # the PostgreSQL store commits the same way
     billing = BillingService(resolve_prices(opts.prices), resolve_rules(opts.billing_rules))
-    control = ControlApi(service, store_kind="memory" if opts.in_memory else "sqlite", version=__version__,
+    kind = "postgresql" if opts.database else "memory" if opts.in_memory else "sqlite"
+    control = ControlApi(service, store_kind=kind, version=__version__,
                          billing=billing)
     api = build_api(service, ServerConfig(poll_delay=opts.poll_delay),
                     ApiVersionPolicy(any_version=opts.any_api_version), control, billing)

@@ -395,7 +395,7 @@ class ArmAsgi:
                 resp = await asyncio.to_thread(resp.work)
                 headers = _encode_headers(resp)
         except ArmError as e:
-            resp, headers = error_response(e), None
+            resp, headers = error_response(e, _retry_after(e)), None
         except Exception:  # never a traceback on the wire: log it, answer the ARM envelope
             log.error("unexpected error on %s %s\n%s", method, scope.get("path"), traceback.format_exc())
             resp, headers = error_response(ArmError("The server encountered an internal error; it has been logged.",
@@ -406,6 +406,9 @@ class ArmAsgi:
             headers += [(k.encode("latin-1"), v.encode("latin-1")) for k, v in rate.items()]
         try:
             await self.group.durable()  # nothing is answered before what it wrote is committed
+        except ArmError as e:  # the store refused the batch (a database that went away): retryable
+            resp = error_response(e, _retry_after(e))
+            headers = _encode_headers(resp)
         except Exception:
             log.error("commit failed for %s %s\n%s", method, scope.get("path"), traceback.format_exc())
             resp = error_response(ArmError("The change could not be committed; it was not applied.",
@@ -423,6 +426,12 @@ async def _send_refusal(send: Callable[[dict[str, Any]], Awaitable[None]], statu
     await send({"type": "http.response.start", "status": status,
                 "headers": [*_encode_headers(answer), (b"content-length", str(len(answer.body)).encode())]})
     await send({"type": "http.response.body", "body": answer.body})
+
+
+def _retry_after(e: ArmError) -> dict[str, str] | None:
+    """Retry-After for an error that says when to retry (a store briefly unavailable: 503)."""
+    after = getattr(e, "retry_after", None)
+    return {"Retry-After": str(after)} if after is not None else None
 
 
 def _encode_headers(resp: Response) -> list[tuple[bytes, bytes]]:

@@ -157,6 +157,9 @@ class ComputeService:
         for _attempt in range(20):
             row = self.store.get_vm(key)
             now = self.now()
+            if row is not None and row.last.at_us > now:  # another process, its clock further on, wrote last:
+                self.time.sync()  # adopt its clock; never decide before the operation it appended
+                now = max(self.now(), row.last.at_us)
             live = row is not None and (row.gone_us is None or row.gone_us > now)
             current = phase_at(row.last, now) if live and row is not None else None
             if current is not None and current.power is None:
