@@ -55,6 +55,7 @@ def _confirm(todo: Sequence[Any], currency: str, saving: Any, console: Any) -> b
 
 def run(args: argparse.Namespace) -> int:
     """Run an audit from parsed arguments; the exit code."""
+    import logging
     from fractions import Fraction
 
     from rich.console import Console
@@ -64,8 +65,6 @@ def run(args: argparse.Namespace) -> int:
     from .fix import deallocate, targets
     from .report import render_csv, render_html, render_json, render_table
     from .run import Exclusions, audit
-
-    import logging
 
     rules, prices, source = _load(args)
     # the SDK's own warnings (a credential chain that failed, ...) would repeat what the report says

@@ -105,10 +105,9 @@ def audit(conn: Connection, subscriptions: Sequence[str] | None,
           progress: Any = None) -> AuditReport:
     """Audit the subscriptions (None: every one the credential sees). `prices` is a sheet, or a
     function that makes one for the VMs read (the live Retail Prices API)."""
-    from ..clock import iso, now_wall_us
-
     from azure.core.exceptions import AzureError
 
+    from ..clock import iso, now_wall_us
     from .collect import error_of
 
     results: list[SubscriptionResult] = []
