@@ -161,3 +161,64 @@ def test_paging_with_next_link(azvm: AzvmServer) -> None:
     assert len(set(ids)) == 204
     mon = MonitorManagementClient(azvm_testing.StaticTokenCredential(), SUB, **azvm.client_kwargs())
     assert len(list(mon.activity_logs.list(filter=WINDOW))) == 204
+
+
+def token(**claims: Any) -> str:
+    """A bearer token as an Azure client sends it (open mode reads its claims without checking it)."""
+    import jwt
+
+    return jwt.encode({"aud": "https://management.azure.com/", "tid": "t", **claims}, "k" * 32, algorithm="HS256")
+
+
+def test_each_event_names_the_caller_its_token_named(azvm: AzvmServer) -> None:
+    azvm.create_vm("vm1")
+    as_alice = ComputeManagementClient(azvm_testing.StaticTokenCredential(token(upn="alice@contoso.com")),
+                                       azvm.subscription_id, **azvm.client_kwargs())
+    app = "3f2a1c9e-0000-4000-8000-00000000a99a"
+    as_app = ComputeManagementClient(azvm_testing.StaticTokenCredential(token(appid=app, oid="o")),
+                                     azvm.subscription_id, **azvm.client_kwargs())
+    as_alice.virtual_machines.begin_deallocate("rg", "vm1").result()
+    as_app.virtual_machines.begin_start("rg", "vm1").result()
+    monitor = MonitorManagementClient(azvm_testing.StaticTokenCredential(), azvm.subscription_id,
+                                      **azvm.client_kwargs())
+    by_op = {(e.operation_name.value.rsplit("/", 2)[-2], e.status.value): e for e in events(monitor)}
+    alice, started = by_op[("deallocate", "Succeeded")], by_op[("start", "Started")]
+    assert alice.caller == "alice@contoso.com"
+    assert alice.claims["http://schemas.xmlsoap.org/ws/2005/05/identity/claims/upn"] == "alice@contoso.com"
+    assert started.caller == app and started.claims["appid"] == app
+    mine = events(monitor, WINDOW + " and caller eq 'ALICE@contoso.com'")
+    assert {e.status.value for e in mine} == {"Started", "Accepted", "Succeeded"}
+
+
+def test_a_deployments_resources_are_written_as_its_caller(azvm: AzvmServer) -> None:
+    from azure.mgmt.resource.deployments import DeploymentsMgmtClient
+
+    azvm.arm("PUT", f"/subscriptions/{SUB}/resourcegroups/rg", {"location": "eastus"})
+    template = {"$schema": "https://schema.management.azure.com/schemas/2019-04-01/deploymentTemplate.json#",
+                "contentVersion": "1.0.0.0", "resources": [
+                    {"type": "Microsoft.Network/virtualNetworks", "apiVersion": "2024-05-01", "name": "net",
+                     "location": "eastus", "properties": {"addressSpace": {"addressPrefixes": ["10.0.0.0/16"]},
+                                                          "subnets": [{"name": "s", "properties": {
+                                                              "addressPrefix": "10.0.0.0/24"}}]}},
+                    {"type": "Microsoft.Network/networkInterfaces", "apiVersion": "2024-05-01", "name": "nic",
+                     "location": "eastus", "dependsOn": ["Microsoft.Network/virtualNetworks/net"],
+                     "properties": {"ipConfigurations": [{"name": "c", "properties": {"subnet": {
+                         "id": "[resourceId('Microsoft.Network/virtualNetworks/subnets', 'net', 's')]"}}}]}},
+                    {"type": "Microsoft.Compute/virtualMachines", "apiVersion": "2024-11-01", "name": "vm1",
+                     "location": "eastus", "dependsOn": ["Microsoft.Network/networkInterfaces/nic"],
+                     "properties": {"hardwareProfile": {"vmSize": "Standard_B2s"},
+                                    "storageProfile": {"imageReference": {
+                                        "publisher": "Canonical", "offer": "0001-com-ubuntu-server-jammy",
+                                        "sku": "22_04-lts-gen2", "version": "latest"}},
+                                    "osProfile": {"computerName": "vm1", "adminUsername": "u",
+                                                  "adminPassword": "Passw0rd!Passw0rd!"},
+                                    "networkProfile": {"networkInterfaces": [
+                                        {"id": "[resourceId('Microsoft.Network/networkInterfaces', 'nic')]"}]}}}]}
+    bob = azvm_testing.StaticTokenCredential(token(upn="bob@contoso.com"))
+    deployments = DeploymentsMgmtClient(bob, azvm.subscription_id, **azvm.client_kwargs())
+    deployments.deployments.begin_create_or_update("rg", "d", {"properties": {"template": template,
+                                                                               "mode": "Incremental"}}).result()
+    monitor = MonitorManagementClient(azvm_testing.StaticTokenCredential(), azvm.subscription_id,
+                                      **azvm.client_kwargs())
+    created = [e for e in events(monitor) if e.operation_name.value.endswith("virtualMachines/write")]
+    assert created and {e.caller for e in created} == {"bob@contoso.com"}

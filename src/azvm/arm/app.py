@@ -18,6 +18,7 @@ from typing import Any, Protocol
 from urllib.parse import parse_qsl, quote
 
 from ..domain.errors import ArmError
+from ..service import callers
 from ..service.faults import COMPUTE_POLICIES, VM_TYPE_LOWER, Faults, Target
 from ..service.ports import Store
 from ..service.throttling import (
@@ -150,7 +151,10 @@ class ArmApi:
         if route.family is not None:
             self.versions.check(req.q("api-version"), family=route.family, type_name=route.type_name,
                                 location=params.get("location", "global"))
-        return route.handler(req, params)
+        if req.method == "GET" or req.method == "HEAD":
+            return route.handler(req, params)  # a read records no caller
+        with callers.acting_as(lambda: caller_of(req)):
+            return route.handler(req, params)
 
 
 ZERO_GUID = "00000000-0000-0000-0000-000000000000"
@@ -426,6 +430,14 @@ async def _send_refusal(send: Callable[[dict[str, Any]], Awaitable[None]], statu
     await send({"type": "http.response.start", "status": status,
                 "headers": [*_encode_headers(answer), (b"content-length", str(len(answer.body)).encode())]})
     await send({"type": "http.response.body", "body": answer.body})
+
+
+def caller_of(req: Req) -> str | None:
+    """Who made a request: the verified principal's claims (--auth strict), else what its bearer token says."""
+    claims = getattr(req.principal, "claims", None)
+    if isinstance(claims, dict):
+        return callers.from_claims(claims)
+    return callers.from_bearer(req.authorization)
 
 
 def _retry_after(e: ArmError) -> dict[str, str] | None:

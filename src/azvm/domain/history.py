@@ -118,6 +118,7 @@ class Operation:
     model: dict[str, Any] | None = None  # the VM's model from this operation on (create, update)
     error: tuple[str, str] | None = None  # the operation's own error when it ends Failed (or Canceled)
     canceled: bool = False  # it ends Canceled with `error` (preempted by the platform), not Failed
+    caller: str | None = None  # who asked for it (a token's upn or application id), when known
 
     @property
     def end_us(self) -> int:
@@ -139,6 +140,8 @@ class Operation:
             d["error"] = list(self.error)
         if self.canceled:
             d["canceled"] = True
+        if self.caller is not None:
+            d["caller"] = self.caller
         return d
 
     @classmethod
@@ -147,7 +150,7 @@ class Operation:
                              (p[4][0], p[4][1]) if p[4] else None) for p in d["phases"])
         err = d.get("error")
         return cls(d["id"], d["name"], d["at"], phases, d.get("preempts", True), d.get("model"),
-                   (err[0], err[1]) if err else None, bool(d.get("canceled", False)))
+                   (err[0], err[1]) if err else None, bool(d.get("canceled", False)), d.get("caller"))
 
 
 _PROV = {p.value: p for p in Prov}  # stored values back to enums (a dict lookup, on the hot read path)

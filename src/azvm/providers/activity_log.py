@@ -11,7 +11,7 @@ from ..arm.http import Req, Response, json_response
 from ..arm.routes import Params, RouteRow
 from ..clock import iso
 from ..domain.errors import BadRequest
-from ..service.activity import CALLER, ActivityEvent, list_events, parse_filter
+from ..service.activity import ActivityEvent, list_events, parse_filter
 from ..service.compute import ComputeService
 
 SUB = "/subscriptions/{subscriptionId}"
@@ -60,10 +60,12 @@ class ActivityLog:
             props["statusMessage"] = {"error": {"code": e.error[0], "message": e.error[1]}}
         return {
             "authorization": {"action": e.operation_name, "scope": e.resource_id},
-            "caller": CALLER,
+            "caller": e.caller,
             "channels": "Operation",
             "claims": {"aud": "https://management.azure.com/", "iss": f"https://sts.windows.net/{tenant}/",
-                       "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/upn": CALLER,
+                       # a user is named by its upn, an application by its appid (as Azure's claims do)
+                       ("http://schemas.xmlsoap.org/ws/2005/05/identity/claims/upn" if "@" in e.caller
+                        else "appid"): e.caller,
                        "http://schemas.microsoft.com/identity/claims/tenantid": tenant},
             "correlationId": e.correlation_id,
             "description": "",

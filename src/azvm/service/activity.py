@@ -7,9 +7,11 @@ events sharing its `correlationId` and `operationId`: `Started` (BeginRequest) a
 or `Canceled` (EndRequest) when it ended, once the clock has passed that end. A guest shutdown is
 not an API call and gives no event.
 
-The caller: azvm does not store who asked for an operation, so every event names one fixed
-caller (`CALLER`, with claims to match). `submissionTimestamp` equals `eventTimestamp` (Azure's
-ingestion delay is not simulated), so an event is listed as soon as it happened.
+The caller: each operation records who asked for it (`azvm.service.callers`: a user's `upn`, else
+a service principal's or managed identity's application id, from the request's token); an
+operation recorded before azvm kept callers, or asked for without a token, names `CALLER`.
+`submissionTimestamp` equals `eventTimestamp` (Azure's ingestion delay is not simulated), so an
+event is listed as soon as it happened.
 
 The `$filter` grammar (`parse_filter`): a conjunction of `field op value` clauses joined by `and`;
 `eventTimestamp ge <time>` and `eventTimestamp le <time>` are required (quoted or not, with or
@@ -35,7 +37,7 @@ from ..domain.table import Op
 from .compute import VM_TYPE
 from .ports import Store
 
-CALLER = "azvm@azvm.local"  # azvm keeps no record of who asked: one fixed caller (see above)
+CALLER = "azvm@azvm.local"  # the caller of an operation whose caller is not known (see above)
 MAX_WINDOW_DAYS = 90
 _NS = uuid.UUID("8f1d6b0e-6c3a-4f0e-9a57-61c0a7e4b1d2")  # azvm's namespace for derived event ids
 
@@ -92,6 +94,7 @@ class ActivityEvent:
     resource_type: str
     method: str
     error: tuple[str, str] | None = None
+    caller: str = CALLER
 
     @property
     def resource_provider(self) -> str:
@@ -112,7 +115,7 @@ def operation_events(rid: ResourceId, op: Operation, successor: Operation | None
     common = {"correlation_id": _id("correlation", op.op_id), "operation_id": op.op_id,
               "operation_name": f"{VM_TYPE}/{suffix}", "operation_localized": localized,
               "subscription_id": rid.subscription, "resource_group": rid.resource_group or "",
-              "resource_id": str(rid), "resource_type": VM_TYPE, "method": method}
+              "resource_id": str(rid), "resource_type": VM_TYPE, "method": method, "caller": op.caller or CALLER}
 
     def event(phase: int, at_us: int, event_name: str, status: str, sub: tuple[str, str], status_code: str,
               level: str, error: tuple[str, str] | None = None) -> ActivityEvent:
@@ -163,7 +166,7 @@ _FIELDS: dict[str, Callable[[ActivityEvent], str]] = {
     "resourceUri": lambda e: e.resource_id,
     "resourceProvider": lambda e: e.resource_provider,
     "correlationId": lambda e: e.correlation_id,
-    "caller": lambda e: CALLER,
+    "caller": lambda e: e.caller,
     "status": lambda e: e.status,
 }
 _ALIASES = {k.lower(): k for k in (*_FIELDS, "eventTimestamp")} | {"resourceid": "resourceUri"}

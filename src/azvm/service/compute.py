@@ -33,7 +33,7 @@ from ..domain.resource_id import ResourceId
 from ..domain.states import OperationStatus, PowerState
 from ..domain.table import TABLE, Op, Situation, Table
 from ..ids import IdSource
-from . import catalog, extensions
+from . import callers, catalog, extensions
 from .clock import ClockKeeper
 from .faults import Faults
 from .groups import ResourceGroups
@@ -213,7 +213,8 @@ class ComputeService:
                 writes = self.neighbours.plan_delete(the_id, row.model, gone)
             canceled = error is not None and preempts and faults.outcome is not None \
                 and faults.outcome.kind == FaultKind.PREEMPTED
-            operation = Operation(self.ids.uuid(), op_eff.value, now, phases, preempts, model, error, canceled)
+            operation = Operation(self.ids.uuid(), op_eff.value, now, phases, preempts, model, error, canceled,
+                                  callers.current())
             base_rg = rg if row is None or not live else row.rg
             base_name = name if row is None or not live else row.name
             new_row = VmRow(key, sub, base_rg, base_name, new_model.get("location", ""),

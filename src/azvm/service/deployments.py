@@ -32,6 +32,7 @@ import threading
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from http import HTTPStatus
 from typing import Any, Protocol
 
@@ -40,6 +41,7 @@ from ..domain.errors import ArmError, Conflict, NotFound
 from ..domain.resource_id import ResourceId
 from ..ids import IdSource
 from ..templates import PlannedResource, Prepared, Scope, TemplateError, parse_jsonc, prepare, template_hash
+from . import callers
 from .clock import ClockKeeper
 from .ports import ResourceRow, Store
 from .resources import Resources, ResourceType
@@ -168,8 +170,8 @@ class Deployments:
                 t, key = heapq.heappop(queue)
                 if due.get(key) != t:
                     continue
-                with self.clock.replay_at(t):
-                    nxt = self._advance(key, t)
+                with self.clock.replay_at(t), callers.acting_as(partial(self._caller, key)):
+                    nxt = self._advance(key, t)  # its resources are written as the deployment's caller
                 changed = True
                 if nxt is None:
                     due.pop(key, None)
@@ -180,6 +182,10 @@ class Deployments:
                 self._save_due(due)
             else:
                 self._due = min(due.values()) if due else 2**62
+
+    def _caller(self, key: str) -> str | None:
+        row = self.resources.store.get_resource(key)
+        return str(row.body["caller"]) if row is not None and row.body.get("caller") else None
 
     def _schedule(self, key: str, at_us: int | None) -> None:
         due = self._load_due()
@@ -302,7 +308,8 @@ class Deployments:
                 "template": props["template"], "parameters": props.get("parameters") or {},
                 "shownParameters": prepared.parameters,
                 "providers": _providers(prepared.resources),
-                "dependencies": _dependencies(prepared.resources), "steps": steps}
+                "dependencies": _dependencies(prepared.resources), "steps": steps,
+                "caller": callers.current()}
             for k in ("debugSetting", "onErrorDeployment", "expressionEvaluationOptions"):
                 if props.get(k) is not None:
                     record[k] = props[k]
