@@ -16,6 +16,7 @@ import pytest
 from azure.core.exceptions import HttpResponseError
 
 from azvm.testing import AzvmServer, azvm_server
+from azvm.web.fleet import COLUMNS
 from tests.conftest import http_client
 
 WEB = Path(__file__).resolve().parents[2] / "src" / "azvm" / "web"
@@ -108,6 +109,7 @@ def test_fleet_rows_agree_with_the_sdk_and_the_bill(rules: str, azvm: AzvmServer
                      for name in ("run", "stop", "gone")}
     assert fleet["ruleSet"] == rules and fleet["clock"]["now"] == server.now()
     rows = {r["name"]: r for r in fleet["value"]}
+    assert all(list(r) == list(COLUMNS) for r in rows.values())  # what the event stream's columns name
     for name, row in rows.items():
         iv = compute.virtual_machines.instance_view("rg", name)
         assert row["provisioningCode"] == iv.statuses[0].code
@@ -152,7 +154,10 @@ def events(stream: Iterator[str]) -> Iterator[tuple[str, Any]]:
         elif line.startswith("data:"):
             data.append(line[5:].lstrip())
         elif not line and data:
-            yield name, json.loads("\n".join(data))
+            body = json.loads("\n".join(data))
+            if "columns" in body:  # rows as the field names once, then each row's values
+                body["value"] = [dict(zip(body["columns"], values, strict=True)) for values in body["rows"]]
+            yield name, body
             name, data = "message", []
 
 

@@ -220,7 +220,8 @@ def test_faults_are_listed_and_removable_and_the_clock_pauses(azvm: AzvmServer, 
 
     # the manual clock: Resume runs it at the speed given, Pause stops it again
     b.wait(lambda d: b.text("#clock-pause") == "Resume")
-    b.js("document.getElementById('clock-speed').value = '60'")
+    b.css("#clock-speed").clear()
+    b.css("#clock-speed").send_keys("60")
     b.css("#clock-speed-set").click()
     b.wait(lambda d: azvm.control("GET", "clock")["speed"] == 60)
     b.wait(lambda d: b.text("#clock-pause") == "Pause")

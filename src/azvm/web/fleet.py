@@ -27,6 +27,10 @@ from ..service.views import provisioning_state, status_entries
 PAGE = 5000
 
 Row = dict[str, Any]
+# the fields of a row, in the order the event stream sends them
+COLUMNS = ("id", "name", "resourceGroup", "subscriptionId", "location", "vmSize", "osType", "provisioningState",
+           "provisioningCode", "provisioningStatus", "powerState", "displayStatus", "hibernated", "billingState",
+           "billed", "operation", "since", "cost")
 
 
 @dataclass(frozen=True)
@@ -38,10 +42,11 @@ class FleetInput:
     usage: Sequence[UsageRow]
     billing: BillingService
 
-    def compute(self) -> dict[str, Row]:
-        """Every live VM by lower-case id: its row as the page shows it (pure work)."""
+    def compute(self, *, costs: bool = True) -> dict[str, Row]:
+        """Every live VM by lower-case id: its row as the page shows it (pure work). Without `costs`,
+        each row's cost is None (the bill is the long part of the work)."""
         rules = self.billing.rules
-        costs = self._costs()
+        amounts = self._costs() if costs else {}
         out: dict[str, Row] = {}
         for st in self.states:
             ph, row = st.phase, st.row
@@ -49,7 +54,7 @@ class FleetInput:
             size, location, os_type = vm_facts(row.model)
             state = billing_state(ph)
             rid = str(row.model.get("id") or row.key)
-            cost = costs.get(row.key)
+            cost = amounts.get(row.key)
             out[row.key] = {
                 "id": rid, "name": row.name, "resourceGroup": row.rg, "subscriptionId": row.sub,
                 "location": location, "vmSize": size, "osType": os_type,

@@ -115,14 +115,17 @@ export class Api {
     }
     const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
     let buffer = "";
+    let from = 0; // where to look for the next blank line: a big event comes in many chunks
     for (;;) {
       const { value, done } = await reader.read();
       if (done) return;
+      from = Math.max(0, buffer.length - 1);
       buffer += value;
       let end;
-      while ((end = buffer.indexOf("\n\n")) >= 0) {
+      while ((end = buffer.indexOf("\n\n", from)) >= 0) {
         const block = buffer.slice(0, end);
         buffer = buffer.slice(end + 2);
+        from = 0;
         let name = "message";
         const data = [];
         for (const line of block.split("\n")) {

@@ -27,12 +27,16 @@ export class ClockPanel {
   update(clock) {
     if (!clock) return;
     this.el.hidden = false;
+    this.clock = clock; // the newest the page knows: from the event stream or the clock's own answer
     this.base = { us: clock.nowMicroseconds, speed: clock.speed, at: performance.now() };
     const paused = clock.speed === 0;
     if (!paused) this.resumeSpeed = clock.speed;
     this.pause.textContent = paused ? "Resume" : "Pause";
     this.pause.setAttribute("aria-pressed", String(paused));
-    if (document.activeElement !== this.speed) this.speed.value = String(clock.speed);
+    if (clock.speed !== this.shownSpeed && document.activeElement !== this.speed) {
+      this.speed.value = String(clock.speed); // only when it changed: never over what is being typed
+      this.shownSpeed = clock.speed;
+    }
     this.mode.textContent = paused ? `paused${clock.timeSkipping ? " · time skipping" : ""}` : `×${clock.speed}`;
     this.now.dataset.us = String(clock.nowMicroseconds);
     this.render();
@@ -63,7 +67,7 @@ export class ClockPanel {
   }
 
   togglePause() {
-    const paused = this.model.clock?.speed === 0;
+    const paused = this.clock?.speed === 0;
     this.move({ speed: paused ? this.resumeSpeed || 1 : 0 }, paused ? "Resumed" : "Paused");
   }
 

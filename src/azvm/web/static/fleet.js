@@ -13,6 +13,7 @@ export class FleetModel {
     this.clock = null;
     this.currency = "USD";
     this.ruleSet = "";
+    this.priced = true;
     this.listeners = new Set();
     this.ready = false;
   }
@@ -27,12 +28,13 @@ export class FleetModel {
     this.clock = data.clock;
     this.currency = data.currency || this.currency;
     this.ruleSet = data.ruleSet || this.ruleSet;
+    this.priced = data.priced !== false; // false: the costs are still being computed
     const changed = new Set();
     if (kind === "snapshot") {
       for (const key of this.rows.keys()) changed.add(key);
       this.rows = new Map();
     }
-    for (const row of data.value || []) {
+    for (const row of rowsOf(data)) {
       const key = row.id.toLowerCase();
       this.rows.set(key, row);
       changed.add(key);
@@ -48,6 +50,16 @@ export class FleetModel {
 
   get(id) {
     return this.rows.get(String(id).toLowerCase());
+  }
+}
+
+/** The rows of an event: `columns` (the field names, once) and `rows` (each row's values in that order). */
+function* rowsOf(data) {
+  const columns = data.columns || [];
+  for (const values of data.rows || []) {
+    const row = {};
+    for (let i = 0; i < columns.length; i++) row[columns[i]] = values[i];
+    yield row;
   }
 }
 
@@ -289,7 +301,7 @@ export class FleetView {
     power.title = row.powerState;
     billed.textContent = row.billed ? "$ Billed" : "Not billed";
     billed.className = `c-billed ${row.billed ? "billed-yes" : "billed-no"}`;
-    cost.textContent = formatMoney(row.cost, this.model.currency);
+    cost.textContent = row.cost == null && !this.model.priced ? "…" : formatMoney(row.cost, this.model.currency);
   }
 
   summary() {
@@ -305,7 +317,8 @@ export class FleetView {
     const shown = this.order.length;
     const parts = [`${n.toLocaleString("en")} VM${n === 1 ? "" : "s"}`, `${billed.toLocaleString("en")} billed now`,
       `compute so far ${formatMoney(fromUnits(total), this.model.currency)}`];
-    if (unpriced) parts.push(`${unpriced} unpriced`);
+    if (!this.model.priced) parts[2] = "costs being computed…";
+    else if (unpriced) parts.push(`${unpriced} unpriced`);
     if (shown !== n) parts.push(`${shown.toLocaleString("en")} shown`);
     document.getElementById("fleet-summary").textContent = parts.join(" · ");
   }
