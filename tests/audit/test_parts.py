@@ -162,3 +162,58 @@ def test_live_price_filters_ask_for_exactly_what_the_vms_use() -> None:
                    "(serviceName eq 'Storage' and meterName eq 'P10 LRS Disk') or "
                    "(serviceName eq 'Virtual Machines' and armSkuName eq 'Standard_B2s') or "
                    "(serviceName eq 'Virtual Network' and meterName eq 'Basic IPv4 Dynamic Public IP'))")
+
+
+def test_live_prices_follow_the_pages_of_the_retail_prices_api() -> None:
+    """Against a local stand-in of prices.azure.com (never the network in tests): the filter asked
+    for, the NextPageLink followed, the items priced exactly as a saved sheet's."""
+    import json
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    from urllib.parse import parse_qs, urlsplit
+
+    from azvm.audit.prices import live_prices
+
+    asked: list[dict[str, list[str]]] = []
+
+    def item(meter: str, sku: str, price: str, service: str, product: str) -> dict[str, object]:
+        return {"currencyCode": "USD", "retailPrice": float(price), "armRegionName": "eastus", "armSkuName": sku,
+                "meterName": meter, "productName": product, "serviceName": service, "type": "Consumption",
+                "effectiveStartDate": "2025-01-01T00:00:00Z", "unitOfMeasure": "1 Hour"}
+
+    class Prices(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+            query = parse_qs(urlsplit(self.path).query)
+            asked.append(query)
+            port = self.server.server_address[1]
+            if "$skip" in query:
+                doc = {"BillingCurrency": "USD", "Items": [item("P10 LRS Disk", "", "19.71", "Storage",
+                                                                "Premium SSD Managed Disks")], "NextPageLink": None}
+            else:
+                doc = {"BillingCurrency": "USD", "Items": [item("B2s", "Standard_B2s", "0.0416", "Virtual Machines",
+                                                                "Virtual Machines BS Series")],
+                       "NextPageLink": f"http://127.0.0.1:{port}/api/retail/prices?$skip=100"}
+            body = json.dumps(doc).encode()
+            self.send_response(200)
+            self.send_header("content-type", "application/json")
+            self.send_header("content-length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Prices)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        sheet = live_prices([facts("PowerState/stopped", public_ips=())],
+                            url=f"http://127.0.0.1:{server.server_address[1]}/api/retail/prices")
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+    assert asked[0]["api-version"] == ["2023-01-01-preview"] and asked[0]["currencyCode"] == ["USD"]
+    assert asked[0]["$filter"] == price_filters([facts("PowerState/stopped", public_ips=())])
+    assert len(asked) == 2  # the next page followed
+    f = price_vm(facts("PowerState/stopped", public_ips=()), sheet, rule_set("docs-2021"))
+    assert (f.compute, f.storage, f.unpriced) == (Fraction("0.0416") * 730, Fraction("19.71"), ())
