@@ -66,6 +66,12 @@ def _fix_word(report: AuditReport, f: Finding, fixed: dict[str, Any]) -> str:
     return ""
 
 
+def _label(group: str, report: AuditReport) -> str:
+    """A group's name on the chart: the resource group alone when one subscription was read."""
+    sub, _, rg = group.partition("/")
+    return rg if len({s.id for s in report.subscriptions if s.error is None}) <= 1 else f"{sub[:8]}…/{rg}"
+
+
 def to_json(report: AuditReport, dry_run: bool = True) -> dict[str, Any]:
     fixed = _fixes(report)
     vms = []
@@ -92,7 +98,8 @@ def to_json(report: AuditReport, dry_run: bool = True) -> dict[str, Any]:
                    "overThreshold": report.over_threshold, "vms": len(report.findings),
                    "stoppedBilled": sum(1 for f in report.counted if f.category == "stopped-billed"),
                    "unpriced": sum(len(f.unpriced) for f in report.findings)},
-        "byGroup": [{"group": g, "waste": _num(w), "idle": _num(i)} for g, w, i in report.by_group()],
+        "byGroup": [{"group": g, "label": _label(g, report), "waste": _num(w), "idle": _num(i)}
+                    for g, w, i in report.by_group()],
         "subscriptions": [{"id": s.id, "name": s.name, "vms": len(s.vms),
                            "error": None if s.error is None else {"code": s.error[0], "message": s.error[1]},
                            "warnings": s.warnings} for s in report.subscriptions],
@@ -227,7 +234,7 @@ td.n{{text-align:right;font-variant-numeric:tabular-nums}} tr.waste td{{color:#b
   var groups = data.byGroup;
   new Chart(document.getElementById("waste-chart"), {{
     type: "bar",
-    data: {{labels: groups.map(function (g) {{ return g.group; }}),
+    data: {{labels: groups.map(function (g) {{ return g.label; }}),
             datasets: [{{label: "stopped but billed (saved by deallocating)", backgroundColor: "#b00020",
                          data: groups.map(function (g) {{ return g.waste; }})}},
                        {{label: "other idle cost (disks, addresses)", backgroundColor: "#f2a900",
