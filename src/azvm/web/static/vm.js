@@ -235,7 +235,13 @@ export class VmView {
       scales: {
         x: {
           type: "linear", min: 0, max: span,
-          ticks: { maxTicksLimit: 7, includeBounds: false, callback: (v) => axisTime(start + v * 1e6, span) },
+          afterBuildTicks: (axis) => {
+            const step = niceStep(span);
+            axis.ticks = [];
+            const first = Math.ceil(start / 1e6 / step) * step - start / 1e6; // on the clock's round times
+            for (let v = first; v <= span; v += step) axis.ticks.push({ value: v });
+          },
+          ticks: { autoSkip: false, callback: (v) => axisTime(start + v * 1e6, span) },
           title: { display: true, text: "simulated time (UTC)" },
         },
         y: { type: "category", labels: [OPS_LANE, PROV_LANE, POWER_LANE, BILLED_LANE], offset: true },
@@ -365,6 +371,12 @@ export class VmView {
       },
     });
   }
+}
+
+/** A step of the time axis that reads well (a minute, ten, an hour, a day...) for about six ticks. */
+function niceStep(spanSeconds) {
+  const steps = [1, 5, 10, 30, 60, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400, 172800, 604800, 2592000];
+  return steps.find((s) => spanSeconds / s <= 8) || 31536000;
 }
 
 /** A tick of the time axis: the time of day over a short span, the date too over a long one. */
