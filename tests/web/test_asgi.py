@@ -79,6 +79,9 @@ def test_refusals_are_arm_envelopes_and_foreign_pages_are_screened_out(azvm: Azv
         assert r.status_code == 400 and r.json()["error"]["target"] == "id"
         r = c.get("/ui/api/timeline", params={"id": vm_path("nope")})
         assert r.status_code == 404 and r.json()["error"]["code"] == "ResourceNotFound"
+        head = c.head("/ui/events")  # no stream: the headers a GET would start with
+        assert head.status_code == 200 and head.headers["content-type"].startswith("text/event-stream")
+        assert head.content == b""
         r = c.get("/ui/events", headers={"Host": "evil.example"})  # DNS rebinding
         assert r.status_code == 400 and r.json()["error"]["code"] == "InvalidHost"
         r = c.get("/ui/api/fleet", headers={"Origin": "https://evil.example"})

@@ -160,10 +160,14 @@ class Dashboard:
             await _send(send, _error(405, "MethodNotAllowed", f"The dashboard's '{path[:200]}' answers GET only."))
             return
         try:
-            if path == "/ui/events":
+            if path == "/ui/events" and method == "GET":
                 await self._stream(scope, receive, send)
                 return
-            if path.startswith("/ui/api/") or path == "/ui/config":
+            if path == "/ui/events":  # HEAD: what a GET would start with, no stream
+                _, refusal = await self._authorize(scope)
+                answer = refusal or (200, b"", [(b"content-type", b"text/event-stream; charset=utf-8"),
+                                                (b"cache-control", b"no-cache")])
+            elif path.startswith("/ui/api/") or path == "/ui/config":
                 answer = await self._api(scope, path)
             else:
                 answer = self._asset(path, headers)
