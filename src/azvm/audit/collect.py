@@ -28,6 +28,7 @@ __all__ = ["SubscriptionResult", "error_of", "read_subscription", "vm_facts"]
 
 T = TypeVar("T")
 MESSAGE_MAX = 600
+ANSWER_WAIT = 60.0  # seconds the Activity Log's query waits for ARM's first answer (its Date), read side by side
 DAY_US = 86_400 * US
 
 
@@ -120,7 +121,7 @@ def _ips(conn: Connection, sub: str) -> dict[str, list[IpFacts]]:
 
 
 def _changes(conn: Connection, sub: str) -> dict[str, LastChange]:
-    now = conn.server_now_us() or now_wall_us()
+    now = conn.server_now_us(wait=ANSWER_WAIT) or now_wall_us()
     flt = activity_filter(now - LOG_DAYS * DAY_US, now + DAY_US)
     return last_changes(conn.monitor(sub).activity_logs.list(filter=flt, select=SELECT))
 
@@ -129,16 +130,16 @@ def read_subscription(conn: Connection, sub: str, name: str = "", *, retries: in
     """Everything the audit needs of one subscription (never raises for what the service answers)."""
     result = SubscriptionResult(sub, name or sub)
     with ThreadPoolExecutor(max_workers=3, thread_name_prefix="audit-read") as pool:
+        changes_f = pool.submit(_changes, conn, sub)  # the longest list: first
         disks_f = pool.submit(_disks, conn, sub)
         ips_f = pool.submit(_ips, conn, sub)
         try:
             states = read_power_states(conn.compute(sub), conn.graph(), sub, retries=retries)
         except AzureError as e:  # the subscription cannot be read: reported, the others go on
             result.error = error_of(e)
-            disks_f.cancel()
-            ips_f.cancel()
+            for f in (changes_f, disks_f, ips_f):
+                f.cancel()
             return result
-        changes_f = pool.submit(_changes, conn, sub) if states else None
 
         def get(f: Future[T] | None, what: str, empty: Callable[[], T]) -> T:
             if f is None:

@@ -92,6 +92,7 @@ class RequestGate:
         self._cond = threading.Condition()
         self._in_flight = 0
         self._budget: dict[str, int] = {}  # "read" | "write" -> smallest remaining of the last answer
+        self.answered = threading.Event()  # set by the first answer (its Date is ARM's clock)
 
     def allowed(self, kind: str) -> int:
         budget = self._budget.get(kind)
@@ -112,6 +113,8 @@ class RequestGate:
                 self.stats.throttled += 1
             if self.stats.server_date is None and headers.get("Date"):
                 self.stats.server_date = str(headers.get("Date"))
+            if status:
+                self.answered.set()
             if remaining:
                 self._budget[kind] = min(remaining.values())
                 low = self.stats.lowest_remaining
@@ -250,8 +253,11 @@ class Connection:
         client = self._make(SubscriptionClient)
         return [(str(s.subscription_id), str(s.display_name or s.subscription_id)) for s in client.subscriptions.list()]
 
-    def server_now_us(self) -> int | None:
-        """ARM's clock: the Date of its first answer, in microseconds (None before any answer)."""
+    def server_now_us(self, wait: float = 0.0) -> int | None:
+        """ARM's clock: the Date of its first answer, in microseconds (None when there is none yet,
+        after waiting up to `wait` seconds for one)."""
+        if wait:
+            self.gate.answered.wait(wait)
         if self.stats.server_date is None:
             return None
         try:
