@@ -20,6 +20,7 @@ import itertools
 import os
 import pwd
 import shutil
+import socket
 import subprocess
 import tempfile
 from collections.abc import Iterator
@@ -65,10 +66,11 @@ class PgServer:
     """A running PostgreSQL server: `url(db)` names a database on it, `fresh_database()` makes one."""
 
     def __init__(self, admin_url: str, url_of: str, stop: list[str] | None = None, base: Path | None = None,
-                 as_user: list[str] | None = None) -> None:
+                 as_user: list[str] | None = None, start: list[str] | None = None) -> None:
         self.admin_url = admin_url  # a database to run CREATE/DROP DATABASE from
         self._url_of = url_of  # the URL of a database, with {db} for its name
         self._stop = stop
+        self._start = start
         self.base = base
         self.as_user = as_user or []
         self._names = itertools.count(1)
@@ -114,6 +116,20 @@ class PgServer:
         if self.base is not None:
             shutil.rmtree(self.base, ignore_errors=True)
 
+    def crash(self) -> None:
+        """Stop the server as a crash would (`pg_ctl stop -m immediate`: every server process quits at
+        once, without a checkpoint; the next start recovers from the WAL). Only a server this module
+        started can be stopped and started again."""
+        if self._stop is None or self._start is None:
+            raise RuntimeError("not a server of the tests' own (AZVM_TEST_PG_URL): it cannot be restarted")
+        subprocess.run(self._stop, capture_output=True, timeout=60, check=True)
+
+    def start(self) -> None:
+        """Start the server again after `crash()` (on the same data, socket and port)."""
+        if self._start is None:
+            raise RuntimeError("not a server of the tests' own (AZVM_TEST_PG_URL): it cannot be restarted")
+        subprocess.run(self._start, capture_output=True, text=True, timeout=90, check=True)
+
 
 def _run_as() -> tuple[list[str], int, int] | None:
     """The prefix that runs a command as an unprivileged user when this process is root."""
@@ -131,9 +147,13 @@ def _run_as() -> tuple[list[str], int, int] | None:
     return None
 
 
-def start_server() -> PgServer:
-    """Start a private server (or join AZVM_TEST_PG_URL's); pytest.skip with the reason when none can be had."""
-    own = os.environ.get("AZVM_TEST_PG_URL")
+def start_server(*, listen: str | None = None, own_server: bool = False) -> PgServer:
+    """Start a private server (or join AZVM_TEST_PG_URL's); pytest.skip with the reason when none can be had.
+
+    `listen`: an IP address that the server also listens on over TCP (on a free port), and that the
+    URLs name (for clients in another network namespace); by default a Unix socket only. `own_server`:
+    always a private server (one that `crash()` and `start()` can restart), never AZVM_TEST_PG_URL's."""
+    own = None if own_server or listen else os.environ.get("AZVM_TEST_PG_URL")
     if own:
         base_url = own.rsplit("/", 1)[0] if own.count("/") > 2 else own
         query = own.split("?", 1)[1] if "?" in own else ""
@@ -158,22 +178,31 @@ def start_server() -> PgServer:
         os.chown(base, uid, gid)
     data, log = base / "data", base / "server.log"
     port = 5432  # names the socket file only: the socket directory is this server's own
+    if listen is not None:
+        with socket.socket() as sock:  # a free TCP port
+            sock.bind((listen, 0))
+            port = sock.getsockname()[1]
     try:
         subprocess.run([*prefix, str(bindir / "initdb"), "-D", str(data), "-U", "azvm", "-A", "trust", "-E", "UTF8",
                         "--locale=C", "--no-sync"], capture_output=True, text=True, timeout=120, check=True)
         # fsync off: the tests need no protection from an operating system crash, and run faster
-        opts = (f"-k {base} -p {port} -c listen_addresses='' -c fsync=off -c full_page_writes=off"
+        opts = (f"-k {base} -p {port} -c listen_addresses='{listen or ''}' -c fsync=off -c full_page_writes=off"
                 " -c max_connections=200 -c shared_buffers=64MB -c deadlock_timeout=100ms")
-        subprocess.run([*prefix, str(bindir / "pg_ctl"), "-D", str(data), "-l", str(log), "-w", "-t", "60",
-                        "-o", opts, "start"], capture_output=True, text=True, timeout=90, check=True)
+        if listen is not None:  # trust clients of that address's network too (a test's own, private network)
+            with (data / "pg_hba.conf").open("a") as hba:
+                hba.write(f"host all all {listen}/24 trust\n")
+        start = [*prefix, str(bindir / "pg_ctl"), "-D", str(data), "-l", str(log), "-w", "-t", "60", "-o", opts,
+                 "start"]
+        subprocess.run(start, capture_output=True, text=True, timeout=90, check=True)
     except (OSError, subprocess.SubprocessError) as e:
         detail = getattr(e, "stderr", "") or ""
         tail = log.read_text(errors="replace")[-2000:] if log.exists() else ""
         shutil.rmtree(base, ignore_errors=True)
         pytest.fail(f"PostgreSQL ({bindir}) did not start: {e}\n{detail}\n{tail}")
-    url_of = f"postgresql://azvm@/{{db}}?host={quote(str(base))}&port={port}"
+    url_of = f"postgresql://azvm@/{{db}}?host={quote(listen or str(base))}&port={port}"
     server = PgServer(url_of.format(db="postgres"), url_of,
-                      [*prefix, str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop"], base, prefix)
+                      [*prefix, str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop"], base, prefix,
+                      start)
     try:
         server.make_template()
     except BaseException:
