@@ -22,7 +22,7 @@ from ..domain.resource_id import ResourceId
 from .activity import LOG_DAYS, SELECT, LastChange, activity_filter, last_changes, since
 from .connect import Connection
 from .costing import DiskFacts, IpFacts, VmFacts
-from .power_states import PowerState, read_power_states
+from .power_states import PowerState, read_power_states, status_codes
 
 __all__ = ["SubscriptionResult", "error_of", "read_subscription", "vm_facts"]
 
@@ -53,11 +53,6 @@ def error_of(e: BaseException) -> tuple[str, str]:
     return (f"{code} ({status})" if isinstance(status, int) and status >= 400 else str(code)), str(message)
 
 
-def _codes(vm: Any) -> list[str]:
-    view = getattr(vm, "instance_view", None)
-    return [str(s.code) for s in (view.statuses or []) if s.code] if view is not None else []
-
-
 def _text(x: Any, default: str = "") -> str:
     """A model field as its wire string (the SDK gives some as enums: VirtualMachineSizeTypes.STANDARD_B2_S)."""
     if x is None:
@@ -82,7 +77,7 @@ def vm_facts(p: PowerState, disks: dict[str, list[DiskFacts]], ips: dict[str, li
     os_type = _text(getattr(os_disk, "os_type", None), "Linux")
     network = getattr(vm, "network_profile", None)
     nics = [str(n.id).lower() for n in (getattr(network, "network_interfaces", None) or []) if n.id]
-    codes = _codes(vm)
+    codes = status_codes(vm)
     key = p.id.lower()
     return VmFacts(
         id=p.id, name=p.name,

@@ -22,7 +22,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["GRAPH_CHUNK", "GRAPH_QUERY", "PowerState", "power_code", "read_power_states"]
+__all__ = ["GRAPH_CHUNK", "GRAPH_QUERY", "PowerState", "power_code", "read_power_states", "status_codes"]
 
 GRAPH_QUERY = ("Resources | where type =~ 'microsoft.compute/virtualmachines' and id in~ ({ids})"
                " | project id, powerState = tostring(properties.extended.instanceView.powerState.code)")
@@ -39,14 +39,15 @@ class PowerState:
     vm: Any = field(default=None, compare=False, repr=False)
 
 
-def _codes(vm: Any) -> list[str]:
+def status_codes(vm: Any) -> list[str]:
+    """The status codes of a VM model's instance view (ProvisioningState/..., PowerState/...)."""
     view = getattr(vm, "instance_view", None)
     return [str(s.code) for s in (view.statuses or []) if s.code] if view is not None else []
 
 
 def power_code(vm: Any) -> str | None:
     """The `PowerState/...` code of a VM model's instance view, or None when it is missing."""
-    return next((c for c in _codes(vm) if c.startswith("PowerState/")), None)
+    return next((c for c in status_codes(vm) if c.startswith("PowerState/")), None)
 
 
 def _quoted(ids: Iterable[str]) -> str:
