@@ -91,3 +91,15 @@ def test_fix_with_a_yes_at_the_prompt_deallocates_and_sums_up(azvm_now: AzvmServ
     assert power_states(azvm_now) == {**BEFORE, "plain1": "PowerState/deallocated",
                                       "plain2": "PowerState/deallocated", "broken1": "PowerState/deallocated"}
     assert "Fix: deallocated 3 of 3 VM(s), saving 91.10 USD/month." in r.stdout  # 3 x B2s: 3 x 0.0416 x 730
+
+
+def test_the_progress_display_shows_on_a_terminal_and_not_with_no_progress(azvm_now: AzvmServer) -> None:
+    azvm_now.create_vm("vm1")
+    azvm_now.compute_client().virtual_machines.begin_power_off("rg", "vm1").result()
+    terminal = {"FORCE_COLOR": "1"}  # rich takes stderr for a terminal
+    r = audit_cli(*endpoint_args(azvm_now), "--format", "json", "--threshold", "100", env=terminal)
+    assert r.returncode == 0 and "reading subscriptions" in r.stderr and "deallocating" not in r.stderr
+    r = audit_cli(*endpoint_args(azvm_now), "--fix", "--yes", "--format", "json", env=terminal)
+    assert r.returncode == 0 and "deallocating" in r.stderr
+    r = audit_cli(*endpoint_args(azvm_now), "--no-progress", "--format", "json", env=terminal)
+    assert r.returncode == 0 and r.stderr == ""
