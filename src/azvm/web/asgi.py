@@ -42,7 +42,7 @@ from ..arm.app import ArmAsgi
 from ..domain.errors import ArmError
 from ..service.billing import BillingService
 from ..service.compute import ComputeService
-from ..wire import error_response, json_response
+from ..wire import error_response, json_response, request_id
 from . import fleet
 
 log = logging.getLogger("azvm.web")
@@ -283,6 +283,7 @@ class Dashboard:
         sub = Subscriber(scope)
         await send({"type": "http.response.start", "status": 200, "headers": [
             (b"content-type", b"text/event-stream; charset=utf-8"), (b"cache-control", b"no-cache"),
+            (b"x-ms-request-id", request_id().encode()),
             (b"x-accel-buffering", b"no"), *SECURITY_HEADERS]})
         await send({"type": "http.response.body", "body": b": azvm dashboard events\n\n", "more_body": True})
         self._subscribe(sub)
@@ -422,6 +423,8 @@ async def _send(send: Send, answer: Answer, *, head: bool = False) -> None:
     status, body, headers = answer
     names = {k for k, _ in headers}
     extra = [] if b"content-security-policy" in names else [(b"x-content-type-options", b"nosniff")]
+    if b"x-ms-request-id" not in names:  # every answer of azvm carries one, as every answer of ARM does
+        extra.append((b"x-ms-request-id", request_id().encode()))
     await send({"type": "http.response.start", "status": status,
                 "headers": [*headers, *extra, (b"content-length", str(len(body)).encode())]})
     await send({"type": "http.response.body", "body": b"" if head else body})
