@@ -214,6 +214,7 @@ class LoadResult:
     acked: list[Acked] = field(default_factory=list)
     unexpected: list[str] = field(default_factory=list)
     retryable: Counter[str] = field(default_factory=Counter)  # "503", "connection"
+    refused: list[str] = field(default_factory=list)  # each 503: what was asked, and the answer
     latencies: list[float] = field(default_factory=list)
     done_at: list[float] = field(default_factory=list)  # monotonic time of each answer
     statuses: list[int] = field(default_factory=list)  # and its status
@@ -336,6 +337,7 @@ async def _client(index: int, bases: list[str], mix: Mix, deadline: float, res: 
             res.counts[(kind, s)] += 1
             if s == 503 and r.headers.get("retry-after"):
                 res.retryable["503"] += 1
+                res.refused.append(f"{method} {path} via {bases[endpoint]}: {r.text[:300]}")
                 await asyncio.sleep(0.1)  # Retry-After says 1 s; the test's clients are impatient
                 continue
             why = _unexpected(kind, s, name in churn, r)

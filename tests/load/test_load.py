@@ -98,7 +98,7 @@ def test_load_on_sqlite_with_two_workers(tmp_path: Path) -> None:
         h.populate([server.base], VMS)
         stable, churn = split(h.names(VMS))
         res = h.run_load([server.base], stable, churn, clients=CLIENTS, seconds=SECONDS)
-        assert res.retryable == {}, h.describe(res)
+        assert res.retryable == {}, (h.describe(res), res.refused[:10])
         check_world([server.base], res, lambda: SqliteStore(tmp_path / "data" / "azvm.sqlite3"), exact=True,
                     stop=server.stop, data_dir=tmp_path / "data")
     finally:
@@ -119,7 +119,7 @@ def test_load_on_postgresql_with_two_processes(pg_url: str, tmp_path: Path) -> N
         h.populate(bases, VMS)
         stable, churn = split(h.names(VMS))
         res = h.run_load(bases, stable, churn, clients=CLIENTS, seconds=SECONDS)
-        assert res.retryable == {}, h.describe(res)
+        assert res.retryable == {}, (h.describe(res), res.refused[:10])
         check_world(bases, res, lambda: PostgresStore(pg_url), exact=True, stop=stop)
     finally:
         stop()

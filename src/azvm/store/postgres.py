@@ -161,6 +161,11 @@ def _fact_id(f: tuple[str, str, str, str]) -> int:
 _TRANSIENT_CLASSES = ("08", "40", "53", "57")
 
 
+# a deadlock or a serialization failure: two transactions (two processes' batches) each wait on the
+# other; PostgreSQL fails one statement to break the cycle (nothing of it was applied)
+_CONTENDED = ("40P01", "40001")
+
+
 def _transient(e: BaseException) -> bool:
     if isinstance(e, psycopg.OperationalError) and getattr(e, "sqlstate", None) is None:
         return True  # the connection broke (no server answer)
@@ -273,6 +278,10 @@ class PostgresStore:
         self._broken: BaseException | None = None  # the batch's transaction was lost: commit() refuses
         self._deferred: list[str] = []  # statements sent with the next round trip (RELEASE of a savepoint)
         self._meta: dict[str, str] | None = None  # meta as read in this request (one round trip)
+        # the writes of the current request and their results, to run it again in a transaction of its
+        # own when a deadlock fails it (`_run_again`); how many times it was run again
+        self._request_writes: list[tuple[list[tuple[str, Params]], list[tuple[Any, ...]]]] = []
+        self._request_retries = 0
         self._cache = _RowCache()
         try:
             migrate(self._connection())
@@ -391,13 +400,55 @@ class PostgresStore:
                 rows = self._round_trip(pre + stmts + post)
             except psycopg.Error as e:
                 self._after_write_error(e, was_open)
+                if self._in_request and getattr(e, "sqlstate", None) in _CONTENDED and self._run_again(e):
+                    return self._write(stmts)
                 if _transient(e):
                     raise StoreUnavailable() from e
                 raise
             self._tx_open = True
             if self._in_request:
                 self._request_savepoint = True
+                self._request_writes.append((stmts, rows))
             return rows
+
+    def _run_again(self, e: BaseException) -> bool:
+        """A deadlock failed a statement of the current request, which is now rolled back to its
+        savepoint. The other transaction in the cycle waits on rows that this one holds for the
+        earlier requests of its batch (complete, waiting only for their commit): commit them now,
+        which lets the other go on, then write this request's statements again in a new transaction
+        (the caller then sends the failed one again). True if that worked; False (nothing of this
+        request stays, and it is refused as before) if a write that was repeated gave another result
+        than the first time (another process changed what it wrote over), or after three tries.
+        A lost commit of the earlier requests refuses them all, as a failed group commit does."""
+        conn = self._conn
+        if (self._request_retries >= 3 or self._broken is not None or conn is None or conn.closed or conn.broken
+                or not self._tx_open):
+            return False
+        self._request_retries += 1
+        self._request_savepoint = False
+        self._deferred = []
+        try:
+            self._round_trip([("COMMIT", None)])
+        except psycopg.Error as lost:
+            self._broken = lost  # the batch's earlier requests are refused at commit()
+            self._lost(lost)
+            return False
+        self._tx_open = False
+        self._request_failed = None
+        pre: list[tuple[str, Params]] = [("BEGIN", None), ("SAVEPOINT request", None)]
+        for stmts, rows in self._request_writes:
+            try:
+                again = self._round_trip(pre + stmts)
+            except psycopg.Error as e2:
+                self._after_write_error(e2, self._tx_open)
+                self._request_failed = self._request_failed or e2
+                return False
+            self._tx_open, self._request_savepoint, pre = True, True, []
+            if again != rows:
+                self._round_trip([("ROLLBACK TO SAVEPOINT request", None)])
+                self._request_failed = e
+                return False
+        return True
 
     def _after_write_error(self, e: BaseException, was_open: bool) -> None:
         conn = self._conn
@@ -456,6 +507,7 @@ class PostgresStore:
         with self._lock:
             self._in_request, self._request_savepoint, self._request_failed = True, False, None
             self._meta = None
+            self._request_writes, self._request_retries = [], 0
             try:
                 yield
                 if self._request_failed is not None:  # the database refused a write that was swallowed
@@ -478,6 +530,7 @@ class PostgresStore:
             finally:
                 self._in_request, self._request_savepoint, self._request_failed = False, False, None
                 self._meta = None
+                self._request_writes = []
                 if not self.group_commit:
                     self._broken = None  # what was lost was this request's only, and it has failed
 
