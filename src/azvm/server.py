@@ -258,7 +258,8 @@ def uvicorn_config(emu: Emulator, **kw: Any) -> uvicorn.Config:
     o = emu.options
     kw.setdefault("timeout_graceful_shutdown", STOP_GRACE_SECONDS)
     kw.setdefault("http", HttpProtocol)
-    return uvicorn.Config(emu.app, host=o.host, port=o.port, log_level="warning", access_log=False,
+    # Date comes from the simulated clock (the edge sets it), not from uvicorn's wall clock
+    return uvicorn.Config(emu.app, host=o.host, port=o.port, log_level="warning", access_log=False, date_header=False,
                           ssl_certfile=str(emu.cert) if emu.cert else None,
                           ssl_keyfile=str(emu.key) if emu.key else None, lifespan="off", **kw)
 

@@ -7,6 +7,7 @@ import itertools
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from email.utils import formatdate
 from typing import Any, NamedTuple
 
 import orjson
@@ -73,6 +74,20 @@ class Deferred(NamedTuple):
 # request ids: UUID-shaped, unique per process (a random prefix and a counter: no syscall per request)
 _PREFIX = os.urandom(10).hex()
 _COUNTER = itertools.count(1)
+
+
+_DATE: list[Any] = [None, b""]  # (second, its HTTP-date): one format per simulated second
+
+
+def http_date(us: int) -> bytes:
+    """The Date header for simulated time `us` (RFC 9110 IMF-fixdate): a client that reads the server's
+    time (to choose a window of the Activity Log, say) reads the simulated clock, not the wall's."""
+    sec = us // 1_000_000
+    if _DATE[0] != sec:
+        _DATE[1] = formatdate(sec, usegmt=True).encode("latin-1")
+        _DATE[0] = sec
+    date: bytes = _DATE[1]
+    return date
 
 
 def request_id() -> str:

@@ -1291,3 +1291,12 @@ def test_odd_json_bodies_on_every_route_never_500(azvm: AzvmServer, http: httpx.
             for method in ("PUT", "PATCH", "POST"):
                 check_no_500(http, method, route, P, copy.copy(body))
         http.post("/azvm/clock", json={"speed": 0})  # in case a body set a speed
+
+
+def test_the_date_header_is_the_simulated_clock(azvm: AzvmServer, http: httpx.Client) -> None:
+    """A client that reads the server's time (an audit choosing its Activity Log window) reads simulated
+    time: one Date header, from the clock, on ARM's answers, errors and the dashboard alike."""
+    azvm.advance(3 * 86400 + 61)
+    for path in (RG, "/nowhere", "/"):
+        r = http.get(path, params=P)
+        assert r.headers.get_list("date") == ["Sun, 04 Jan 2026 00:01:01 GMT"], (path, r.headers)

@@ -30,6 +30,7 @@ from ..service.throttling import (
     compute_policy,
     default_retry_after,
 )
+from ..wire import http_date
 from . import render
 from .http import MAX_BODY, Deferred, Req, Response, empty_response, error_response, json_response
 from .routes import Params, Route, Router
@@ -68,8 +69,9 @@ class ArmApi:
     """What every handler shares: the route table, the api-version policy, LRO headers, paging."""
 
     def __init__(self, store: Store, config: ServerConfig, versions: ApiVersionPolicy, router: Router,
-                 before: Callable[[], None] | None = None) -> None:
+                 before: Callable[[], None] | None = None, now: Callable[[], int] | None = None) -> None:
         self.store = store
+        self.now = now  # the simulated clock, for the Date header (None: no Date header)
         self.cfg = config
         self.versions = versions
         self.router = router
@@ -420,6 +422,8 @@ class ArmAsgi:
             headers = _encode_headers(resp)
         body_out = b"" if method == "HEAD" else resp.body
         headers.append((b"content-length", str(len(resp.body) if method != "HEAD" else 0).encode()))
+        if self.api.now is not None:
+            headers.append((b"date", http_date(self.api.now())))
         await send({"type": "http.response.start", "status": resp.status, "headers": headers})
         await send({"type": "http.response.body", "body": body_out})
 

@@ -31,7 +31,7 @@ def build_api(service: ComputeService, config: ServerConfig, versions: ApiVersio
               billing: BillingService | None = None) -> ArmApi:
     """The ARM edge with every provider's routes registered."""
     router = Router(location_check=partial(check_location, type_name="locations"))
-    api = ArmApi(service.store, config, versions, router, before=service.time.sync)
+    api = ArmApi(service.store, config, versions, router, before=service.time.sync, now=service.now)
     resources = service.resources
     plain = (*compute.PLAIN_TYPES, *network.PLAIN_TYPES)
     for spec in plain:

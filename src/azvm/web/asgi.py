@@ -42,7 +42,7 @@ from ..arm.app import ArmAsgi
 from ..domain.errors import ArmError
 from ..service.billing import BillingService
 from ..service.compute import ComputeService
-from ..wire import error_response, json_response, request_id
+from ..wire import error_response, http_date, json_response, request_id
 from . import fleet
 
 log = logging.getLogger("azvm.web")
@@ -153,11 +153,12 @@ class Dashboard:
         headers: list[tuple[bytes, bytes]] = scope["headers"]
         refusal = self._screen(scope, headers)
         if refusal is not None:
-            await _send(send, refusal)
+            await _send(send, refusal, now_us=self.service.now())
             return
         method = scope["method"]
         if method not in ("GET", "HEAD"):
-            await _send(send, _error(405, "MethodNotAllowed", f"The dashboard's '{path[:200]}' answers GET only."))
+            await _send(send, _error(405, "MethodNotAllowed", f"The dashboard's '{path[:200]}' answers GET only."),
+                        now_us=self.service.now())
             return
         try:
             if path == "/ui/events" and method == "GET":
@@ -177,7 +178,7 @@ class Dashboard:
         except Exception:
             log.error("unexpected error on GET %s\n%s", path, traceback.format_exc())
             answer = _error(500, "InternalServerError", "The server encountered an internal error; it has been logged.")
-        await _send(send, answer, head=method == "HEAD")
+        await _send(send, answer, head=method == "HEAD", now_us=self.service.now())
 
     # -- screening and authorization --------------------------------------------------------------
     def _screen(self, scope: Scope, headers: list[tuple[bytes, bytes]]) -> Answer | None:
@@ -278,7 +279,7 @@ class Dashboard:
     async def _stream(self, scope: Scope, receive: Receive, send: Send) -> None:
         clock, refusal = await self._authorize(scope)
         if refusal is not None:
-            await _send(send, refusal)
+            await _send(send, refusal, now_us=self.service.now())
             return
         sub = Subscriber(scope)
         await send({"type": "http.response.start", "status": 200, "headers": [
@@ -419,14 +420,15 @@ def _error(status: int, code: str, message: str) -> Answer:
     return _json({"error": {"code": code, "message": message}}, status)
 
 
-async def _send(send: Send, answer: Answer, *, head: bool = False) -> None:
+async def _send(send: Send, answer: Answer, *, head: bool = False, now_us: int | None = None) -> None:
     status, body, headers = answer
     names = {k for k, _ in headers}
+    date = [] if now_us is None else [(b"date", http_date(now_us))]
     extra = [] if b"content-security-policy" in names else [(b"x-content-type-options", b"nosniff")]
     if b"x-ms-request-id" not in names:  # every answer of azvm carries one, as every answer of ARM does
         extra.append((b"x-ms-request-id", request_id().encode()))
     await send({"type": "http.response.start", "status": status,
-                "headers": [*headers, *extra, (b"content-length", str(len(body)).encode())]})
+                "headers": [*headers, *extra, *date, (b"content-length", str(len(body)).encode())]})
     await send({"type": "http.response.body", "body": b"" if head else body})
 
 
