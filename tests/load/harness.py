@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import os
 import re
 import signal
@@ -580,3 +581,56 @@ def schedule(*steps: tuple[float, Callable[[], Any]]) -> Callable[[LoadResult], 
 
 def kill_9(pid: int) -> None:
     os.kill(pid, signal.SIGKILL)
+
+
+def verify_world(bases: Sequence[str], stable: Sequence[str], churn: Sequence[str], res: LoadResult,
+                 open_store: Callable[[], Any], *, exact: bool, stop: Callable[[], None],
+                 data_dir: Path | None = None) -> list[str]:
+    """What is wrong after a load, through `bases` (live servers), then, once `stop` has stopped them,
+    through the store (`open_store`) and, given the SQLite `data_dir`, `azvm bill` over it:
+
+    - an unexpected answer during the load; a kind of request that was never accepted;
+    - an acknowledged operation that does not end (Succeeded, or Canceled by a later one) once the
+      clock has moved two hours on, or a VM that has not settled (a churn VM may be gone: 404);
+    - bills served by the processes that differ, or differ from the bill recomputed from the
+      histories, or from `azvm bill`;
+    - check_store's findings."""
+    problems = [f"unexpected: {u}" for u in res.unexpected]
+    kinds = {k for (k, s) in res.counts if 200 <= s < 300}
+    missing = {"get", "instanceView", "list", "create", "delete", *ACTIONS} - kinds
+    if missing:
+        problems.append(f"never accepted: {sorted(missing)}")
+    if not res.acked:
+        problems.append("nothing acknowledged")
+    now = settle(bases[-1])
+    statuses = operation_statuses(bases[0], [a.op_id for a in res.acked])
+    problems += [f"operation {op}: {st}" for op, st in statuses.items() if st not in ("Succeeded", "Canceled")]
+    views = final_views(bases[-1], [*stable, *churn])
+    for name, (status, codes) in views.items():
+        if status == 404 and name in set(churn):
+            continue
+        if status != 200 or codes[0] != "ProvisioningState/succeeded" or codes[1] not in SETTLED:
+            problems.append(f"{name} not settled: {status} {codes}")
+    served = [served_bill(b, now) for b in bases]
+    if any(bill != served[0] for bill in served[1:]):
+        problems.append("the processes serve different bills")
+    if total(served[0]) <= 0:
+        problems.append("nothing billed")
+    stop()
+    store = open_store()
+    try:
+        problems += check_store(store, res.acked, exact=exact)
+        if recomputed_bill(store, now) != served[0]:
+            problems.append("the bill recomputed from the histories differs from the bill served")
+    finally:
+        store.close()
+    if data_dir is not None:  # the command-line bill over the same store
+        out = subprocess.run([sys.executable, "-m", "azvm", "bill", "--data-dir", str(data_dir), "--to", now,
+                              "--format", "json"], capture_output=True, text=True, timeout=600)
+        if out.returncode != 0:
+            problems.append(f"azvm bill: {out.stderr[-500:]}")
+        else:
+            cli = json.loads(out.stdout)
+            if cli["lines"] != served[0]["lines"] or cli["total"] != served[0]["total"]:
+                problems.append("azvm bill differs from the bill served")
+    return problems
