@@ -12,7 +12,6 @@ import pytest
 from tests.pg import PgServer
 from tests.store.test_contract import SUB, op, row
 
-from azvm.domain.errors import ArmError
 from azvm.service.ports import GroupRow
 from azvm.store import open_store
 from azvm.store.postgres import MIGRATIONS, SCHEMA_VERSION, PostgresStore, SchemaTooNew, StoreUnavailable, migrate
