@@ -123,9 +123,6 @@ def test_two_hosts_share_resources_operations_clock_and_ids(world: Any) -> None:
             on_b.get("/azvm/history", params={"id": h.vm_path("vm1")}).json()
 
 
-@pytest.mark.xfail(strict=True, reason="fault rules are read from the store once, when a process starts "
-                   "(Faults.restore), and written over whatever another process stored (Faults.save): each "
-                   "process keeps rules of its own")
 def test_a_fault_rule_set_through_one_host_fires_on_the_other(world: Any) -> None:
     _url, (a, b) = world
     with client(a.base) as on_a, client(b.base) as on_b:

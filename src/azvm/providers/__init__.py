@@ -63,8 +63,12 @@ def build_api(service: ComputeService, config: ServerConfig, versions: ApiVersio
     for module in (deployments, resource_graph):
         types += [ProviderType(module.NAMESPACE, t, family) for t, family in module.TYPES]
 
-    def before() -> None:  # adopt a clock another process moved, then run the deployments' due work
+    shared = service.settings.shared_clock
+
+    def before() -> None:  # adopt what another process changed (clock, fault rules), run the deployments' due work
         service.time.sync()
+        if shared:
+            service.faults.sync()
         engine.catch_up()
     api.before = before
     router.include(ResourceManager(api, service, resources, types).routes())

@@ -102,6 +102,7 @@ class ComputeService:
         self._lock = threading.RLock()
         self.time = ClockKeeper(self.clock, self.store, shared=self.settings.shared_clock, lock=self._lock)
         self.faults = Faults.restore(self.store)  # the rules in force, where their sequences stand
+        self.faults.shared = self.settings.shared_clock
         self.throttler = Throttler(self.settings.rate_limits)  # the buckets, refilled over simulated time
         self.groups = ResourceGroups(self.store, self.time, self.ids, self._lock)
         self.groups.empty = self._empty_group

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from typing import Any
 
-from ..domain.errors import ArmError
+from ..domain.errors import ArmError, Conflict
 from ..domain.history import (
     INTERNAL_ERROR,
     OS_PROVISIONING_TIMEOUT,
@@ -400,6 +400,8 @@ class Faults:
     def __post_init__(self) -> None:
         self._lock = threading.RLock()
         self._dirty = False  # moved by reads, not yet written
+        self._raw: str | None = None  # the stored rules as this process last read or wrote them
+        self.shared = False  # several processes over the store: rules are read back and written by compare-and-set
         self.on_change: list[Callable[[], None]] = []  # told when the set of rules changes
         self._index()
 
@@ -408,13 +410,25 @@ class Faults:
     def restore(cls, store: Store) -> Faults:
         """The rules a store holds (none for a fresh one)."""
         f = cls(store)
-        raw = store.get_meta(META_KEY)
-        if raw:
-            state = json.loads(raw)
-            f.rules = [FaultRule.from_json(r) for r in state["rules"]]
-            f.next_id = int(state["next"])
-            f._index()
+        f._load(store.get_meta(META_KEY))
         return f
+
+    def _load(self, raw: str | None) -> None:
+        self._raw = raw
+        state: dict[str, Any] = json.loads(raw) if raw else {"rules": [], "next": 1}
+        self.rules = [FaultRule.from_json(r) for r in state["rules"]]
+        self.next_id = int(state["next"])
+        self._index()
+
+    def sync(self) -> None:
+        """With several processes over one store: adopt the rules (and where each stands) that another
+        process wrote since this one last read or wrote them."""
+        if self.store is None:
+            return
+        raw = self.store.get_meta(META_KEY)
+        if raw != self._raw:
+            with self._lock:
+                self._load(raw)
 
     @property
     def stored(self) -> bool:
@@ -423,8 +437,18 @@ class Faults:
     def save(self) -> None:
         """Written in the current request's transaction (its rollback takes it back too)."""
         if self.store is not None:
-            self.store.set_meta(META_KEY, json.dumps({"next": self.next_id, "rules": [r.to_json() for r in self.rules]},
-                                                     separators=(",", ":")))
+            raw = json.dumps({"next": self.next_id, "rules": [r.to_json() for r in self.rules]}, separators=(",", ":"))
+            if not self.shared:  # one process: the store holds what it wrote (or what a rollback put back)
+                self.store.set_meta(META_KEY, raw)
+                self._raw = raw
+                return
+            if raw == self._raw:  # (each request began by reading the stored rules: see sync)
+                return
+            # compare-and-set: never over rules another process changed meanwhile (it is re-read then)
+            if not self.store.compare_and_set_meta(META_KEY, self._raw, raw):
+                self._load(self.store.get_meta(META_KEY))
+                raise Conflict("The fault rules were changed by another process meanwhile; retry the request.")
+            self._raw = raw
 
     def _index(self) -> None:
         self.plan_rules = [r for r in self.rules if r.kind in PLAN_FAULTS]
