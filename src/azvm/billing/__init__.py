@@ -5,6 +5,7 @@ aggregates), round once for display. Standard library only; no other azvm packag
 """
 
 from .bill import GROUP_BY, Bill, LineItem, Unpriced, bill
+from .columns import Fold, UsageColumns
 from .explain import (
     DiskInterval,
     ExplainedInterval,
@@ -33,7 +34,16 @@ from .history import (
     read_history_json,
 )
 from .meter import day_cells
-from .model import BILLING_STATES, RESOURCE_KINDS, SECONDS_PER_MONTH, BillingError, DiskSpan, ResourceSpan, StateChange
+from .model import (
+    BILLING_STATES,
+    RESOURCE_KINDS,
+    SECONDS_PER_MONTH,
+    US_PER_SECOND,
+    BillingError,
+    DiskSpan,
+    ResourceSpan,
+    StateChange,
+)
 from .money import display
 from .prices import (
     Meter,
@@ -66,11 +76,13 @@ __all__ = [
     "QUERY_GROUPINGS",
     "RESOURCE_KINDS",
     "SECONDS_PER_MONTH",
+    "US_PER_SECOND",
     "Bill",
     "BillingError",
     "CostRecord",
     "DiskInterval",
     "DiskSpan",
+    "Fold",
     "ExplainedInterval",
     "Explanation",
     "HistoryError",
@@ -86,6 +98,7 @@ __all__ = [
     "StateChange",
     "StateRule",
     "Unpriced",
+    "UsageColumns",
     "WhatIf",
     "WhatIfVm",
     "bill",

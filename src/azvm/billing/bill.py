@@ -11,7 +11,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 from fractions import Fraction
+from operator import itemgetter
+from typing import NamedTuple
 
+from .columns import UsageColumns
 from .meter import Row, Usage, ceil_second, meter
 from .model import (
     BILLING_STATES,
@@ -23,7 +26,7 @@ from .model import (
     ResourceSpan,
     parse_vm_id,
 )
-from .money import ExactTotal, to_decimal
+from .money import ExactTotal, exact_sum, quotient
 from .prices import Meter, PriceSheet, disk_meter_name
 from .resources import meter_resources, resource_meter, unpriced_reason
 from .rules import RuleSet
@@ -63,14 +66,15 @@ def disk_resource_id(vm_id: str, disk_name: str) -> str:
     return f"/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.Compute/disks/{disk_name}"
 
 
-@dataclass(frozen=True)
-class LineItem:
-    """One priced line: a group value and one meter.
+class LineItem(NamedTuple):
+    """One priced line: a group value and one meter (a NamedTuple: a bill has one per VM and meter,
+    cheap to make by the ten thousand).
 
     `seconds` is every metered second behind the line (billed or not), `billed_seconds` what the
     rule set bills (plus minimum-run top-ups); `quantity` is billed time in the meter's unit
-    (hours for VMs and public IPs, or months of 730 hours for disks). `amount` is exact to 50 significant digits
-    (`exact` is the exact Fraction); both are None when the line is unpriced.
+    (hours for VMs and public IPs, or months of 730 hours for disks: `unit_seconds` long). `amount`
+    is exact to 50 significant digits (`exact` is the exact Fraction); both are None when the line
+    is unpriced. The three are worked out from the integers when read, not when the bill is made.
     """
 
     group_by: str
@@ -85,15 +89,31 @@ class LineItem:
     seconds: int
     billed_seconds: int
     unit_of_measure: str  # "1 Hour" | "1/Month"
-    quantity: Decimal
     unit_price: Decimal | None
-    amount: Decimal | None
-    exact: Fraction | None
     billed: bool | None  # for group_by="state": whether the rule set bills the state
+    unit_seconds: int = SECONDS_PER_HOUR  # seconds in one unit of measure
 
     @property
     def unpriced(self) -> bool:
         return self.unit_price is None
+
+    @property
+    def quantity(self) -> Decimal:
+        return quotient(self.billed_seconds, self.unit_seconds)
+
+    @property
+    def exact(self) -> Fraction | None:
+        if self.unit_price is None:
+            return None
+        num, den = self.unit_price.as_integer_ratio()
+        return Fraction(num * self.billed_seconds, den * self.unit_seconds)
+
+    @property
+    def amount(self) -> Decimal | None:
+        if self.unit_price is None:
+            return None
+        num, den = self.unit_price.as_integer_ratio()
+        return quotient(num * self.billed_seconds, den * self.unit_seconds)
 
 
 @dataclass(frozen=True)
@@ -149,10 +169,6 @@ def _meter_label(m: Meter | None, size: str, location: str, os_type: str) -> str
     if m is None:
         return f"unpriced: {size} {os_type} / {location.lower()}"
     return f"{m.product_name} / {m.meter_name} / {m.region}"
-
-
-def _quantity(seconds: int, per: int) -> Decimal:
-    return to_decimal(Fraction(seconds, per))
 
 
 #: (vm key, disk name, tier meterName or sku, location, day): "" / -1 where not kept
@@ -243,107 +259,116 @@ def bill(
         raise BillingError(f"group_by {group_by!r}: expected one of {', '.join(GROUP_BY)}")
     by_day = group_by == "day"
     by_vm = group_by == "vm"
-    rows = timeline if isinstance(timeline, (list, tuple)) else list(timeline)
+    rows = timeline if isinstance(timeline, (list, tuple, UsageColumns)) else list(timeline)
     usage = meter(
         rows, window_start_us, window_end_us, rules.billed_states, rules.minimum_billed_seconds, by_day, by_vm
     )
     _check_states(usage)
-    billed_j = [rules.billed(s) for s in usage.states]
+    billed_01 = [1 if rules.billed(s) else 0 for s in usage.states]
     n_days = usage.n_days
+    names = usage.names
 
-    # fold cells into (group value, facts index) with integer seconds
-    # acc[(group, facts)] = [seconds, billed seconds]
-    acc: dict[tuple[int, int], list[int]] = {}
-    for source, is_topup in ((usage.seconds, False), (usage.topups, True)):
-        for ck, n in source.items():
-            j = ck & 31
-            i, d = divmod(ck >> 5, n_days)
-            if group_by == "vm" or group_by == "meter":
-                g = -1
-            elif group_by == "state":
-                g = j
-            else:
-                g = d
-            cell = acc.get((g, i))
-            if cell is None:
-                cell = acc[(g, i)] = [0, 0]
-            if is_topup:
-                cell[1] += n
-            else:
-                cell[0] += n
-                if billed_j[j]:
-                    cell[1] += n
+    # each facts index's price key, numbered: pk_of[i] = p, keys[p] = the price key
+    keys: list[PriceKey] = []
+    spelling: list[str] = []  # the size as first written
+    meters: list[Meter | None] = []
+    number: dict[PriceKey, int] = {}
+    facts_key: dict[tuple[str, str, str], int] = {}
+    pk_of: list[int] = []
+    for _vm, size, loc, os_type in usage.facts:
+        p = facts_key.get((size, loc, os_type))
+        if p is None:
+            pk = price_key(size, loc, os_type)
+            p = number.get(pk)
+            if p is None:
+                p = number[pk] = len(keys)
+                keys.append(pk)
+                spelling.append(size)
+                meters.append(prices.vm(*pk))
+            facts_key[(size, loc, os_type)] = p
+        pk_of.append(p)
 
-    # merge facts into lines: vm -> (vm key, price key); others -> (group, price key)
-    lines_acc: dict[tuple[str, int, PriceKey], list[int]] = {}
-    spelling: dict[PriceKey, str] = {}  # the size as first written
-    unpriced_acc: dict[tuple[str, str, str, str], list[int]] = {}
-    for (g, i), (secs, billed_secs) in acc.items():
-        vm, size, loc, os_type = usage.facts[i]
-        pk = price_key(size, loc, os_type)
-        spelling.setdefault(pk, size)
-        lk = (vm, -1, pk) if group_by == "vm" else ("", g, pk)
-        cur = lines_acc.get(lk)
-        if cur is None:
-            lines_acc[lk] = [secs, billed_secs]
+    # the line of each cell: by vm, (vm key, price key) per facts index; by meter, the price key; by
+    # state or day, (state or day) * number of price keys + price key. line -> [seconds, billed seconds]
+    n_keys = len(keys)
+    acc: dict[int, list[int]] = {}
+    line_keys: dict[tuple[str, int], int] = {}
+    if by_vm or group_by == "meter":  # a line per facts index: in lists
+        if by_vm:
+            line_of = [line_keys.setdefault((f[0], p), len(line_keys)) for f, p in zip(usage.facts, pk_of, strict=True)]
         else:
-            cur[0] += secs
-            cur[1] += billed_secs
-        if prices.vm(*pk) is None:
-            u = unpriced_acc.setdefault((vm, size, loc, pk[2]), [0, 0])
-            u[0] += secs
-            u[1] += billed_secs
+            line_of = pk_of
+        n_lines = len(line_keys) if by_vm else n_keys
+        secs_of, billed_of = [0] * n_lines, [0] * n_lines
+        for ck, n in usage.seconds.items():
+            k = line_of[(ck >> 5) // n_days]
+            secs_of[k] += n
+            billed_of[k] += n * billed_01[ck & 31]
+        for ck, n in usage.topups.items():
+            billed_of[line_of[(ck >> 5) // n_days]] += n
+        acc = {k: [secs_of[k], billed_of[k]] for k in range(n_lines) if secs_of[k] or billed_of[k]}
+    else:
+        for source, is_topup in ((usage.seconds, False), (usage.topups, True)):
+            for ck, n in source.items():
+                j = ck & 31
+                i, d = divmod(ck >> 5, n_days)
+                k = (j if group_by == "state" else d) * n_keys + pk_of[i]
+                cell = acc.get(k)
+                if cell is None:
+                    cell = acc[k] = [0, 0]
+                if is_topup:
+                    cell[1] += n
+                else:
+                    cell[0] += n
+                    cell[1] += n * billed_01[j]
 
-    if unpriced_acc and not by_vm:
-        # name the VMs behind the unpriced usage: meter again by VM (rare: an incomplete sheet)
-        by_vm_usage = meter(
-            rows,
-            window_start_us,
-            window_end_us,
-            rules.billed_states,
-            rules.minimum_billed_seconds,
-            False,
-            True,
-        )
-        unpriced_acc = _unpriced_by_vm(by_vm_usage, prices, rules)
+    # unpriced usage, by VM, facts and OS
+    unpriced_acc: dict[tuple[str, str, str, str], list[int]] = {}
+    if None in meters:
+        if by_vm:
+            for ck, n in usage.seconds.items():
+                i = (ck >> 5) // n_days
+                if meters[pk_of[i]] is None:
+                    vm, size, loc, _os = usage.facts[i]
+                    u = unpriced_acc.setdefault((vm, size, loc, keys[pk_of[i]][2]), [0, 0])
+                    u[0] += n
+                    u[1] += n * billed_01[ck & 31]
+            for ck, n in usage.topups.items():
+                i = (ck >> 5) // n_days
+                if meters[pk_of[i]] is None:
+                    vm, size, loc, _os = usage.facts[i]
+                    unpriced_acc.setdefault((vm, size, loc, keys[pk_of[i]][2]), [0, 0])[1] += n
+        else:  # name the VMs behind the unpriced usage: meter again by VM (rare: an incomplete sheet)
+            by_vm_usage = meter(rows, window_start_us, window_end_us, rules.billed_states,
+                                rules.minimum_billed_seconds, False, True)
+            unpriced_acc = _unpriced_by_vm(by_vm_usage, prices, rules)
 
-    lines: list[LineItem] = []
-    for (vm, g, pk), (secs, billed_secs) in lines_acc.items():
-        size, loc, os_type = pk
-        m = prices.vm(size, loc, os_type)
-        display_size = spelling[pk]
-        if group_by == "vm":
-            group = resource = usage.names[vm]
-            billed_flag = None
+    lines = _Lines()
+    label = _Labels()
+    vm_of_line = {slot: vm for (vm, _p), slot in line_keys.items()}
+    pk_of_line = {slot: p for (_vm, p), slot in line_keys.items()}
+    for k, (secs, billed_secs) in acc.items():
+        resource = ""
+        billed_flag = None
+        if by_vm:
+            p = pk_of_line[k]
+        else:
+            g, p = divmod(k, n_keys) if group_by in ("state", "day") else (-1, k)
+        size, loc, os_type = keys[p]
+        m = meters[p]
+        display_size = spelling[p]
+        meter_label = label(m, display_size, loc, os_type)
+        if by_vm:
+            group = resource = names[vm_of_line[k]]
         elif group_by == "state":
             group = usage.states[g]
-            resource = ""
-            billed_flag = billed_j[g]
-        elif group_by == "day":
+            billed_flag = bool(billed_01[g])
+        elif by_day:
             group = day_string(usage.first_day + g)
-            resource = ""
-            billed_flag = None
         else:
-            group = _meter_label(m, display_size, loc, os_type)
-            resource = ""
-            billed_flag = None
-        lines.append(
-            _line(
-                group_by,
-                group,
-                "vm",
-                resource,
-                m,
-                display_size,
-                loc,
-                os_type,
-                secs,
-                billed_secs,
-                SECONDS_PER_HOUR,
-                "1 Hour",
-                billed_flag,
-            )
-        )
+            group = meter_label
+        lines.add(group_by, group, "vm", resource, m, meter_label, display_size, loc, os_type, secs, billed_secs,
+                  SECONDS_PER_HOUR, "1 Hour", billed_flag)
 
     unpriced = [
         Unpriced(
@@ -363,45 +388,30 @@ def bill(
     disk_list = disks if isinstance(disks, (list, tuple)) else list(disks)
     disk_seconds = meter_disks(disk_list, usage, by_vm, by_day)
     any_unpriced_disk = False
-    for (vm, name, label, loc, d), secs in disk_seconds.items():
-        m = _disk_meter(prices, label, loc)
+    disk_meters: dict[tuple[str, str], Meter | None] = {}
+    for (vm, name, tier, loc, d), secs in disk_seconds.items():
+        m = disk_meters.get((tier, loc), _NOT_LOOKED_UP)
+        if m is _NOT_LOOKED_UP:
+            m = disk_meters[(tier, loc)] = _disk_meter(prices, tier, loc)
         any_unpriced_disk = any_unpriced_disk or m is None
         resource = ""
-        group = _existing_group(group_by, usage.names.get(vm, vm), d, m, label, loc)
-        if group_by == "vm":
+        group = _existing_group(group_by, names.get(vm, vm), d, m, tier, loc)
+        if by_vm:
             resource = disk_resource_id(group, name)
         billed_flag = True if group_by == "state" else None
-        lines.append(
-            _line(
-                group_by,
-                group,
-                "disk",
-                resource,
-                m,
-                label,
-                loc,
-                "",
-                secs,
-                secs,
-                SECONDS_PER_MONTH,
-                "1/Month",
-                billed_flag,
-            )
-        )
+        lines.add(group_by, group, "disk", resource, m, label(m, tier, loc, ""), tier, loc, "", secs, secs,
+                  SECONDS_PER_MONTH, "1/Month", billed_flag)
     if any_unpriced_disk:
         unpriced.extend(_unpriced_disks(disk_list, usage, prices))
-    lines.extend(_resource_lines(resources, usage, prices, group_by, unpriced))
-
-    lines.sort(key=lambda li: (li.group, li.kind != "vm", li.resource_id, li.meter))
-    total = sum((li.exact for li in lines if li.exact is not None), Fraction(0))
+    _resource_lines(lines, resources, usage, prices, group_by, unpriced)
     return Bill(
         rules.name,
         prices.currency,
         window_start_us,
         window_end_us,
         group_by,
-        tuple(lines),
-        total,
+        lines.sorted(),
+        lines.total(),
         tuple(_merge_unpriced(unpriced)),
     )
 
@@ -418,17 +428,16 @@ def _existing_group(group_by: str, owner: str, day: int, m: Meter | None, label:
     return _meter_label(m, label, loc, "")
 
 
-def _resource_lines(resources: Iterable[ResourceSpan], usage: Usage, prices: PriceSheet, group_by: str,
-                    unpriced: list[Unpriced]) -> list[LineItem]:
-    """The lines of resource spans (disks, public IPs), billed whatever the power state; their
+def _resource_lines(lines: _Lines, resources: Iterable[ResourceSpan], usage: Usage, prices: PriceSheet,
+                    group_by: str, unpriced: list[Unpriced]) -> None:
+    """Add the lines of resource spans (disks, public IPs), billed whatever the power state; their
     unpriced usage is added to `unpriced`, per resource."""
     spans = resources if isinstance(resources, (list, tuple)) else list(resources)
     if not spans:
-        return []
+        return
     ws, we = usage.window_start_s, usage.window_end_s
     by_resource = group_by == "vm"
     seconds, names = meter_resources(spans, ws, we, by_resource, group_by == "day")
-    lines = []
     any_unpriced = False
     for (rid, kind, label, loc, d), secs in seconds.items():
         per, unit, _category, _service = RESOURCE_KINDS[kind]
@@ -436,14 +445,13 @@ def _resource_lines(resources: Iterable[ResourceSpan], usage: Usage, prices: Pri
         any_unpriced = any_unpriced or m is None
         group = _existing_group(group_by, names.get(rid, ""), d, m, label, loc)
         resource = group if group_by == "vm" else ""
-        lines.append(_line(group_by, group, kind, resource, m, label, loc, "", secs, secs, per, unit,
-                           True if group_by == "state" else None))
+        lines.add(group_by, group, kind, resource, m, _meter_label(m, label, loc, ""), label, loc, "", secs, secs, per,
+                  unit, True if group_by == "state" else None)
     if any_unpriced:
         by_id = seconds if by_resource else meter_resources(spans, ws, we, True, False)[0]
         for (rid, kind, label, loc, _d), n in by_id.items():
             if resource_meter(prices, kind, label, loc) is None:
                 unpriced.append(Unpriced(kind, names[rid], label, loc, "", n, n, unpriced_reason(kind, label)))
-    return lines
 
 
 def _unpriced_by_vm(
@@ -488,48 +496,53 @@ def _merge_unpriced(items: list[Unpriced]) -> list[Unpriced]:
     return sorted(merged.values(), key=lambda u: (u.kind, u.resource_id.lower(), u.size))
 
 
-def _line(
-    group_by: str,
-    group: str,
-    kind: str,
-    resource: str,
-    m: Meter | None,
-    size: str,
-    location: str,
-    os_type: str,
-    seconds: int,
-    billed_seconds: int,
-    per: int,
-    unit: str,
-    billed: bool | None,
-) -> LineItem:
-    if m is None:
-        price = None
-        exact = None
-        amount = None
-        meter_id = ""
-    else:
-        price = m.unit_price
-        exact = Fraction(price) * billed_seconds / per
-        amount = to_decimal(exact)
-        meter_id = m.meter_id
-        unit = m.unit_of_measure or unit
-    return LineItem(
-        group_by,
-        group,
-        kind,
-        resource,
-        _meter_label(m, size, location, os_type),
-        meter_id,
-        size,
-        location.lower(),
-        os_type,
-        seconds,
-        billed_seconds,
-        unit,
-        _quantity(billed_seconds, per),
-        price,
-        amount,
-        exact,
-        billed,
-    )
+class _Labels:
+    """`_meter_label`, worked out once per meter (or unpriced size, location and OS)."""
+
+    def __init__(self) -> None:
+        self._seen: dict[tuple[int, str, str, str], str] = {}
+
+    def __call__(self, m: Meter | None, size: str, location: str, os_type: str) -> str:
+        k = (id(m), "", "", "") if m is not None else (0, size, location, os_type)
+        text = self._seen.get(k)
+        if text is None:
+            text = self._seen[k] = _meter_label(m, size, location, os_type)
+        return text
+
+
+_NOT_LOOKED_UP = Meter("", "", "", "", "", Decimal(0), "", "")
+
+
+class _Lines:
+    """The lines of a bill as they are made, with their sort key (group, VM lines first, resource,
+    meter, then size, location and OS so that the order is total), and the billed seconds of each
+    (unit price, unit): the exact total is one Fraction per distinct price."""
+
+    def __init__(self) -> None:
+        self._entries: list[tuple[tuple[str, bool, str, str, str, str, str], LineItem]] = []
+        self._billed: dict[tuple[int, int], int] = {}  # (id of a meter, unit) -> billed seconds
+        self._price: dict[int, Decimal] = {}  # id of a meter -> its unit price
+
+    def add(self, group_by: str, group: str, kind: str, resource: str, m: Meter | None, meter_label: str, size: str,
+            location: str, os_type: str, seconds: int, billed_seconds: int, per: int, unit: str,
+            billed: bool | None) -> None:
+        loc = location.lower()
+        if m is None:
+            line = LineItem(group_by, group, kind, resource, meter_label, "", size, loc, os_type, seconds,
+                            billed_seconds, unit, None, billed, per)
+        else:
+            line = LineItem(group_by, group, kind, resource, meter_label, m.meter_id, size, loc, os_type, seconds,
+                            billed_seconds, m.unit_of_measure or unit, m.unit_price, billed, per)
+            k = (id(m), per)
+            n = self._billed.get(k)
+            if n is None:
+                self._price[k[0]] = m.unit_price
+            self._billed[k] = (n or 0) + billed_seconds
+        self._entries.append(((group, kind != "vm", resource, meter_label, size, loc, os_type), line))
+
+    def sorted(self) -> tuple[LineItem, ...]:
+        self._entries.sort(key=itemgetter(0))
+        return tuple(line for _k, line in self._entries)
+
+    def total(self) -> Fraction:
+        return exact_sum((self._price[m], n, per) for (m, per), n in self._billed.items())

@@ -8,6 +8,7 @@ from decimal import Decimal
 from fractions import Fraction
 
 from .bill import _meter_label, day_string, disk_resource_id, price_key
+from .columns import UsageColumns
 from .meter import Row, ceil_second, meter
 from .model import (
     BILLING_STATES,
@@ -133,7 +134,8 @@ def explain(
     if window_end_us < window_start_us:
         raise BillingError(f"window ends ({window_end_us}) before it starts ({window_start_us})")
     key = vm_id.lower()
-    rows = sorted((r for r in timeline if r[0].lower() == key), key=lambda r: r[1])
+    mine = timeline.of_vms([key]) if isinstance(timeline, UsageColumns) else timeline
+    rows = sorted((r for r in mine if r[0].lower() == key), key=lambda r: r[1])
     display_id = rows[0][0] if rows else vm_id
     ws_s, we_s = ceil_second(window_start_us), ceil_second(window_end_us)
     out: list[ExplainedInterval] = []

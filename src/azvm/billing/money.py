@@ -10,11 +10,12 @@ display, to the currency's minor unit.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from decimal import ROUND_HALF_UP, Context, Decimal
 from fractions import Fraction
 from typing import Protocol
 
-__all__ = ["CONTEXT", "currency_places", "display", "to_decimal"]
+__all__ = ["CONTEXT", "currency_places", "display", "exact_sum", "quotient", "to_decimal"]
 
 CONTEXT = Context(prec=50)
 
@@ -29,6 +30,23 @@ def currency_places(currency: str) -> int:
 def to_decimal(value: Fraction) -> Decimal:
     """The Decimal of an exact amount (50 significant digits)."""
     return CONTEXT.divide(Decimal(value.numerator), Decimal(value.denominator))
+
+
+def quotient(numerator: int, denominator: int) -> Decimal:
+    """numerator / denominator to 50 significant digits (denominator > 0): the same Decimal as
+    `to_decimal(Fraction(numerator, denominator))`, without reducing the fraction first (a
+    division of integers is correctly rounded, and exact results take the same exponent)."""
+    return CONTEXT.divide(Decimal(numerator), Decimal(denominator))
+
+
+def exact_sum(terms: Iterable[tuple[Decimal, int, int]]) -> Fraction:
+    """The exact sum of ``price * count / per`` over `terms`: counts are added per (price, per)
+    first, in integers, so the Fractions are one per distinct price rather than one per term."""
+    counts: dict[tuple[Decimal, int], int] = {}
+    for price, count, per in terms:
+        k = (price, per)
+        counts[k] = counts.get(k, 0) + count
+    return sum((Fraction(price) * count / per for (price, per), count in counts.items()), Fraction(0))
 
 
 def display(value: Fraction | Decimal, currency: str = "USD") -> Decimal:

@@ -7,6 +7,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from ..billing import UsageColumns
 from ..domain.history import Operation
 from ..domain.usage import DiskRow, UsageRow
 
@@ -114,3 +115,8 @@ class Store(Protocol):
         """Whether writes wait for a group commit (see SqliteStore.group_commit)."""
     def commit(self) -> None: ...
     def close(self) -> None: ...
+
+    # -- the billing projection as columns ---------------------------------------------------------
+    def usage_columns(self) -> UsageColumns:
+        """`usage_rows` as columns (azvm.billing.UsageColumns: one stream per VM, by time, with no
+        tuple per row): what the billing meter reads."""

@@ -8,10 +8,11 @@ from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
+from ..billing import UsageColumns
 from ..domain.errors import ConcurrencyError
 from ..domain.history import Operation
 from ..domain.resource_id import references
-from ..domain.usage import DiskRow, UsageRow, disk_rows, usage_rows
+from ..domain.usage import USAGE_STATES, DiskRow, UsageRow, disk_rows, usage_rows
 from ..service.ports import GroupRow, ResourceRow, VmRow
 
 
@@ -197,3 +198,7 @@ class MemoryStore:
 
     def close(self) -> None:
         pass
+
+    # -- the billing projection as columns (azvm.billing.UsageColumns) -----------------------------
+    def usage_columns(self) -> UsageColumns:
+        return UsageColumns.from_rows(self.usage_rows(), USAGE_STATES)

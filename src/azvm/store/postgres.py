@@ -35,6 +35,7 @@ from typing import Any
 import orjson
 import psycopg
 
+from ..billing import UsageColumns
 from ..domain.errors import ArmError, ConcurrencyError
 from ..domain.history import Operation
 from ..domain.resource_id import references
@@ -795,5 +796,14 @@ class PostgresStore:
                     self._conn.close()
                     self._conn = None
 
+    # -- the billing projection as columns (azvm.billing.UsageColumns) -----------------------------
+    def usage_columns(self) -> UsageColumns:
+        """`usage_rows` as columns: per VM, its rows packed (``at_us << 5 | state``) and their facts ids."""
+        bits = UsageColumns.STATE_BITS
+        facts = {fid: (vm, size, loc, os_type) for fid, vm, size, loc, os_type in
+                 self._read("SELECT id, vm_id, size, location, os_type FROM facts")}
+        streams = self._read(f"SELECT array_agg((at_us << {bits}) | state ORDER BY at_us),"
+                             " array_agg(facts ORDER BY at_us) FROM usage GROUP BY key", binary=True)
+        return UsageColumns.from_streams(facts, USAGE_STATES, ((list(p), list(f)) for p, f in streams))
 
 __all__ = ["MIGRATIONS", "SCHEMA_VERSION", "PostgresStore", "SchemaTooNew", "StoreUnavailable", "migrate"]

@@ -18,6 +18,7 @@ from typing import Any
 
 import orjson
 
+from ..billing import UsageColumns
 from ..domain.errors import ConcurrencyError
 from ..domain.history import Operation
 from ..domain.resource_id import references
@@ -662,3 +663,26 @@ class SqliteStore:
                 except sqlite3.Error:
                     pass
             self._db.close()
+
+    # -- the billing projection as columns (azvm.billing.UsageColumns) -----------------------------
+    def usage_columns(self) -> UsageColumns:
+        """`usage_rows` as columns: per VM, its rows packed (``at_us << 5 | state``) in one string
+        and its facts ids (one, unless it was resized), parsed with no tuple per row."""
+        bits = UsageColumns.STATE_BITS
+        loads = orjson.loads
+        db = self._db
+
+        def streams() -> Iterator[tuple[list[int], int | list[int]]]:
+            for sid, fids, packed in db.execute(f"SELECT stream, group_concat(DISTINCT facts),"
+                                                f" group_concat((at_us << {bits}) | state) FROM usage GROUP BY stream"):
+                if "," not in fids:
+                    yield loads(f"[{packed}]"), int(fids)
+                else:  # resized: the facts of each row
+                    rows = db.execute(f"SELECT (at_us << {bits}) | state, facts FROM usage WHERE stream=?"
+                                      " ORDER BY at_us", (sid,)).fetchall()
+                    yield [p for p, _f in rows], [f for _p, f in rows]
+
+        with self._lock:
+            facts = {fid: (vm, size, loc, os_type) for fid, vm, size, loc, os_type in
+                     db.execute("SELECT id, vm_id, size, location, os_type FROM facts")}
+            return UsageColumns.from_streams(facts, USAGE_STATES, streams())

@@ -1,0 +1,190 @@
+"""The billing projection read as columns (`Store.usage_columns`, `azvm.billing.UsageColumns`) bills
+exactly what the same rows bill: over every store, and for any timeline (hypothesis); the Arrow
+fold computes what the standard-library fold computes."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from tests.billing.test_properties import FAST, PRICES, T0, instants, rule_names, timelines, window
+from tests.pg import pg_server, pg_url  # noqa: F401  (fixtures)
+
+from azvm.billing import (
+    GROUP_BY,
+    StateChange,
+    UsageColumns,
+    bill,
+    explain,
+    rule_set,
+    what_if_deallocate,
+)
+from azvm.domain.usage import USAGE_STATES
+from azvm.service.billing import BillingService, arrow_fold, timeline_from_store
+from azvm.service.history_import import arrow_available
+from azvm.store import MemoryStore, SqliteStore
+
+SUB = "00000000-0000-0000-0000-000000000000"
+S = 1_000_000
+needs_arrow = pytest.mark.skipif(not arrow_available(), reason="pyarrow is not installed")
+
+
+@pytest.fixture(params=["memory", "sqlite", "postgresql"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
+    if request.param == "memory":
+        s: Any = MemoryStore()
+    elif request.param == "sqlite":
+        s = SqliteStore(tmp_path / "azvm.sqlite3")
+    else:
+        from azvm.store.postgres import PostgresStore
+
+        s = PostgresStore(request.getfixturevalue("pg_server").fresh_database())
+    yield s
+    s.close()
+
+
+def _history(store: Any) -> Any:
+    """Two VMs through the service: power actions, a resize (new facts mid-stream), a deletion and a
+    re-creation under the same name, one action preempting another."""
+    from tests.conftest import make_service, vm_body
+
+    from azvm.domain.table import Op
+
+    svc = make_service(store)
+    svc.groups.create_or_update(SUB, "rg", {"location": "eastus"})
+    svc.create_or_update(SUB, "rg", "a", vm_body())
+    svc.create_or_update(SUB, "rg", "b", vm_body(size="Standard_B1s"))
+    steps: list[tuple[int, Callable[[], Any]]] = [
+        (60, lambda: svc.power_off(SUB, "rg", "a")), (3, lambda: svc.deallocate(SUB, "rg", "a")),
+        (100, lambda: svc.update(SUB, "rg", "a", {"properties": {"hardwareProfile": {"vmSize": "Standard_B2s"}}})),
+        (5, lambda: svc.action(SUB, "rg", "a", Op.START)), (600, lambda: svc.delete(SUB, "rg", "b")),
+        (30, lambda: svc.create_or_update(SUB, "rg", "b", vm_body(size="Standard_D4s_v5"))),
+        (1800, lambda: svc.power_off(SUB, "rg", "b")),
+    ]
+    for secs, call in steps:
+        svc.clock.advance(secs)
+        call()
+    svc.clock.advance(3600)
+    return svc
+
+
+def test_every_store_reads_the_same_rows_as_columns_and_bills_them_alike(store: Any) -> None:
+    svc = _history(store)
+    rows, cols = store.usage_rows(), store.usage_columns()
+    assert isinstance(cols, UsageColumns) and list(cols) == rows
+    assert cols.n_streams == 2 and len({r[3] for r in rows if r[0].endswith("/a")}) == 2  # a was resized
+    assert "deleted" in {r[2] for r in rows}
+    disks, now = store.disk_rows(), svc.now()
+    first = rows[0][1]
+    for rules in ("docs-2018", "docs-2021", "azure-2023"):
+        rs = rule_set(rules)
+        for start, end in ((first, now), (first + 90 * S + 123, first + 900 * S), (first - 86_400 * S, now + S)):
+            for group_by in GROUP_BY:
+                assert bill(cols, disks, PRICES, rs, start, end, group_by) == bill(rows, disks, PRICES, rs, start, end,
+                                                                                  group_by)
+            assert what_if_deallocate(cols, PRICES, rs, start, end) == what_if_deallocate(rows, PRICES, rs, start, end)
+            for vm in {r[0] for r in rows}:
+                assert explain(vm, cols, disks, PRICES, rs, start, end) == explain(vm, rows, disks, PRICES, rs, start,
+                                                                                   end)
+    total = bill(rows, disks, PRICES, rule_set("docs-2021"), first, now).total_exact
+    assert total > 0
+
+
+def test_the_timeline_read_from_a_store_answers_as_its_rows_do(store: Any) -> None:
+    from azvm.service.billing import Timeline
+
+    svc = _history(store)
+    tl = timeline_from_store(store)
+    as_rows = Timeline(store.usage_rows(), tl.disks, tl.tags, tl.resources)
+    assert isinstance(tl.rows, UsageColumns)
+    assert tl.first_us == as_rows.first_us
+    vm_a = next(r[0] for r in as_rows.rows if r[0].endswith("/a"))
+    assert tl.has_vm(vm_a.upper()) and not tl.has_vm(vm_a + "x")
+    for scope in (f"/subscriptions/{SUB}", f"/subscriptions/{SUB}/resourceGroups/RG", "/subscriptions/other"):
+        assert list(tl.in_scope(scope).rows) == list(as_rows.in_scope(scope).rows)
+    service = BillingService()
+    w = service.window_until_now(tl, None, None, svc.now())
+    for group_by in GROUP_BY:
+        assert service.bill_report(tl, w, group_by)() == service.bill_report(as_rows, w, group_by)()
+    assert service.explain_report(tl, w, vm_a)() == service.explain_report(as_rows, w, vm_a)()
+
+
+# -- any timeline ---------------------------------------------------------------------------------
+
+@FAST
+@given(timelines, rule_names, window(), st.sampled_from(GROUP_BY))
+def test_columns_bill_exactly_what_their_rows_bill(timeline: list[StateChange], name: str,
+                                                  w: tuple[int, int, int], group_by: str) -> None:
+    a, _t, b = w
+    rules = rule_set(name)
+    cols = UsageColumns.from_rows(timeline)
+    assert sorted(cols, key=lambda r: (r[0].lower(), r[1])) == sorted(
+        (tuple(r) for r in timeline), key=lambda r: (r[0].lower(), r[1]))
+    assert bill(cols, [], PRICES, rules, a, b, group_by) == bill(timeline, [], PRICES, rules, a, b, group_by)
+
+
+@FAST
+@given(timelines, st.lists(st.tuples(instants, instants).map(sorted), min_size=1, max_size=4))
+def test_the_arrow_fold_and_the_standard_library_fold_agree(timeline: list[StateChange],
+                                                            windows: list[list[int]]) -> None:
+    if not arrow_available():
+        pytest.skip("pyarrow is not installed")
+    cols = UsageColumns.from_rows(timeline, USAGE_STATES)
+    for ws_us, we_us in windows:
+        ws, we = -(-ws_us // S), -(-we_us // S)
+        here = {k: v for k, v in cols.fold_here(ws, we).items() if v}
+        assert {k: v for k, v in arrow_fold(cols, ws, we).items() if v} == here
+        assert all(v >= 0 for v in here.values())
+
+
+@FAST
+@given(timelines, st.randoms(use_true_random=False), rule_names, window())
+def test_streams_out_of_order_or_split_are_regrouped_vm_by_vm(timeline: list[StateChange], rnd: Any, name: str,
+                                                              w: tuple[int, int, int]) -> None:
+    """What a store hands over need not be one stream per VM in time order: a VM's rows may come in
+    any order or in several streams (of one facts id each), and the bill is the same."""
+    rows = [tuple(r) for r in timeline]
+    facts = {i: f for i, f in enumerate(sorted({(r[0], r[3], r[4], r[5]) for r in rows}))}
+    number = {f: i for i, f in facts.items()}
+    state = {s: j for j, s in enumerate(USAGE_STATES)}
+    streams: list[tuple[list[int], int | list[int]]] = []
+    # one stream per facts id (a VM resized is split), each shuffled; instants made distinct per VM
+    seen: set[tuple[str, int]] = set()
+    by_facts: dict[int, list[int]] = {}
+    kept: list[Any] = []
+    for r in rows:
+        if (r[0].lower(), r[1]) in seen:
+            continue
+        seen.add((r[0].lower(), r[1]))
+        kept.append(r)
+        by_facts.setdefault(number[(r[0], r[3], r[4], r[5])], []).append(r[1] << UsageColumns.STATE_BITS | state[r[2]])
+    for fid, packed in by_facts.items():
+        rnd.shuffle(packed)
+        streams.append((packed, fid) if rnd.random() < 0.5 else (packed, [fid] * len(packed)))
+    rnd.shuffle(streams)
+    cols = UsageColumns.from_streams(facts, USAGE_STATES, streams)
+    a, _t, b = w
+    rules = rule_set(name)
+    assert bill(cols, [], PRICES, rules, a, b) == bill(kept, [], PRICES, rules, a, b)
+
+
+@needs_arrow
+def test_the_arrow_fold_handles_instants_before_1970_and_far_ahead() -> None:
+    vm = f"/subscriptions/{SUB}/resourceGroups/rg/providers/Microsoft.Compute/virtualMachines/old"
+    far = 253_402_300_799_999_999  # 9999-12-31T23:59:59.999999Z
+    rows = [StateChange(vm, t, s, "Standard_B1s", "eastus", "Linux") for t, s in (
+        (-62_135_596_800_000_000, "running"), (-1_500_001, "stopped"), (-1_000_000, "running"), (-1, "deallocated"),
+        (0, "running"), (1, "stopped"), (T0 + 999_999, "running"), (far - 1, "deleted"))]
+    cols = UsageColumns.from_rows(rows, USAGE_STATES)
+    assert list(cols) == rows
+    for ws, we in ((-62_135_596_800, 253_402_300_800), (-2, 2), (-1, 0), (0, 1), (T0 // S, T0 // S + 1)):
+        here = {k: v for k, v in cols.fold_here(ws, we).items() if v}
+        assert {k: v for k, v in arrow_fold(cols, ws, we).items() if v} == here
+    # second -1 is the row at -1 s's (running); the row at -1 us starts at second 0 too, where the row at
+    # 0 (running) takes over: it lasts no second
+    running = USAGE_STATES.index("running")
+    assert {k: v for k, v in cols.fold_here(-1, 1).items() if v} == {running: 2}
