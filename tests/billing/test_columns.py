@@ -4,7 +4,10 @@ fold computes what the standard-library fold computes."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterator
+from decimal import Decimal
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -19,8 +22,10 @@ from azvm.billing import (
     StateChange,
     UsageColumns,
     bill,
+    display,
     explain,
     rule_set,
+    vm_costs,
     what_if_deallocate,
 )
 from azvm.domain.usage import USAGE_STATES
@@ -188,3 +193,34 @@ def test_the_arrow_fold_handles_instants_before_1970_and_far_ahead() -> None:
     # 0 (running) takes over: it lasts no second
     running = USAGE_STATES.index("running")
     assert {k: v for k, v in cols.fold_here(-1, 1).items() if v} == {running: 2}
+
+
+# -- a fleet's cost so far ------------------------------------------------------------------------
+
+def _vm_lines_summed(timeline: Any, rules_name: str, a: int, b: int) -> dict[str, Fraction | None]:
+    """Each VM's cost as its VM lines of a bill by VM add up (None when one is unpriced)."""
+    bl = bill(timeline, [], PRICES, rule_set(rules_name), a, b, "vm")
+    out: dict[str, Fraction | None] = {}
+    for line in bl.lines:
+        key = line.group.lower()
+        so_far = out.get(key, Fraction(0))
+        out[key] = None if line.exact is None or so_far is None else so_far + line.exact
+    return out
+
+
+@FAST
+@given(timelines, rule_names, window())
+def test_vm_costs_are_what_a_bill_by_vm_charges_each_vm(timeline: list[StateChange], name: str,
+                                                         w: tuple[int, int, int]) -> None:
+    a, _t, b = w
+    expected = _vm_lines_summed(timeline, name, a, b)
+    assert vm_costs(timeline, PRICES, rule_set(name), a, b) == expected
+    assert vm_costs(UsageColumns.from_rows(timeline), PRICES, rule_set(name), a, b) == expected
+
+
+@given(st.integers(-10**12, 10**12), st.integers(1, 10**9), st.sampled_from(["USD", "JPY", "EUR"]))
+def test_display_rounds_a_fraction_half_up_once(numerator: int, denominator: int, currency: str) -> None:
+    value = Fraction(numerator, denominator)
+    places = 0 if currency == "JPY" else 2
+    units = math.floor(abs(value) * 10**places + Fraction(1, 2))
+    assert display(value, currency) == (Decimal(units) if value >= 0 else -Decimal(units)).scaleb(-places)

@@ -4,7 +4,7 @@ Meter first (integer seconds per VM, state, size and UTC day), price second (exa
 aggregates), round once for display. Standard library only; no other azvm package is imported.
 """
 
-from .bill import GROUP_BY, Bill, LineItem, Unpriced, bill
+from .bill import GROUP_BY, Bill, LineItem, Unpriced, bill, vm_costs
 from .columns import Fold, UsageColumns
 from .explain import (
     DiskInterval,
@@ -121,6 +121,7 @@ __all__ = [
     "read_history_json",
     "rule_set",
     "sample_prices",
+    "vm_costs",
     "what_if_deallocate",
     "write_cost_csv",
 ]

@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 from fractions import Fraction
+from math import gcd
 from operator import itemgetter
 from typing import NamedTuple
 
@@ -37,6 +38,7 @@ __all__ = [
     "LineItem",
     "Unpriced",
     "bill",
+    "vm_costs",
     "day_string",
     "disk_resource_id",
     "meter_disks",
@@ -414,6 +416,58 @@ def bill(
         lines.total(),
         tuple(_merge_unpriced(unpriced)),
     )
+
+
+def vm_costs(
+    timeline: Iterable[Row],
+    prices: PriceSheet,
+    rules: RuleSet,
+    window_start_us: int,
+    window_end_us: int,
+) -> dict[str, Fraction | None]:
+    """Each VM's compute (instance usage) cost in the window, exactly: what the VM lines of
+    ``bill(timeline, (), ..., group_by="vm")`` charge the VM, added up (None when some of its usage
+    has no price), by lower-case VM id; a VM with no metered second in the window is absent.
+
+    For a fleet's cost so far (the dashboard): the seconds are added up in integers over one common
+    denominator of the prices, so each VM costs one Fraction, and no line is made."""
+    rows = timeline if isinstance(timeline, (list, tuple, UsageColumns)) else list(timeline)
+    usage = meter(rows, window_start_us, window_end_us, rules.billed_states, rules.minimum_billed_seconds, False,
+                  True)
+    _check_states(usage)
+    billed_01 = [1 if rules.billed(s) else 0 for s in usage.states]
+    n_days = usage.n_days
+    billed_of = [0] * len(usage.facts)
+    has = bytearray(len(usage.facts))
+    for ck, n in usage.seconds.items():
+        i = (ck >> 5) // n_days
+        billed_of[i] += n * billed_01[ck & 31]
+        has[i] = 1
+    for ck, n in usage.topups.items():
+        i = (ck >> 5) // n_days
+        billed_of[i] += n
+        has[i] = 1
+    meters: dict[tuple[str, str, str], Meter | None] = {}
+    ratios: list[tuple[int, int] | None] = []  # per facts index: its price as (numerator, denominator)
+    for _vm, size, loc, os_type in usage.facts:
+        k = (size, loc, os_type)
+        if k not in meters:
+            meters[k] = prices.vm(*price_key(size, loc, os_type))
+        m = meters[k]
+        ratios.append(None if m is None else m.unit_price.as_integer_ratio())
+    common = 1  # a common denominator of every price
+    for r in ratios:
+        if r is not None:
+            common = common * r[1] // gcd(common, r[1])
+    numerators: dict[str, int | None] = {}  # per VM key: cost * common * 3600
+    for i, (vm, _size, _loc, _os) in enumerate(usage.facts):
+        if not has[i]:
+            continue
+        r = ratios[i]
+        so_far = numerators.get(vm, 0)
+        numerators[vm] = None if r is None or so_far is None else so_far + r[0] * (common // r[1]) * billed_of[i]
+    per = common * SECONDS_PER_HOUR
+    return {vm: None if n is None else Fraction(n, per) for vm, n in numerators.items()}
 
 
 def _existing_group(group_by: str, owner: str, day: int, m: Meter | None, label: str, loc: str) -> str:

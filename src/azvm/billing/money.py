@@ -9,7 +9,6 @@ display, to the currency's minor unit.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable
 from decimal import ROUND_HALF_UP, Context, Decimal
 from fractions import Fraction
@@ -54,8 +53,9 @@ def display(value: Fraction | Decimal, currency: str = "USD") -> Decimal:
     places = currency_places(currency)
     if isinstance(value, Decimal):
         return value.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
-    scaled = abs(value) * 10**places
-    units = math.floor(scaled + Fraction(1, 2))
+    # floor(|value| * 10**places + 1/2), in integers
+    num, den = abs(value.numerator), value.denominator
+    units = (2 * num * 10**places + den) // (2 * den)
     return (Decimal(units) if value >= 0 else -Decimal(units)).scaleb(-places)
 
 
