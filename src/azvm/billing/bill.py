@@ -347,6 +347,10 @@ def bill(
 
     lines = _Lines()
     label = _Labels()
+    entries, billed_by = lines.entries, lines.billed
+    # what the lines of one price key share
+    vm_templates = [lines.template(meters[p], label(meters[p], spelling[p], keys[p][1], keys[p][2]), spelling[p],
+                                   keys[p][1], keys[p][2], "1 Hour", SECONDS_PER_HOUR) for p in range(n_keys)]
     vm_of_line = {slot: vm for (vm, _p), slot in line_keys.items()}
     pk_of_line = {slot: p for (_vm, p), slot in line_keys.items()}
     for k, (secs, billed_secs) in acc.items():
@@ -356,10 +360,7 @@ def bill(
             p = pk_of_line[k]
         else:
             g, p = divmod(k, n_keys) if group_by in ("state", "day") else (-1, k)
-        size, loc, os_type = keys[p]
-        m = meters[p]
-        display_size = spelling[p]
-        meter_label = label(m, display_size, loc, os_type)
+        meter_label, meter_id, size, loc, os_type, unit, price, per, t = vm_templates[p]
         if by_vm:
             group = resource = names[vm_of_line[k]]
         elif group_by == "state":
@@ -369,8 +370,10 @@ def bill(
             group = day_string(usage.first_day + g)
         else:
             group = meter_label
-        lines.add(group_by, group, "vm", resource, m, meter_label, display_size, loc, os_type, secs, billed_secs,
-                  SECONDS_PER_HOUR, "1 Hour", billed_flag)
+        entries.append(((group, False, resource, meter_label, size, loc, os_type),
+                        LineItem(group_by, group, "vm", resource, meter_label, meter_id, size, loc, os_type, secs,
+                                 billed_secs, unit, price, billed_flag, per)))
+        billed_by[t] += billed_secs
 
     unpriced = [
         Unpriced(
@@ -390,19 +393,26 @@ def bill(
     disk_list = disks if isinstance(disks, (list, tuple)) else list(disks)
     disk_seconds = meter_disks(disk_list, usage, by_vm, by_day)
     any_unpriced_disk = False
-    disk_meters: dict[tuple[str, str], Meter | None] = {}
+    disk_templates: dict[tuple[str, str], tuple[str, str, str, str, str, str, Decimal | None, int, int]] = {}
+    billed_flag = True if group_by == "state" else None
     for (vm, name, tier, loc, d), secs in disk_seconds.items():
-        m = disk_meters.get((tier, loc), _NOT_LOOKED_UP)
-        if m is _NOT_LOOKED_UP:
-            m = disk_meters[(tier, loc)] = _disk_meter(prices, tier, loc)
-        any_unpriced_disk = any_unpriced_disk or m is None
-        resource = ""
-        group = _existing_group(group_by, names.get(vm, vm), d, m, tier, loc)
+        tmpl = disk_templates.get((tier, loc))
+        if tmpl is None:
+            m = _disk_meter(prices, tier, loc)
+            tmpl = disk_templates[(tier, loc)] = lines.template(m, label(m, tier, loc, ""), tier, loc, "", "1/Month",
+                                                                SECONDS_PER_MONTH)
+        meter_label, meter_id, size, loc_lower, _os, unit, price, per, t = tmpl
+        any_unpriced_disk = any_unpriced_disk or price is None
         if by_vm:
+            group = names.get(vm, vm)
             resource = disk_resource_id(group, name)
-        billed_flag = True if group_by == "state" else None
-        lines.add(group_by, group, "disk", resource, m, label(m, tier, loc, ""), tier, loc, "", secs, secs,
-                  SECONDS_PER_MONTH, "1/Month", billed_flag)
+        else:
+            resource = ""
+            group = DISK_STATE_GROUP if group_by == "state" else day_string(d) if by_day else meter_label
+        entries.append(((group, True, resource, meter_label, size, loc_lower, ""),
+                        LineItem(group_by, group, "disk", resource, meter_label, meter_id, size, loc_lower, "", secs,
+                                 secs, unit, price, billed_flag, per)))
+        billed_by[t] += secs
     if any_unpriced_disk:
         unpriced.extend(_unpriced_disks(disk_list, usage, prices))
     _resource_lines(lines, resources, usage, prices, group_by, unpriced)
@@ -570,33 +580,37 @@ _NOT_LOOKED_UP = Meter("", "", "", "", "", Decimal(0), "", "")
 class _Lines:
     """The lines of a bill as they are made, with their sort key (group, VM lines first, resource,
     meter, then size, location and OS so that the order is total), and the billed seconds of each
-    (unit price, unit): the exact total is one Fraction per distinct price."""
+    template (a meter and its unit): the exact total is one Fraction per template."""
 
     def __init__(self) -> None:
-        self._entries: list[tuple[tuple[str, bool, str, str, str, str, str], LineItem]] = []
-        self._billed: dict[tuple[int, int], int] = {}  # (id of a meter, unit) -> billed seconds
-        self._price: dict[int, Decimal] = {}  # id of a meter -> its unit price
+        self.entries: list[tuple[tuple[str, bool, str, str, str, str, str], LineItem]] = []
+        self.billed: list[int] = []  # per template
+        self._prices: list[tuple[Decimal, int] | None] = []  # per template: (unit price, unit) of a priced meter
+
+    def template(self, m: Meter | None, meter_label: str, size: str, location: str, os_type: str, unit: str,
+                 per: int) -> tuple[str, str, str, str, str, str, Decimal | None, int, int]:
+        """What the lines of one meter share: label, meter id, size, location (lower case), OS, unit
+        of measure, unit price, seconds per unit, and the template's number."""
+        t = len(self.billed)
+        self.billed.append(0)
+        self._prices.append(None if m is None else (m.unit_price, per))
+        if m is None:
+            return meter_label, "", size, location.lower(), os_type, unit, None, per, t
+        return meter_label, m.meter_id, size, location.lower(), os_type, m.unit_of_measure or unit, m.unit_price, per, t
 
     def add(self, group_by: str, group: str, kind: str, resource: str, m: Meter | None, meter_label: str, size: str,
             location: str, os_type: str, seconds: int, billed_seconds: int, per: int, unit: str,
             billed: bool | None) -> None:
-        loc = location.lower()
-        if m is None:
-            line = LineItem(group_by, group, kind, resource, meter_label, "", size, loc, os_type, seconds,
-                            billed_seconds, unit, None, billed, per)
-        else:
-            line = LineItem(group_by, group, kind, resource, meter_label, m.meter_id, size, loc, os_type, seconds,
-                            billed_seconds, m.unit_of_measure or unit, m.unit_price, billed, per)
-            k = (id(m), per)
-            n = self._billed.get(k)
-            if n is None:
-                self._price[k[0]] = m.unit_price
-            self._billed[k] = (n or 0) + billed_seconds
-        self._entries.append(((group, kind != "vm", resource, meter_label, size, loc, os_type), line))
+        meter_label, meter_id, size, loc, os_type, unit, price, per, t = self.template(
+            m, meter_label, size, location, os_type, unit, per)
+        self.entries.append(((group, kind != "vm", resource, meter_label, size, loc, os_type),
+                             LineItem(group_by, group, kind, resource, meter_label, meter_id, size, loc, os_type,
+                                      seconds, billed_seconds, unit, price, billed, per)))
+        self.billed[t] += billed_seconds
 
     def sorted(self) -> tuple[LineItem, ...]:
-        self._entries.sort(key=itemgetter(0))
-        return tuple(line for _k, line in self._entries)
+        self.entries.sort(key=itemgetter(0))
+        return tuple(line for _k, line in self.entries)
 
     def total(self) -> Fraction:
-        return exact_sum((self._price[m], n, per) for (m, per), n in self._billed.items())
+        return exact_sum((p[0], n, p[1]) for p, n in zip(self._prices, self.billed, strict=True) if p is not None)

@@ -6,6 +6,7 @@ import datetime as dt
 import functools
 import io
 import json
+from bisect import bisect_left
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -111,36 +112,49 @@ def _version(r: ResourceRow) -> ResourceVersion:
     return (r.key, str(r.body.get("id") or r.key), r.location, r.at_us, r.gone_us, r.body)
 
 
+#: Rows folded at once by `arrow_fold` (whole VMs at a time): bounds the memory of its temporary arrays.
+ARROW_CHUNK_ROWS = 1 << 19
+
+
 def arrow_fold(cols: b.UsageColumns, window_start_s: int, window_end_s: int) -> dict[int, int]:
     """`UsageColumns.fold` vectorized with Apache Arrow (over the columns' own buffers, no copy):
-    the same seconds per code, in a few passes of compiled kernels instead of a Python loop."""
+    the same seconds per code, in a few passes of compiled kernels instead of a Python loop, over
+    chunks of whole VMs (ARROW_CHUNK_ROWS rows or so) to keep its memory small."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
     n = len(cols.packed)
-    if not n:
-        return {}
     i64 = pa.int64()
     bits = cols.STATE_BITS
-    ws, we = pa.scalar(window_start_s, i64), pa.scalar(window_end_s, i64)
-    packed = pa.Array.from_buffers(i64, n, [None, pa.py_buffer(cols.packed)])
-    facts_ids = pa.Array.from_buffers(i64, n, [None, pa.py_buffer(cols.facts_ids)])
-    # the first whole second at or after each instant (as UsageColumns.fold_here works it out)
     unit = b.US_PER_SECOND << bits
-    x = pc.add(packed, unit - (1 << bits))
-    q = pc.divide(x, unit)  # truncated toward zero: floor is one less where a negative remainder is left
-    s = pc.subtract(q, pc.cast(pc.less(pc.subtract(x, pc.multiply(q, unit)), 0), i64))
-    s = pc.min_element_wise(pc.max_element_wise(s, ws), we)
-    # each row ends at the next one; the last row of each VM at the window's end
-    last = bytearray(n)
+    ws, we = pa.scalar(window_start_s, i64), pa.scalar(window_end_s, i64)
+    all_packed = pa.Array.from_buffers(i64, n, [None, pa.py_buffer(cols.packed)])
+    all_facts = pa.Array.from_buffers(i64, n, [None, pa.py_buffer(cols.facts_ids)])
+    last = bytearray(n)  # 1 at each VM's last row
     for end in cols.starts[1:]:
         last[end - 1] = 1
-    is_last = pc.not_equal(pa.Array.from_buffers(pa.uint8(), n, [None, pa.py_buffer(last)]), 0)
-    ends = pc.if_else(is_last, we, pa.concat_arrays([s.slice(1), pa.array([window_end_s], i64)]))
-    codes = pc.bit_wise_or(pc.shift_left(facts_ids, bits), pc.bit_wise_and(packed, (1 << bits) - 1))
-    sums = pa.table({"code": codes, "seconds": pc.subtract(ends, s)}).group_by("code").aggregate(
-        [("seconds", "sum")])
-    return dict(zip(sums.column("code").to_pylist(), sums.column("seconds_sum").to_pylist(), strict=True))
+    all_last = pa.Array.from_buffers(pa.uint8(), n, [None, pa.py_buffer(last)])
+    out: dict[int, int] = {}
+    lo = 0
+    while lo < n:
+        hi = cols.starts[bisect_left(cols.starts, min(n, lo + ARROW_CHUNK_ROWS))]
+        packed = all_packed.slice(lo, hi - lo)
+        # the first whole second at or after each instant (as UsageColumns.fold_here works it out)
+        x = pc.add(packed, unit - (1 << bits))
+        q = pc.divide(x, unit)  # truncated toward zero: floor is one less where a negative remainder is left
+        s = pc.subtract(q, pc.cast(pc.less(pc.subtract(x, pc.multiply(q, unit)), 0), i64))
+        s = pc.min_element_wise(pc.max_element_wise(s, ws), we)
+        # each row ends at the next one; the last row of each VM at the window's end
+        ends = pc.if_else(pc.not_equal(all_last.slice(lo, hi - lo), 0), we,
+                          pa.concat_arrays([s.slice(1), pa.array([window_end_s], i64)]))
+        codes = pc.bit_wise_or(pc.shift_left(all_facts.slice(lo, hi - lo), bits),
+                               pc.bit_wise_and(packed, (1 << bits) - 1))
+        sums = pa.table({"code": codes, "seconds": pc.subtract(ends, s)}).group_by("code").aggregate(
+            [("seconds", "sum")])
+        for code, secs in zip(sums.column("code").to_pylist(), sums.column("seconds_sum").to_pylist(), strict=True):
+            out[code] = out.get(code, 0) + secs
+        lo = hi
+    return out
 
 
 def _fast_fold() -> b.Fold | None:
