@@ -232,3 +232,21 @@ def test_display_rounds_a_fraction_half_up_once(numerator: int, denominator: int
     places = 0 if currency == "JPY" else 2
     units = math.floor(abs(value) * 10**places + Fraction(1, 2))
     assert display(value, currency) == (Decimal(units) if value >= 0 else -Decimal(units)).scaleb(-places)
+
+
+# -- resource ids parsed once per resource group --------------------------------------------------
+
+segments = st.sampled_from(["subscriptions", "SUBSCRIPTIONS", "s1", "resourceGroups", "resourcegroups", "rg",
+                            "providers", "Microsoft.Compute", "virtualMachines", "vm", "disks", "", "x y"])
+
+
+@given(st.lists(segments, max_size=10), st.booleans(), st.booleans())
+def test_vm_ids_parse_as_the_resource_id_parser_says(parts: list[str], lead: bool, trail: bool) -> None:
+    """`parse_vm_id` parses once per prefix (the id less its last segment); it must say what
+    `ResourceId` says of the whole id, whatever the id."""
+    from azvm.billing.model import _parse, parse_vm_id
+
+    vm_id = ("/" if lead else "") + "/".join(parts) + ("/" if trail else "")
+    assert parse_vm_id(vm_id) == _parse(vm_id)
+    for name in ("vm1", "other"):  # two ids of one prefix: the second is answered from the first
+        assert parse_vm_id(f"{vm_id}/{name}") == _parse(f"{vm_id}/{name}")

@@ -83,23 +83,31 @@ class UsageColumns(Sequence[Row]):
         for rows, fids in streams:
             if not rows:
                 continue
-            for fid in (fids,) if isinstance(fids, int) else set(fids):
-                if fid not in number:
-                    number[fid] = len(table)
-                    table.append(facts[fid])
-                    vm_key.append(facts[fid][0].lower())
             if isinstance(fids, int):
-                ours = array("q", [number[fids]]) * len(rows)
-            elif len(fids) != len(rows):
-                raise BillingError(f"a stream has {len(rows)} rows and {len(fids)} facts ids")
+                ours_id = number.get(fids)
+                if ours_id is None:
+                    ours_id = number[fids] = len(table)
+                    table.append(facts[fids])
+                    vm_key.append(facts[fids][0].lower())
+                ours = array("q", [ours_id]) * len(rows)
+                key = vm_key[ours_id]
+                regroup = regroup or key in keys
+                keys.add(key)
             else:
+                if len(fids) != len(rows):
+                    raise BillingError(f"a stream has {len(rows)} rows and {len(fids)} facts ids")
+                for fid in dict.fromkeys(fids):
+                    if fid not in number:
+                        number[fid] = len(table)
+                        table.append(facts[fid])
+                        vm_key.append(facts[fid][0].lower())
                 ours = array("q", [number[f] for f in fids])
+                vm_keys = {vm_key[f] for f in set(ours)}
+                regroup = regroup or len(vm_keys) != 1 or not keys.isdisjoint(vm_keys)
+                keys |= vm_keys
             if rows != sorted(rows):  # by instant (a stream's instants are distinct, or stay in order)
                 order = sorted(range(len(rows)), key=lambda i: rows[i] >> STATE_BITS)
                 rows, ours = [rows[i] for i in order], array("q", [ours[i] for i in order])
-            vm_keys = {vm_key[ours[0]]} if isinstance(fids, int) else {vm_key[f] for f in set(ours)}
-            regroup = regroup or len(vm_keys) != 1 or not keys.isdisjoint(vm_keys)
-            keys |= vm_keys
             packed.fromlist(rows)
             facts_ids += ours
             starts.append(len(packed))

@@ -6,6 +6,7 @@ order is accepted wherever a timeline or a disk list is expected.
 
 from __future__ import annotations
 
+import functools
 from typing import NamedTuple
 
 from ..domain.resource_id import ResourceId
@@ -111,7 +112,29 @@ def seconds_between(start_us: int, end_us: int) -> int:
 
 def parse_vm_id(vm_id: str) -> tuple[str, str, str]:
     """(subscription id, resource group, name) of an ARM resource id; "" for missing parts (an
-    imported history may hold anything)."""
+    imported history may hold anything). Parsed once per resource group: ids that differ in their
+    last segment alone share their subscription and resource group (see `_scope`)."""
+    prefix, slash, last = vm_id.rpartition("/")
+    if slash and last:
+        scope = _scope(prefix)
+        if scope is not None:
+            return scope[0], scope[1], last
+    return _parse(vm_id)
+
+
+@functools.lru_cache(maxsize=1 << 12)
+def _scope(prefix: str) -> tuple[str, str] | None:
+    """(subscription id, resource group) of every id ``prefix + "/" + name`` (name not empty):
+    once the prefix holds five segments or more, whether such an id parses, its subscription and
+    its resource group depend on the prefix alone (`ResourceId.parse` reads segments 1 to 5 and
+    counts the others), and its name is its last segment. None for a shorter prefix."""
+    if len([p for p in prefix.split("/") if p]) < 5:
+        return None
+    sub, rg, _name = _parse(prefix + "/name")
+    return sub, rg
+
+
+def _parse(vm_id: str) -> tuple[str, str, str]:
     rid = ResourceId.try_parse(vm_id)
     if rid is None:
         parts = [p for p in vm_id.split("/") if p]

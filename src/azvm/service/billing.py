@@ -124,6 +124,8 @@ def arrow_fold(cols: b.UsageColumns, window_start_s: int, window_end_s: int) -> 
     import pyarrow.compute as pc
 
     n = len(cols.packed)
+    if not n:
+        return {}
     i64 = pa.int64()
     bits = cols.STATE_BITS
     unit = b.US_PER_SECOND << bits
@@ -134,6 +136,10 @@ def arrow_fold(cols: b.UsageColumns, window_start_s: int, window_end_s: int) -> 
     for end in cols.starts[1:]:
         last[end - 1] = 1
     all_last = pa.Array.from_buffers(pa.uint8(), n, [None, pa.py_buffer(last)])
+    lowest, highest = (v.as_py() for v in pc.min_max(all_packed).values())
+    negative = lowest < 0  # (integer division truncates toward zero: floor differs for negatives)
+    inside = window_start_s <= -(-(lowest >> bits) // b.US_PER_SECOND) and \
+        -(-(highest >> bits) // b.US_PER_SECOND) <= window_end_s  # every instant in the window: nothing to clip
     out: dict[int, int] = {}
     lo = 0
     while lo < n:
@@ -141,9 +147,11 @@ def arrow_fold(cols: b.UsageColumns, window_start_s: int, window_end_s: int) -> 
         packed = all_packed.slice(lo, hi - lo)
         # the first whole second at or after each instant (as UsageColumns.fold_here works it out)
         x = pc.add(packed, unit - (1 << bits))
-        q = pc.divide(x, unit)  # truncated toward zero: floor is one less where a negative remainder is left
-        s = pc.subtract(q, pc.cast(pc.less(pc.subtract(x, pc.multiply(q, unit)), 0), i64))
-        s = pc.min_element_wise(pc.max_element_wise(s, ws), we)
+        s = pc.divide(x, unit)
+        if negative:  # floor is one less where a negative remainder is left
+            s = pc.subtract(s, pc.cast(pc.less(pc.subtract(x, pc.multiply(s, unit)), 0), i64))
+        if not inside:
+            s = pc.min_element_wise(pc.max_element_wise(s, ws), we)
         # each row ends at the next one; the last row of each VM at the window's end
         ends = pc.if_else(pc.not_equal(all_last.slice(lo, hi - lo), 0), we,
                           pa.concat_arrays([s.slice(1), pa.array([window_end_s], i64)]))
@@ -151,8 +159,8 @@ def arrow_fold(cols: b.UsageColumns, window_start_s: int, window_end_s: int) -> 
                                pc.bit_wise_and(packed, (1 << bits) - 1))
         sums = pa.table({"code": codes, "seconds": pc.subtract(ends, s)}).group_by("code").aggregate(
             [("seconds", "sum")])
-        for code, secs in zip(sums.column("code").to_pylist(), sums.column("seconds_sum").to_pylist(), strict=True):
-            out[code] = out.get(code, 0) + secs
+        # a code (facts index and state) is one VM's, and a VM in one chunk: no code in two chunks
+        out.update(zip(sums.column("code").to_pylist(), sums.column("seconds_sum").to_pylist(), strict=True))
         lo = hi
     return out
 
