@@ -133,9 +133,11 @@ def test_columns_bill_exactly_what_their_rows_bill(timeline: list[StateChange], 
 
 
 @FAST
-@given(timelines, st.lists(st.tuples(instants, instants).map(sorted), min_size=1, max_size=4))
-def test_the_arrow_fold_and_the_standard_library_fold_agree(timeline: list[StateChange],
-                                                            windows: list[list[int]]) -> None:
+@given(timelines, st.lists(st.tuples(instants, instants).map(sorted), min_size=1, max_size=4),
+       st.none() | st.lists(st.integers(-1, len(USAGE_STATES) - 1), min_size=len(USAGE_STATES),
+                            max_size=len(USAGE_STATES)))
+def test_the_arrow_fold_and_the_standard_library_fold_agree(timeline: list[StateChange], windows: list[list[int]],
+                                                            merge: list[int] | None) -> None:
     if not arrow_available():
         pytest.skip("pyarrow is not installed")
     from azvm.service import billing as service_billing
@@ -145,11 +147,13 @@ def test_the_arrow_fold_and_the_standard_library_fold_agree(timeline: list[State
     try:
         for ws_us, we_us in windows:
             ws, we = -(-ws_us // S), -(-we_us // S)
-            here = {k: v for k, v in cols.fold_here(ws, we).items() if v}
+            here = {k: v for k, v in cols.fold_here(ws, we, merge).items() if v}
             assert all(v >= 0 for v in here.values())
+            if merge is not None:  # merged, the same seconds in all
+                assert sum(here.values()) == sum(cols.fold_here(ws, we).values())
             for rows_at_once in (chunk, 3):  # in one go, and a few VMs at a time
                 service_billing.ARROW_CHUNK_ROWS = rows_at_once
-                assert {k: v for k, v in arrow_fold(cols, ws, we).items() if v} == here
+                assert {k: v for k, v in arrow_fold(cols, ws, we, merge).items() if v} == here
     finally:
         service_billing.ARROW_CHUNK_ROWS = chunk
 

@@ -262,9 +262,8 @@ def bill(
     by_day = group_by == "day"
     by_vm = group_by == "vm"
     rows = timeline if isinstance(timeline, (list, tuple, UsageColumns)) else list(timeline)
-    usage = meter(
-        rows, window_start_us, window_end_us, rules.billed_states, rules.minimum_billed_seconds, by_day, by_vm
-    )
+    usage = meter(rows, window_start_us, window_end_us, rules.billed_states, rules.minimum_billed_seconds, by_day,
+                  by_vm, by_state=group_by == "state")
     _check_states(usage)
     billed_01 = [1 if rules.billed(s) else 0 for s in usage.states]
     n_days = usage.n_days
@@ -443,7 +442,7 @@ def vm_costs(
     denominator of the prices, so each VM costs one Fraction, and no line is made."""
     rows = timeline if isinstance(timeline, (list, tuple, UsageColumns)) else list(timeline)
     usage = meter(rows, window_start_us, window_end_us, rules.billed_states, rules.minimum_billed_seconds, False,
-                  True)
+                  True, by_state=False)
     _check_states(usage)
     billed_01 = [1 if rules.billed(s) else 0 for s in usage.states]
     n_days = usage.n_days

@@ -34,7 +34,8 @@ Row = tuple[str, int, str, str, str, str]
 class Fold(Protocol):
     """A faster `UsageColumns.fold` (e.g. vectorized): the same result, code by code."""
 
-    def __call__(self, cols: UsageColumns, window_start_s: int, window_end_s: int) -> dict[int, int]: ...
+    def __call__(self, cols: UsageColumns, window_start_s: int, window_end_s: int,
+                 merge: Sequence[int] | None) -> dict[int, int]: ...
 
 
 class UsageColumns(Sequence[Row]):
@@ -144,19 +145,22 @@ class UsageColumns(Sequence[Row]):
         return cls(list(fact_id), names, packed, facts_ids, starts)
 
     # -- metering ------------------------------------------------------------------------------
-    def fold(self, window_start_s: int, window_end_s: int) -> dict[int, int]:
-        """Seconds per code (``facts_id << 5 | state code``) in the window [window_start_s,
+    def fold(self, window_start_s: int, window_end_s: int, merge: Sequence[int] | None = None) -> dict[int, int]:
+        """Seconds per code (``facts index << 5 | state code``) in the window [window_start_s,
         window_end_s) of whole seconds: a row holds from the first second at or after its instant
-        to its next row's (a VM's last row: to the window's end), clipped to the window. Codes with
-        no second in the window may be missing or 0. The meter's hot loop: C-level maps per VM and
-        one list update per row (or the `folder` given, which must compute the same)."""
+        to its next row's (a VM's last row: to the window's end), clipped to the window. With
+        `merge`, the seconds of state code j are counted under code ``merge[j]`` instead (under
+        the key -1 when it is negative: not counted). Codes with no second in the window may be
+        missing or 0. The meter's hot loop: C-level maps per VM and one list update per row (or
+        the `folder` given, which must compute the same)."""
         if self.folder is not None:
-            return self.folder(self, window_start_s, window_end_s)
-        return self.fold_here(window_start_s, window_end_s)
+            return self.folder(self, window_start_s, window_end_s, merge)
+        return self.fold_here(window_start_s, window_end_s, merge)
 
-    def fold_here(self, window_start_s: int, window_end_s: int) -> dict[int, int]:
+    def fold_here(self, window_start_s: int, window_end_s: int, merge: Sequence[int] | None = None) -> dict[int, int]:
         """`fold` with the standard library, whatever the `folder`."""
         ws, we = window_start_s, window_end_s
+        to = list(range(_STATE_MASK + 1)) if merge is None else list(merge) + [-1] * (_STATE_MASK + 1 - len(merge))
         out: dict[int, int] = {}
         get = out.get
         packed, facts_ids, starts = self.packed, self.facts_ids, self.starts
@@ -172,17 +176,18 @@ class UsageColumns(Sequence[Row]):
                 s = [ws if x < ws else we if x > we else x for x in s]
             d = list(map(sub, s[1:], s))
             d.append(we - s[-1])
-            acc = [0] * (_STATE_MASK + 1)
-            for j, x in zip(map(and_, p, repeat(_STATE_MASK)), d, strict=True):
-                acc[j] += x
             if _constant(facts_ids, lo, hi):
+                acc = [0] * (_STATE_MASK + 1)
+                for j, x in zip(map(and_, p, repeat(_STATE_MASK)), d, strict=True):
+                    acc[j] += x
                 base = facts_ids[lo] << STATE_BITS
                 for j, x in enumerate(acc):
                     if x:
-                        out[base | j] = get(base | j, 0) + x
+                        k = base | to[j] if to[j] >= 0 else -1
+                        out[k] = get(k, 0) + x
             else:  # a VM resized within the stream: per row
                 for f, j, x in zip(facts_ids[lo:hi], map(and_, p, repeat(_STATE_MASK)), d, strict=True):
-                    k = f << STATE_BITS | j
+                    k = f << STATE_BITS | to[j] if to[j] >= 0 else -1
                     out[k] = get(k, 0) + x
         return out
 

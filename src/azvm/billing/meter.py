@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
-from .columns import STATE_BITS, UsageColumns
+from .columns import UsageColumns
 from .model import US_PER_SECOND, BillingError
 
 __all__ = ["Row", "Usage", "UsageCell", "meter", "ceil_second", "day_cells", "SECONDS_PER_DAY"]
@@ -150,6 +150,7 @@ def meter(
     by_day: bool = True,
     by_vm: bool = True,
     billed_only: bool = False,
+    by_state: bool = True,
 ) -> Usage:
     """Fold `timeline` (StateChange rows or plain tuples in the same field order) over a window.
 
@@ -160,12 +161,16 @@ def meter(
     `by_day=False` the cells are not split by UTC day (every cell reports the window's first day):
     fewer cells, for callers that do not group by day. With `by_vm=False` the cells are keyed by
     (size, location, os_type) only (facts carry "" as the VM key). With `billed_only=True` only
-    the states in `billed_states` are metered, all under the single state name "billed".
+    the states in `billed_states` are metered, all under the single state name "billed". With
+    `by_state=False`, a caller that needs no split by state says so: the cells may then count the
+    seconds of every billed state under one of them, and those of every other metered state under
+    one of those (fewer cells; the totals, billed and metered, are the same).
     """
     if window_end_us < window_start_us:
         raise BillingError(f"window ends ({window_end_us}) before it starts ({window_start_us})")
     if isinstance(timeline, UsageColumns) and not by_day and minimum_billed_seconds <= 0 and not billed_only:
-        return _meter_columns(timeline, window_start_us, window_end_us, by_vm)
+        return _meter_columns(timeline, window_start_us, window_end_us, by_vm,
+                              None if by_state else billed_states)
     rows: Sequence[Row] = timeline if isinstance(timeline, (list, tuple)) else list(timeline)
     args = (window_start_us, window_end_us, billed_states, minimum_billed_seconds, by_day, by_vm, billed_only)
     try:
@@ -307,19 +312,27 @@ def _meter_sorted(
     return Usage(seconds, topups, facts, states, names, locations, ws, we, first_day, n_days, DAY)
 
 
-def _meter_columns(cols: UsageColumns, window_start_us: int, window_end_us: int, by_vm: bool) -> Usage:
+def _meter_columns(cols: UsageColumns, window_start_us: int, window_end_us: int, by_vm: bool,
+                   merge_by: frozenset[str] | None) -> Usage:
     """`_meter_sorted` without day split, minimum runs nor billed_only, over columns: the columns'
     fold (seconds per facts index and state code) is the Usage, keyed by the columns' own facts
     indexes and state codes (a VM may then have several facts of one spelling or another: every
-    reader adds cells up by what the facts say)."""
+    reader adds cells up by what the facts say). With `merge_by` (billed states), the billed states
+    are folded under the first of them, the other metered states under the first of those."""
     USEC = US_PER_SECOND
     ws = -(-window_start_us // USEC)
     we = -(-window_end_us // USEC)
     DAY = max(we - ws, 1) + SECONDS_PER_DAY  # one "day" holds the whole window
     states = list(cols.state_names)
-    deleted = states.index("deleted") if "deleted" in states else -1  # not metered: the VM does not exist
-    mask = (1 << STATE_BITS) - 1
-    seconds = {k: x for k, x in cols.fold(ws, we).items() if x > 0 and k & mask != deleted}
+    # "deleted" is not metered: the VM does not exist
+    merge = [-1 if name == "deleted" else j for j, name in enumerate(states)]
+    if merge_by is not None:
+        billed = [j for j, name in enumerate(states) if name in merge_by and merge[j] >= 0]
+        others = [j for j, name in enumerate(states) if name not in merge_by and merge[j] >= 0]
+        for group in (billed, others):
+            for j in group:
+                merge[j] = group[0]
+    seconds = {k: x for k, x in cols.fold(ws, we, merge).items() if x > 0 and k >= 0}
     facts = [(vm_id.lower() if by_vm else "", size, loc, os_type) for vm_id, size, loc, os_type in cols.facts]
     names: dict[str, str] = {}
     locations: dict[str, str] = {}

@@ -116,7 +116,8 @@ def _version(r: ResourceRow) -> ResourceVersion:
 ARROW_CHUNK_ROWS = 1 << 19
 
 
-def arrow_fold(cols: b.UsageColumns, window_start_s: int, window_end_s: int) -> dict[int, int]:
+def arrow_fold(cols: b.UsageColumns, window_start_s: int, window_end_s: int,
+               merge: Sequence[int] | None = None) -> dict[int, int]:
     """`UsageColumns.fold` vectorized with Apache Arrow (over the columns' own buffers, no copy):
     the same seconds per code, in a few passes of compiled kernels instead of a Python loop, over
     chunks of whole VMs (ARROW_CHUNK_ROWS rows or so) to keep its memory small."""
@@ -140,6 +141,7 @@ def arrow_fold(cols: b.UsageColumns, window_start_s: int, window_end_s: int) -> 
     negative = lowest < 0  # (integer division truncates toward zero: floor differs for negatives)
     inside = window_start_s <= -(-(lowest >> bits) // b.US_PER_SECOND) and \
         -(-(highest >> bits) // b.US_PER_SECOND) <= window_end_s  # every instant in the window: nothing to clip
+    to = None if merge is None else pa.array(list(merge) + [-1] * ((1 << bits) - len(merge)), i64)
     out: dict[int, int] = {}
     lo = 0
     while lo < n:
@@ -155,12 +157,18 @@ def arrow_fold(cols: b.UsageColumns, window_start_s: int, window_end_s: int) -> 
         # each row ends at the next one; the last row of each VM at the window's end
         ends = pc.if_else(pc.not_equal(all_last.slice(lo, hi - lo), 0), we,
                           pa.concat_arrays([s.slice(1), pa.array([window_end_s], i64)]))
-        codes = pc.bit_wise_or(pc.shift_left(all_facts.slice(lo, hi - lo), bits),
-                               pc.bit_wise_and(packed, (1 << bits) - 1))
+        state = pc.bit_wise_and(packed, (1 << bits) - 1)
+        if to is not None:
+            state = pc.take(to, state)
+        codes = pc.bit_wise_or(pc.shift_left(all_facts.slice(lo, hi - lo), bits), state)  # (-1 stays -1)
         sums = pa.table({"code": codes, "seconds": pc.subtract(ends, s)}).group_by("code").aggregate(
             [("seconds", "sum")])
         # a code (facts index and state) is one VM's, and a VM in one chunk: no code in two chunks
+        # (but -1, the seconds not counted)
+        not_counted = out.pop(-1, 0)
         out.update(zip(sums.column("code").to_pylist(), sums.column("seconds_sum").to_pylist(), strict=True))
+        if -1 in out or not_counted:
+            out[-1] = out.get(-1, 0) + not_counted
         lo = hi
     return out
 
