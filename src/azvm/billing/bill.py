@@ -350,8 +350,8 @@ def bill(
     # what the lines of one price key share
     vm_templates = [lines.template(meters[p], label(meters[p], spelling[p], keys[p][1], keys[p][2]), spelling[p],
                                    keys[p][1], keys[p][2], "1 Hour", SECONDS_PER_HOUR) for p in range(n_keys)]
-    vm_of_line = {slot: vm for (vm, _p), slot in line_keys.items()}
-    pk_of_line = {slot: p for (_vm, p), slot in line_keys.items()}
+    vm_of_line = [vm for vm, _p in line_keys]  # (line_keys is in slot order)
+    pk_of_line = [p for _vm, p in line_keys]
     for k, (secs, billed_secs) in acc.items():
         resource = ""
         billed_flag = None

@@ -252,6 +252,12 @@ class UsageColumns(Sequence[Row]):
             raise IndexError(i)
         return self._row(i)
 
+    def rows(self) -> list[Row]:
+        """Every row, as a list of tuples (for the meters that fold rows one by one)."""
+        facts, names, mask, bits = self.facts, self.state_names, _STATE_MASK, STATE_BITS
+        return [(f[0], v >> bits, names[v & mask], f[1], f[2], f[3])
+                for v, f in zip(self.packed, map(facts.__getitem__, self.facts_ids), strict=True)]
+
     def __iter__(self) -> Iterator[Row]:
         facts, names, mask, bits = self.facts, self.state_names, _STATE_MASK, STATE_BITS
         last, f = -1, ("", "", "", "")

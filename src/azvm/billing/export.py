@@ -12,7 +12,7 @@ from typing import Any, NamedTuple, TextIO
 
 from ..domain.resource_id import ResourceId
 from .bill import _disk_meter, day_string, disk_resource_id, meter_disks, price_key
-from .meter import Row, meter
+from .meter import Row, as_rows, meter
 from .model import BILLING_STATES, SECONDS_PER_HOUR, SECONDS_PER_MONTH, BillingError, DiskSpan, parse_vm_id
 from .model import RESOURCE_KINDS as KINDS
 from .model import ResourceSpan as Span
@@ -142,7 +142,7 @@ def cost_records(
 
     Unpriced usage still gets its rows (quantity filled in, price and cost None).
     """
-    rows = timeline if isinstance(timeline, (list, tuple)) else list(timeline)
+    rows = as_rows(timeline)
     usage = meter(
         rows,
         window_start_us,

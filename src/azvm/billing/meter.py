@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from .columns import UsageColumns
 from .model import US_PER_SECOND, BillingError
 
-__all__ = ["Row", "Usage", "UsageCell", "meter", "ceil_second", "day_cells", "SECONDS_PER_DAY"]
+__all__ = ["Row", "Usage", "UsageCell", "as_rows", "meter", "ceil_second", "day_cells", "SECONDS_PER_DAY"]
 
 SECONDS_PER_DAY = 86_400
 
@@ -125,7 +125,7 @@ def day_cells(
             last[k] = (at, state)
         return n + sum(days(at, we) for at, state in last.values() if state != "deleted")
 
-    rows: Sequence[Row] = timeline if isinstance(timeline, (list, tuple)) else list(timeline)
+    rows = as_rows(timeline)
     try:
         n = rows_days(rows)
     except _Unsorted:  # each VM's rows by time (stable: at one instant, input order)
@@ -135,6 +135,13 @@ def day_cells(
     for *_facts, start_us, end_us in resources:
         n += days(ceil_second(start_us), we if end_us is None else ceil_second(end_us))
     return n
+
+
+def as_rows(timeline: Iterable[Row]) -> Sequence[Row]:
+    """A timeline as a sequence of rows: a list or tuple as it is, columns as tuples, anything else listed."""
+    if isinstance(timeline, (list, tuple)):
+        return timeline
+    return timeline.rows() if isinstance(timeline, UsageColumns) else list(timeline)
 
 
 def _sort_key(row: Row) -> tuple[str, int]:
@@ -171,7 +178,7 @@ def meter(
     if isinstance(timeline, UsageColumns) and not by_day and minimum_billed_seconds <= 0 and not billed_only:
         return _meter_columns(timeline, window_start_us, window_end_us, by_vm,
                               None if by_state else billed_states)
-    rows: Sequence[Row] = timeline if isinstance(timeline, (list, tuple)) else list(timeline)
+    rows = as_rows(timeline)
     args = (window_start_us, window_end_us, billed_states, minimum_billed_seconds, by_day, by_vm, billed_only)
     try:
         return _meter_sorted(rows, *args)
