@@ -26,6 +26,7 @@ history), the billing projections `usage`/`facts`/`disks`, `groups`, `meta`, and
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import threading
 from collections.abc import Iterator, Sequence
@@ -295,6 +296,10 @@ class PostgresStore:
         conn = self._conn
         if conn is not None and not conn.closed and not conn.broken:
             return conn
+        if conn is not None:  # a broken one is closed before it is replaced (never left to the collector)
+            self._conn = None
+            with contextlib.suppress(psycopg.Error):
+                conn.close()
         try:
             conn = psycopg.connect(self.url, autocommit=True, prepare_threshold=2,
                                    connect_timeout=max(1, round(self._connect_timeout)),
