@@ -14,7 +14,7 @@ from array import array
 from bisect import bisect_right
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from itertools import repeat
-from operator import add, and_, floordiv, itemgetter, sub
+from operator import add, and_, floordiv, sub
 from typing import Protocol, overload
 
 from .model import US_PER_SECOND, BillingError
@@ -124,7 +124,8 @@ class UsageColumns(Sequence[Row]):
         names = list(state_names or ())
         state_code = {s: i for i, s in enumerate(names)}
         fact_id: dict[Facts, int] = {}
-        by_vm: dict[str, list[tuple[int, int, int]]] = {}
+        by_vm: dict[str, tuple[list[int], list[int]]] = {}  # VM key -> (packed rows, facts ids)
+        last_id, mine = None, ([0], [0])
         for vm_id, at, state, size, loc, os_type in rows:
             j = state_code.get(state)
             if j is None:
@@ -134,13 +135,17 @@ class UsageColumns(Sequence[Row]):
             i = fact_id.get(f)
             if i is None:
                 i = fact_id[f] = len(fact_id)
-            by_vm.setdefault(vm_id.lower(), []).append((at, j, i))
+            if vm_id is not last_id:
+                last_id, mine = vm_id, by_vm.setdefault(vm_id.lower(), ([], []))
+            mine[0].append(at << STATE_BITS | j)
+            mine[1].append(i)
         packed, facts_ids, starts = array("q"), array("q"), array("q", [0])
-        first = itemgetter(0)
-        for vm_rows in by_vm.values():
-            vm_rows.sort(key=first)
-            packed.extend(at << STATE_BITS | j for at, j, _i in vm_rows)
-            facts_ids.extend(i for _at, _j, i in vm_rows)
+        for vm_packed, vm_facts in by_vm.values():
+            if vm_packed != sorted(vm_packed):  # by instant, stably
+                order = sorted(range(len(vm_packed)), key=lambda n: vm_packed[n] >> STATE_BITS)
+                vm_packed, vm_facts = [vm_packed[n] for n in order], [vm_facts[n] for n in order]
+            packed.fromlist(vm_packed)
+            facts_ids.fromlist(vm_facts)
             starts.append(len(packed))
         return cls(list(fact_id), names, packed, facts_ids, starts)
 

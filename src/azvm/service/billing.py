@@ -180,6 +180,12 @@ def _fast_fold() -> b.Fold | None:
     return arrow_fold if arrow_available() else None
 
 
+def store_usage(store: Store) -> b.UsageColumns:
+    """The store's billing states over time as columns, folded with Apache Arrow when it is installed:
+    what a bill, or a fleet's cost so far (`azvm.billing.vm_costs`), is metered from."""
+    return store.usage_columns().with_fold(_fast_fold())
+
+
 def timeline_from_store(store: Store, *, tags: bool = False) -> Timeline:
     """The store's billing projection; with `tags`, the tags of VMs, disks and public IPs too (for the
     cost export).
@@ -190,7 +196,7 @@ def timeline_from_store(store: Store, *, tags: bool = False) -> Timeline:
     have no Disk resource (stores written before Disk resources existed, OS disks attached from
     nowhere). Public IPs come from their own history, their NIC's (which VM uses them) and the VM's
     states."""
-    rows = store.usage_columns().with_fold(_fast_fold())
+    rows = store_usage(store)
     versions = store.resource_versions((DISK_TYPE, PUBLIC_IP_TYPE, NIC_TYPE))
     disks = [_version(r) for r in versions if r.type.lower() == DISK_TYPE.lower()]
     pips = [_version(r) for r in versions if r.type.lower() == PUBLIC_IP_TYPE.lower()]
