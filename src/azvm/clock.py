@@ -38,10 +38,18 @@ def from_datetime(dt: datetime) -> int:
     return (delta.days * 86_400 + delta.seconds) * US + delta.microseconds
 
 
+_iso_second: tuple[int, str] = (-1, "")  # the last whole second formatted, and its text (one tuple: threads
+# see both or neither)
+
+
 def iso(us: int) -> str:
     """ARM's time format: 7 fractional digits and an explicit +00:00 offset."""
+    global _iso_second
     secs, frac = divmod(us, US)
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(secs)) + f".{frac:06d}0+00:00"
+    last = _iso_second
+    if last[0] != secs:  # one strftime per second of simulated time, not per call
+        last = _iso_second = (secs, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(secs)))
+    return f"{last[1]}.{frac:06d}0+00:00"
 
 
 def parse_iso(text: str) -> int:

@@ -227,6 +227,7 @@ def _build(opts: Options, lock: DataDirLock | None) -> Emulator:
         # from here on only the ASGI edge writes, and it commits once per turn of the event loop
         # (anything written before this point has committed on its own)
         store.group_commit = True
+        store.sole_writer = opts.workers == 1  # the data directory's lock keeps every other server out
         store.start_background_checkpoints()
     elif opts.database is not None:
         store.group_commit = True  # type: ignore[attr-defined]  # the PostgreSQL store commits the same way

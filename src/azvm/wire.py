@@ -76,18 +76,18 @@ _PREFIX = os.urandom(10).hex()
 _COUNTER = itertools.count(1)
 
 
-_DATE: list[Any] = [None, b""]  # (second, its HTTP-date): one format per simulated second
+_date_second: tuple[int, bytes] = (-1, b"")  # (second, its HTTP-date): one format per simulated second
 
 
 def http_date(us: int) -> bytes:
     """The Date header for simulated time `us` (RFC 9110 IMF-fixdate): a client that reads the server's
     time (to choose a window of the Activity Log, say) reads the simulated clock, not the wall's."""
+    global _date_second
     sec = us // 1_000_000
-    if _DATE[0] != sec:
-        _DATE[1] = formatdate(sec, usegmt=True).encode("latin-1")
-        _DATE[0] = sec
-    date: bytes = _DATE[1]
-    return date
+    last = _date_second
+    if last[0] != sec:
+        last = _date_second = (sec, formatdate(sec, usegmt=True).encode("latin-1"))
+    return last[1]
 
 
 def request_id() -> str:

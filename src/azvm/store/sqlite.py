@@ -248,6 +248,9 @@ class SqliteStore:
     # many concurrent requests share one commit: the server answers none of them before
     # `commit()` has returned (azvm.arm.app.GroupCommit), so nothing acknowledged is ever lost.
     group_commit = False
+    # the one process that writes this store (a server holding its data directory alone, azvm.server):
+    # no other process can commit, so a request need not ask SQLite whether one did
+    sole_writer = False
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
@@ -288,10 +291,11 @@ class SqliteStore:
         commit they would otherwise be committed with the batch)."""
         with self._lock:
             self._in_request, self._request_savepoint = True, False
-            version = self._db.execute("PRAGMA data_version").fetchone()[0]
-            if version != self._data_version:  # another process committed: cached heads may be stale
-                self._cache.rows.clear()
-                self._data_version = version
+            if not self.sole_writer:
+                version = self._db.execute("PRAGMA data_version").fetchone()[0]
+                if version != self._data_version:  # another process committed: cached heads may be stale
+                    self._cache.rows.clear()
+                    self._data_version = version
             self._cache.trusted = True
             try:
                 yield
