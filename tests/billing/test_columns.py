@@ -254,3 +254,32 @@ def test_vm_ids_parse_as_the_resource_id_parser_says(parts: list[str], lead: boo
     assert parse_vm_id(vm_id) == _parse(vm_id)
     for name in ("vm1", "other"):  # two ids of one prefix: the second is answered from the first
         assert parse_vm_id(f"{vm_id}/{name}") == _parse(f"{vm_id}/{name}")
+
+
+def test_a_bill_pauses_the_cyclic_collector_and_leaves_it_as_it_found_it() -> None:
+    import gc
+
+    from azvm.billing.meter import quiet_gc
+
+    seen: list[bool] = []
+
+    @quiet_gc
+    def work(fail: bool) -> None:
+        seen.append(gc.isenabled())
+        if fail:
+            raise ValueError("bad input")
+
+    was_on = gc.isenabled()
+    try:
+        gc.enable()
+        work(False)
+        with pytest.raises(ValueError):
+            work(True)
+        assert gc.isenabled()
+        gc.disable()  # paused by someone else: left paused
+        work(False)
+        assert not gc.isenabled()
+        assert seen == [False, False, False]
+    finally:
+        if was_on:
+            gc.enable()

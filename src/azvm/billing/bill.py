@@ -7,6 +7,7 @@ appear only once per line item.
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
@@ -16,7 +17,7 @@ from operator import itemgetter
 from typing import NamedTuple
 
 from .columns import UsageColumns
-from .meter import Row, Usage, ceil_second, meter
+from .meter import Row, Usage, ceil_second, meter, quiet_gc
 from .model import (
     BILLING_STATES,
     RESOURCE_KINDS,
@@ -64,8 +65,24 @@ def day_string(day: int) -> str:
 
 def disk_resource_id(vm_id: str, disk_name: str) -> str:
     """The ARM id of a managed disk of a VM: same subscription and resource group."""
-    sub, rg, _ = parse_vm_id(vm_id)
-    return f"/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.Compute/disks/{disk_name}"
+    return _disks_of(vm_id) + disk_name
+
+
+def _disks_of(vm_id: str) -> str:
+    """The ARM id of a VM's disks less the disk's name, worked out once per resource group."""
+    prefix, slash, last = vm_id.rpartition("/")
+    if slash and last:
+        return _disks_under(prefix)
+    return _disks_in(*parse_vm_id(vm_id)[:2])
+
+
+@functools.lru_cache(maxsize=1 << 12)
+def _disks_under(prefix: str) -> str:
+    return _disks_in(*parse_vm_id(prefix + "/name")[:2])
+
+
+def _disks_in(sub: str, rg: str) -> str:
+    return f"/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.Compute/disks/"
 
 
 class LineItem(NamedTuple):
@@ -241,6 +258,7 @@ def _unpriced_disks(disks: Iterable[DiskSpan], usage: Usage, prices: PriceSheet)
     return out
 
 
+@quiet_gc
 def bill(
     timeline: Iterable[Row],
     disks: Iterable[DiskSpan],
@@ -394,23 +412,24 @@ def bill(
     any_unpriced_disk = False
     disk_templates: dict[tuple[str, str], tuple[str, str, str, str, str, str, Decimal | None, int, int]] = {}
     billed_flag = True if group_by == "state" else None
+    append = entries.append
     for (vm, name, tier, loc, d), secs in disk_seconds.items():
         tmpl = disk_templates.get((tier, loc))
         if tmpl is None:
             m = _disk_meter(prices, tier, loc)
             tmpl = disk_templates[(tier, loc)] = lines.template(m, label(m, tier, loc, ""), tier, loc, "", "1/Month",
                                                                 SECONDS_PER_MONTH)
+            any_unpriced_disk = any_unpriced_disk or m is None
         meter_label, meter_id, size, loc_lower, _os, unit, price, per, t = tmpl
-        any_unpriced_disk = any_unpriced_disk or price is None
         if by_vm:
             group = names.get(vm, vm)
-            resource = disk_resource_id(group, name)
+            resource = _disks_of(group) + name
         else:
             resource = ""
             group = DISK_STATE_GROUP if group_by == "state" else day_string(d) if by_day else meter_label
-        entries.append(((group, True, resource, meter_label, size, loc_lower, ""),
-                        LineItem(group_by, group, "disk", resource, meter_label, meter_id, size, loc_lower, "", secs,
-                                 secs, unit, price, billed_flag, per)))
+        append(((group, True, resource, meter_label, size, loc_lower, ""),
+                LineItem(group_by, group, "disk", resource, meter_label, meter_id, size, loc_lower, "", secs, secs,
+                         unit, price, billed_flag, per)))
         billed_by[t] += secs
     if any_unpriced_disk:
         unpriced.extend(_unpriced_disks(disk_list, usage, prices))
@@ -427,6 +446,7 @@ def bill(
     )
 
 
+@quiet_gc
 def vm_costs(
     timeline: Iterable[Row],
     prices: PriceSheet,

@@ -12,7 +12,7 @@ from typing import Any, NamedTuple, TextIO
 
 from ..domain.resource_id import ResourceId
 from .bill import _disk_meter, day_string, disk_resource_id, meter_disks, price_key
-from .meter import Row, as_rows, meter
+from .meter import Row, as_rows, meter, quiet_gc
 from .model import BILLING_STATES, SECONDS_PER_HOUR, SECONDS_PER_MONTH, BillingError, DiskSpan, parse_vm_id
 from .model import RESOURCE_KINDS as KINDS
 from .model import ResourceSpan as Span
@@ -126,6 +126,7 @@ def _tags_json(tags_by_lower_id: Mapping[str, Mapping[str, str]], vm_id: str) ->
     return json.dumps(dict(v), sort_keys=True, separators=(",", ":")) if v else "{}"
 
 
+@quiet_gc
 def cost_records(
     timeline: Iterable[Row],
     disks: Iterable[DiskSpan],

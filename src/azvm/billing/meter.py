@@ -13,13 +13,39 @@ loses a second.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+import functools
+import gc
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import ParamSpec, TypeVar
 
 from .columns import UsageColumns
 from .model import US_PER_SECOND, BillingError
 
-__all__ = ["Row", "Usage", "UsageCell", "as_rows", "meter", "ceil_second", "day_cells", "SECONDS_PER_DAY"]
+__all__ = ["Row", "Usage", "UsageCell", "as_rows", "meter", "ceil_second", "day_cells", "quiet_gc", "SECONDS_PER_DAY"]
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def quiet_gc(fn: Callable[P, R]) -> Callable[P, R]:
+    """Run `fn` with the cyclic garbage collector paused. A bill of a big fleet makes hundreds of
+    thousands of small objects (cells, lines, keys), none of them in a reference cycle, which the
+    collector would walk through again and again as they pile up (a third of the time of a
+    100,000-VM bill). It is switched back on only if it was on (another thread may pause it too);
+    memory is freed by reference counting as ever."""
+
+    @functools.wraps(fn)
+    def paused(*args: P.args, **kwargs: P.kwargs) -> R:
+        was_on = gc.isenabled()
+        gc.disable()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            if was_on:
+                gc.enable()
+
+    return paused
 
 SECONDS_PER_DAY = 86_400
 

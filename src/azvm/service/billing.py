@@ -113,7 +113,7 @@ def _version(r: ResourceRow) -> ResourceVersion:
 
 
 #: Rows folded at once by `arrow_fold` (whole VMs at a time): bounds the memory of its temporary arrays.
-ARROW_CHUNK_ROWS = 1 << 19
+ARROW_CHUNK_ROWS = 1 << 17
 
 
 def arrow_fold(cols: b.UsageColumns, window_start_s: int, window_end_s: int,
