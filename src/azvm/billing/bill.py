@@ -122,17 +122,20 @@ class LineItem(NamedTuple):
 
     @property
     def exact(self) -> Fraction | None:
-        if self.unit_price is None:
-            return None
-        num, den = self.unit_price.as_integer_ratio()
-        return Fraction(num * self.billed_seconds, den * self.unit_seconds)
+        ratio = self._ratio()
+        return None if ratio is None else Fraction(*ratio)
 
     @property
     def amount(self) -> Decimal | None:
+        ratio = self._ratio()
+        return None if ratio is None else quotient(*ratio)
+
+    def _ratio(self) -> tuple[int, int] | None:
+        """The amount as (numerator, denominator), None when unpriced."""
         if self.unit_price is None:
             return None
         num, den = self.unit_price.as_integer_ratio()
-        return quotient(num * self.billed_seconds, den * self.unit_seconds)
+        return num * self.billed_seconds, den * self.unit_seconds
 
 
 @dataclass(frozen=True)
