@@ -484,6 +484,12 @@ def recomputed_bill(store: Any, to: str) -> dict[str, Any]:
         def disk_rows(self) -> list[Any]:
             return [d for _k, h in histories for d in disk_rows(h)]
 
+        def usage_columns(self) -> Any:  # bills read columns: these, from the histories too
+            from azvm.billing import UsageColumns
+            from azvm.domain.usage import USAGE_STATES
+
+            return UsageColumns.from_rows(self.usage_rows(), USAGE_STATES)
+
         def __getattr__(self, name: str) -> Any:
             return getattr(store, name)
 

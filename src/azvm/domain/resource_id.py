@@ -20,6 +20,12 @@ class InvalidResourceId(ArmError):
     code = "InvalidResourceId"
 
 
+def _invalid(text: str, target: str) -> InvalidResourceId:
+    return InvalidResourceId(f"Resource id '{text}' is invalid. A resource id looks like '/subscriptions/"
+                             "{subscriptionId}/resourceGroups/{resourceGroupName}/providers/"
+                             "{resourceProviderNamespace}/{resourceType}/{resourceName}'.", target=target)
+
+
 @dataclass(frozen=True, slots=True)
 class ResourceId:
     subscription: str
@@ -46,11 +52,8 @@ class ResourceId:
         if not isinstance(text, str):
             raise InvalidResourceId(f"The value of '{target}' must be a resource id string.", target=target)
         parts = [p for p in text.split("/") if p]
-        bad = InvalidResourceId(f"Resource id '{text}' is invalid. A resource id looks like '/subscriptions/"
-                                "{subscriptionId}/resourceGroups/{resourceGroupName}/providers/"
-                                "{resourceProviderNamespace}/{resourceType}/{resourceName}'.", target=target)
         if not text.startswith("/") or len(parts) < 2 or parts[0].lower() != "subscriptions":
-            raise bad
+            raise _invalid(text, target)
         sub, rest = parts[1], parts[2:]
         rg: str | None = None
         if len(rest) >= 2 and rest[0].lower() == "resourcegroups":
@@ -58,7 +61,7 @@ class ResourceId:
         if not rest:
             return cls(sub, rg, "", (), ())
         if rest[0].lower() != "providers" or len(rest) < 4 or len(rest) % 2:
-            raise bad
+            raise _invalid(text, target)
         ns, pairs = rest[1], rest[2:]
         return cls(sub, rg, ns, tuple(pairs[0::2]), tuple(pairs[1::2]))
 

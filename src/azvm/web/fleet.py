@@ -78,20 +78,7 @@ class FleetInput:
             return {}
         start = min(r[1] for r in self.usage)
         end = max(start, self.now_us)
-        bl = b.bill(self.usage, (), self.billing.prices, self.billing.rules, start, end, "vm")
-        out: dict[str, Fraction | None] = {}
-        for line in bl.lines:
-            if line.kind != "vm":
-                continue
-            key = line.group.lower()
-            if line.exact is None:
-                out[key] = None
-            elif key not in out or out[key] is not None:
-                out[key] = (out.get(key) or Fraction(0)) + line.exact
-        for u in bl.unpriced:
-            if u.kind == "vm":
-                out[u.resource_id.lower()] = None
-        return out
+        return b.vm_costs(self.usage, self.billing.prices, self.billing.rules, start, end)
 
 
 def read(service: ComputeService, billing: BillingService) -> FleetInput:
