@@ -66,8 +66,8 @@ def build_api(service: ComputeService, config: ServerConfig, versions: ApiVersio
     shared = service.settings.shared_clock
 
     def before() -> None:  # adopt what another process changed (clock, fault rules), run the deployments' due work
-        service.time.sync()
-        if shared:
+        if shared and service.store.foreign_writes:
+            service.time.sync()
             service.faults.sync()
         engine.catch_up()
     api.before = before

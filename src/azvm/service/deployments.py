@@ -158,7 +158,7 @@ class Deployments:
     def catch_up(self) -> None:
         """Run every deployment's work that has fallen due, in time order, each at its own instant."""
         hint = self._due
-        if hint is not None and not self.shared and hint > self.clock.now_us():
+        if hint is not None and hint > self.clock.now_us() and not (self.shared and self.store.foreign_writes):
             return
         with self._lock:
             due = self._load_due()

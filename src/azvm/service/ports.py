@@ -68,6 +68,10 @@ class ResourceRow:
 
 
 class Store(Protocol):
+    # whether another process may have committed since the previous request began (what a process
+    # shares through the store, its clock, fault rules and deployments' schedule, is re-read then)
+    foreign_writes: bool
+
     def get_vm(self, key: str) -> VmRow | None: ...
     def load_history(self, key: str) -> list[Operation]: ...
     def append(self, row: VmRow, op: Operation, *, expected_version: int, id_counter: int | None) -> None:

@@ -17,6 +17,8 @@ from ..service.ports import GroupRow, ResourceRow, VmRow
 
 
 class MemoryStore:
+
+    foreign_writes = False  # no other process can write it
     def __init__(self) -> None:
         self._lock = threading.RLock()
         self.reset()

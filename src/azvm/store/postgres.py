@@ -258,6 +258,8 @@ _GROUP_COLS = SqliteStore._GROUP_COLS
 class PostgresStore:
     """A Store over one PostgreSQL database (`postgresql://user@host/db`, any libpq connection string)."""
 
+    foreign_writes = True  # other processes may always have committed (a request reads all meta in one round trip)
+
     # With `group_commit` on, the writes of many concurrent requests share one transaction and one
     # commit (azvm.arm.app.GroupCommit answers none of them before `commit()` has returned).
     group_commit = False

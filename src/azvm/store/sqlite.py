@@ -251,6 +251,9 @@ class SqliteStore:
     # the one process that writes this store (a server holding its data directory alone, azvm.server):
     # no other process can commit, so a request need not ask SQLite whether one did
     sole_writer = False
+    # whether another process committed since the previous request began (read by each request; a
+    # process then re-reads what it shares through the store: clock, fault rules, schedule)
+    foreign_writes = True
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
@@ -293,7 +296,8 @@ class SqliteStore:
             self._in_request, self._request_savepoint = True, False
             if not self.sole_writer:
                 version = self._db.execute("PRAGMA data_version").fetchone()[0]
-                if version != self._data_version:  # another process committed: cached heads may be stale
+                self.foreign_writes = version != self._data_version
+                if self.foreign_writes:  # another process committed: cached heads may be stale
                     self._cache.rows.clear()
                     self._data_version = version
             self._cache.trusted = True
