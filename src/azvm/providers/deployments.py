@@ -13,7 +13,7 @@ table, handlers and api-version checks as a client's request, so a deployed VM i
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlsplit
 
 import orjson
@@ -26,7 +26,9 @@ from ..domain.errors import ArmError, NotFound
 from ..domain.resource_id import ResourceId
 from ..service.compute import ComputeService
 from ..service.deployments import TYPE, Deployments, Outcome, deployment_id
-from ..templates import PlannedResource
+
+if TYPE_CHECKING:
+    from ..templates import PlannedResource
 
 NAMESPACE = "Microsoft.Resources"
 FAMILY = "deployments"

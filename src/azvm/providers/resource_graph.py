@@ -26,19 +26,22 @@ import json
 import re
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from .. import graph
 from ..arm import render
 from ..arm.app import ArmApi
 from ..arm.http import Req, Response, json_response
 from ..arm.routes import Params, RouteRow
 from ..domain.errors import ArmError, BadRequest
 from ..domain.resource_id import ResourceId
-from ..graph import KqlError, Table, parse, run, to_json
 from ..graph import ast as kql
 from ..service.compute import ComputeService, VmState
 from .resource_health import status_body
 from .resources import subscription_body
+
+if TYPE_CHECKING:
+    from ..graph import Table
 
 NAMESPACE = "Microsoft.ResourceGraph"
 # azure-rest-api-specs has 2019-04-01, 2020-04-01-preview, 2021-03-01 (the SDK 8.0.1 default), 2022-10-01
@@ -186,7 +189,8 @@ class ResourceGraph:
             def load() -> Table:
                 if not built:
                     rows = build(subs)
-                    built.append(Table(list(COLUMNS), rows if readable is None else [r for r in rows if readable(r)]))
+                    kept = rows if readable is None else [r for r in rows if readable(r)]
+                    built.append(graph.Table(list(COLUMNS), kept))
                 return built[0]
             return load
         return {"resources": table(self._resources), "resourcecontainers": table(self._containers),
@@ -203,10 +207,10 @@ class ResourceGraph:
             raise BadRequest("The property 'query' is required: a KQL query (Resources | ...).", target="query")
         options = _options(body.get("options"))
         subs = self._subscriptions(req, body)
-        query = parse(text)
+        query = graph.parse(text)
         now = datetime.fromtimestamp(self.svc.now() / 1_000_000, UTC)
         tables = self._tables(subs, _reader(req))
-        result = run(query, tables, now=now)
+        result = graph.run(query, tables, now=now)
         total = len(result.rows)
         if options.token is not None:
             offset = _untoken(options.token, text) if options.skip is None else options.skip
@@ -312,9 +316,9 @@ def _column_type(values: list[Any]) -> str:
 
 def _data(columns: list[str], rows: list[dict[str, Any]], table: bool) -> Any:
     if not table:
-        return [{c: to_json(r.get(c)) for c in columns} for r in rows]
+        return [{c: graph.to_json(r.get(c)) for c in columns} for r in rows]
     return {"columns": [{"name": c, "type": _column_type([r.get(c) for r in rows])} for c in columns],
-            "rows": [[to_json(r.get(c)) for c in columns] for r in rows]}
+            "rows": [[graph.to_json(r.get(c)) for c in columns] for r in rows]}
 
 
 def _facet_list(value: Any) -> list[dict[str, Any]]:
@@ -340,10 +344,10 @@ def _facet(f: dict[str, Any], query: str, tables: dict[str, Callable[[], Table]]
                 or not 1 <= top <= 1000:
             raise BadRequest("The facet's sortOrder must be asc or desc and its $top an integer from 1 to 1000.")
         text = query + (f"\n| where {flt}" if flt else "") + f"\n| summarize count = count() by {expression}"
-        counted = run(text, tables, now=now)
-        ordered = run(f"T | order by {sort_by or 'count'} {order.lower()} | take {top}",
+        counted = graph.run(text, tables, now=now)
+        ordered = graph.run(f"T | order by {sort_by or 'count'} {order.lower()} | take {top}",
                       {"t": lambda: counted}, now=now)
-    except KqlError as e:
+    except graph.KqlError as e:
         detail = (e.details or [{}])[-1]
         message = str(detail.get("message", e.message))
         m = re.search(r"Failed to resolve scalar expression named '([^']*)'", message)
@@ -354,7 +358,7 @@ def _facet(f: dict[str, Any], query: str, tables: dict[str, Callable[[], Table]]
         return {"expression": expression, "resultType": "FacetError",
                 "errors": [{"code": e.code, "message": e.message}]}
     return {"expression": expression, "resultType": "FacetResult", "totalRecords": len(counted.rows),
-            "count": len(ordered.rows), "data": [{c: to_json(r.get(c)) for c in ordered.columns}
+            "count": len(ordered.rows), "data": [{c: graph.to_json(r.get(c)) for c in ordered.columns}
                                                  for r in ordered.rows]}
 
 

@@ -34,17 +34,20 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 from http import HTTPStatus
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
+from .. import templates
 from ..clock import Clock, iso, to_datetime
 from ..domain.errors import ArmError, Conflict, NotFound
 from ..domain.resource_id import ResourceId
 from ..ids import IdSource
-from ..templates import PlannedResource, Prepared, Scope, TemplateError, parse_jsonc, prepare, template_hash
 from . import callers
 from .clock import ClockKeeper
 from .ports import ResourceRow, Store
 from .resources import Resources, ResourceType
+
+if TYPE_CHECKING:
+    from ..templates import PlannedResource, Prepared, Scope, TemplateError
 
 TYPE = "Microsoft.Resources/deployments"
 US = 1_000_000
@@ -208,15 +211,15 @@ class Deployments:
                      "properties": {"provisioningState": "Succeeded"}}
             if g.tags:
                 group["tags"] = dict(g.tags)
-        return Scope(subscription_id=sub, tenant_id=self.tenant_id(sub), resource_group=group,
+        return templates.Scope(subscription_id=sub, tenant_id=self.tenant_id(sub), resource_group=group,
                      deployment_name=name, location=location, now=to_datetime(at_us))
 
     @staticmethod
     def _request(body: Any) -> dict[str, Any]:
         if isinstance(body, (bytes, str)):
             try:
-                body = parse_jsonc(body)
-            except TemplateError as e:
+                body = templates.parse_jsonc(body)
+            except templates.TemplateError as e:
                 raise ArmError(e.message, code="InvalidRequestContent") from None
         if not isinstance(body, dict) or not isinstance(body.get("properties"), dict):
             raise ArmError("The request content was invalid and could not be deserialized: 'properties' is"
@@ -249,9 +252,9 @@ class Deployments:
         location = body.get("location") if isinstance(body.get("location"), str) else None
         tracking = _uuid_of(f"{sub}|{rg}|{name}|{at_us}|tracking")
         try:
-            prepared = prepare(props["template"], props.get("parameters") or {},
+            prepared = templates.prepare(props["template"], props.get("parameters") or {},
                                self._scope(sub, rg, name, location, at_us))
-        except TemplateError as e:
+        except templates.TemplateError as e:
             raise invalid_template(name, tracking, [_template_error(e)]) from None
         assert self.slots is not None
         problems = [p for p in (self.slots.preflight(r) for r in prepared.resources) if p is not None]
@@ -271,7 +274,7 @@ class Deployments:
         rid = deployment_id(sub, rg, name)
         props = body["properties"]
         out: dict[str, Any] = {"id": rid, "name": name, "type": TYPE, "properties": {
-            "templateHash": template_hash(props["template"]), "parameters": prepared.parameters,
+            "templateHash": templates.template_hash(props["template"]), "parameters": prepared.parameters,
             "mode": _mode(props), "provisioningState": "Succeeded", "timestamp": iso(now), "duration": "PT0S",
             "correlationId": _uuid_of(f"{rid}|{now}|correlation"), "providers": _providers(prepared.resources),
             "dependencies": _dependencies(prepared.resources),
@@ -304,7 +307,7 @@ class Deployments:
                 "id": str(rid) if old is None else str(old.body.get("id")), "name": name, "type": TYPE,
                 "state": "Accepted", "acceptedUs": now, "startUs": now + START_DELAY_US,
                 "opId": _numeric_id(seed), "correlationId": self.ids.uuid(), "mode": _mode(props),
-                "templateHash": template_hash(props["template"]),
+                "templateHash": templates.template_hash(props["template"]),
                 "template": props["template"], "parameters": props.get("parameters") or {},
                 "shownParameters": prepared.parameters,
                 "providers": _providers(prepared.resources),
@@ -337,7 +340,7 @@ class Deployments:
         def planned() -> Prepared:
             nonlocal prepared
             if prepared is None:
-                prepared = prepare(rec["template"], rec["parameters"],
+                prepared = templates.prepare(rec["template"], rec["parameters"],
                                    self._scope(rid.subscription, rid.resource_group, rid.name, rec.get("location"),
                                                int(rec["acceptedUs"])))
             return prepared
@@ -396,7 +399,7 @@ class Deployments:
                 p = planned()
                 r = next(x for x in p.resources if x.id.lower() == s["id"].lower())
                 outcome = slots.put(r, p.evaluate(r, self._reference(slots)))
-        except TemplateError as e:
+        except templates.TemplateError as e:
             outcome = Outcome(400, error=_template_error(e))
         s["statusCode"] = _status_code(outcome.status)
         if outcome.error is not None:
@@ -437,7 +440,7 @@ class Deployments:
             assert self.slots is not None
             rec["outputs"] = planned().outputs(self._reference(self.slots))
             rec["state"] = "Succeeded"
-        except TemplateError as e:
+        except templates.TemplateError as e:
             rec["state"] = "Failed"
             rec["error"] = {"code": "DeploymentOutputEvaluationFailed", "target": rec["id"],
                             "message": "Unable to evaluate template outputs. Please see error details and deployment"
@@ -448,7 +451,7 @@ class Deployments:
         def reference(rid: str, api_version: str | None, full: bool) -> dict[str, Any]:
             body = slots.read(rid, api_version)
             if body is None:
-                raise TemplateError(f"The Resource '{rid}' was not found: reference() needs a"
+                raise templates.TemplateError(f"The Resource '{rid}' was not found: reference() needs a"
                                     " resource that exists.", code="ResourceNotFound")
             if not full:
                 props = body.get("properties")

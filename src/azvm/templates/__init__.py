@@ -5,10 +5,30 @@ resources; `Prepared.evaluate` gives each resource's body when the deployment re
 outputs. See docs/templates.md for what is supported and what is refused.
 """
 
-from .errors import TemplateError
-from .hashing import guid, template_hash, unique_string
-from .jsonc import parse_jsonc
-from .template import PlannedResource, Prepared, Reference, Scope, prepare
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .errors import TemplateError
+    from .hashing import guid, template_hash, unique_string
+    from .jsonc import parse_jsonc
+    from .template import PlannedResource, Prepared, Reference, Scope, prepare
+
+# the names load their modules when first used (PEP 562): lark, json5 and the grammar are imported
+# by the first deployment, not by every `azvm serve` as it starts
+_HOME = {"TemplateError": "errors", "guid": "hashing", "template_hash": "hashing", "unique_string": "hashing",
+         "parse_jsonc": "jsonc", "PlannedResource": "template", "Prepared": "template", "Reference": "template",
+         "Scope": "template", "prepare": "template"}
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOME.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f".{home}", __name__), name)
+
 
 __all__ = [
     "PlannedResource",
