@@ -21,15 +21,17 @@ from tests.conftest import SUB, http_client, make_network, vm_body
 API = "api-version=2026-04-01"
 
 
-def start_server(data_dir: Path, port: int = 0) -> tuple[subprocess.Popen[str], str]:
+def start_server(data_dir: Path, port: int = 0, *extra: str, seed: int | None = 5) -> tuple[subprocess.Popen[str], str]:
+    """A real `azvm serve` on a manual clock at 2026-01-01 (`extra`: more options); (process, base URL)."""
     proc = subprocess.Popen(
         [sys.executable, "-m", "azvm", "serve", "--data-dir", str(data_dir), "--no-tls", "--port", str(port),
-         "--manual-clock", "--start-time", "2026-01-01T00:00:00Z", "--seed", "5", "--time-skipping", "off"],
+         "--manual-clock", "--start-time", "2026-01-01T00:00:00Z", "--time-skipping", "off",
+         *(("--seed", str(seed)) if seed is not None else ()), *extra],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     assert proc.stdout is not None
     line = proc.stdout.readline()
     m = re.search(r"(http://127\.0\.0\.1:\d+) ready", line)
-    assert m, f"server did not start: {line!r}"
+    assert m, f"server did not start: {line!r}{proc.stdout.read() if proc.poll() is not None else ''}"
     return proc, m.group(1)
 
 

@@ -4,30 +4,21 @@ and conflicting operations on one VM from both resolve as the lifecycle rules sa
 
 from __future__ import annotations
 
-import re
 import subprocess
-import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import httpx
 from tests.conftest import SUB, http_client, make_network, vm_body
+from tests.test_durability import start_server
 
 API = "api-version=2026-04-01"
 VM = f"/subscriptions/{SUB}/resourceGroups/rg/providers/Microsoft.Compute/virtualMachines"
 
 
 def serve(url: str, data_dir: Path) -> tuple[subprocess.Popen[str], str]:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "azvm", "serve", "--database", url, "--data-dir", str(data_dir), "--no-tls",
-         "--port", "0", "--manual-clock", "--start-time", "2026-01-01T00:00:00Z", "--time-skipping", "off"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    assert proc.stdout is not None
-    line = proc.stdout.readline()
-    m = re.search(r"(http://127\.0\.0\.1:\d+) ready", line)
-    assert m, f"server did not start: {line!r}{proc.stdout.read() if proc.poll() is not None else ''}"
-    return proc, m.group(1)
+    return start_server(data_dir, 0, "--database", url, seed=None)  # no seed: two processes, one id source
 
 
 def power(c: httpx.Client, base: str, name: str) -> str:
