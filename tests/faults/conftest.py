@@ -7,6 +7,7 @@ from typing import Any
 
 import httpx
 import pytest
+from azure.core.exceptions import HttpResponseError
 
 from azvm.clock import parse_iso
 from azvm.testing import AzvmServer
@@ -55,3 +56,15 @@ def seconds(op: dict[str, Any]) -> float:
 
 def explain(azvm: AzvmServer, name: str) -> dict[str, Any]:
     return dict(azvm.control("GET", f"billing/explain?id={vm_id(name)}"))
+
+
+def restart_outcomes(compute: Any, n: int) -> list[str]:
+    """Restart vm1 of rg n times through the SDK: "ok" or the error code of each."""
+    out = []
+    for _ in range(n):
+        try:
+            compute.virtual_machines.begin_restart("rg", "vm1").result()
+            out.append("ok")
+        except HttpResponseError as e:
+            out.append(e.error.code)
+    return out

@@ -9,27 +9,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from azure.core.exceptions import HttpResponseError
 
 from azvm import cli
 from azvm.testing import AzvmServer, azvm_server
 from tests.conftest import make_network, vm_body
-from tests.faults.conftest import history
+from tests.faults.conftest import history, restart_outcomes
 
 RULES = [{"kind": "operation", "op": "restart", "probability": 0.5, "seed": 11},
          {"kind": "power-missing", "name": "vm1", "count": 3}]
 
 
 def restarts(server: AzvmServer, n: int) -> list[str]:
-    compute = server.compute_client()
-    out = []
-    for _ in range(n):
-        try:
-            compute.virtual_machines.begin_restart("rg", "vm1").result()
-            out.append("ok")
-        except HttpResponseError as e:
-            out.append(e.error.code)
-    return out
+    return restart_outcomes(server.compute_client(), n)
 
 
 def power_listed(server: AzvmServer) -> bool:

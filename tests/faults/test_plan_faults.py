@@ -10,7 +10,7 @@ from azure.core.exceptions import HttpResponseError
 
 from azvm.testing import AzvmServer
 from tests.conftest import make_network, vm_body
-from tests.faults.conftest import codes, explain, history, make_vms, seconds
+from tests.faults.conftest import codes, explain, history, make_vms, restart_outcomes, seconds
 
 OS_CODES = {
     "OSProvisioningTimedOut": "OS Provisioning for VM 'vm1' did not finish in the allotted time.",
@@ -126,18 +126,6 @@ def test_an_operation_preempted_by_the_platform_is_canceled(azvm: AzvmServer, co
     assert explain(azvm, "vm1")["intervals"][-1]["state"] == "running"  # nothing stopped: still billed
 
 
-def outcomes(azvm: AzvmServer, compute: Any, n: int) -> list[str]:
-    """Restart vm1 n times: each result (Succeeded or the error code)."""
-    out = []
-    for _ in range(n):
-        try:
-            compute.virtual_machines.begin_restart("rg", "vm1").result()
-            out.append("ok")
-        except HttpResponseError as e:
-            out.append(e.error.code)
-    return out
-
-
 def test_a_probability_is_deterministic_for_a_seed(azvm: AzvmServer, compute: Any) -> None:
     runs = []
     for seed in (7, 7, 8):
@@ -145,7 +133,7 @@ def test_a_probability_is_deterministic_for_a_seed(azvm: AzvmServer, compute: An
         azvm.resource_client().resource_groups.create_or_update("rg", {"location": "eastus"})
         make_vms(azvm, compute, "vm1")
         azvm.inject_fault(kind="operation", op="restart", probability=0.5, seed=seed)
-        runs.append(outcomes(azvm, compute, 16))
+        runs.append(restart_outcomes(compute, 16))
     assert runs[0] == runs[1] and runs[0] != runs[2]
     assert 2 <= runs[0].count("InternalOperationError") <= 14
     rule = azvm.faults()[0]

@@ -10,8 +10,9 @@ first query, not by every `azvm serve` as it starts.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from ..lazy import loader
 
 if TYPE_CHECKING:
     from .engine import Table, run, tables_of
@@ -23,11 +24,7 @@ _HOME = {"Table": "engine", "run": "engine", "tables_of": "engine", "KqlError": 
          "format_datetime": "values", "to_json": "values"}
 
 
-def __getattr__(name: str) -> Any:
-    home = _HOME.get(name)
-    if home is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(f".{home}", __name__), name)
+__getattr__ = loader(__name__, _HOME)
 
 
 __all__ = ["KqlError", "Table", "format_datetime", "parse", "run", "tables_of", "to_json"]

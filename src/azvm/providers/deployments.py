@@ -37,6 +37,7 @@ TYPES: list[tuple[str, str]] = [("deployments", FAMILY), ("deployments/operation
 SUB = "/subscriptions/{subscriptionId}"
 RG = SUB + "/resourcegroups/{resourceGroupName}"
 BASE = "https://management.azure.com"  # what a deployment's own writes are addressed to
+ANY_VERSION = "2024-11-01"  # for a route whose family accepts any well-formed version
 
 
 class ArmSlots:
@@ -142,9 +143,9 @@ class ArmSlots:
         try:
             route, _ = self.api.router.match(req)
         except ArmError:
-            return "2024-11-01"
+            return ANY_VERSION
         versions = FAMILIES.get(route.family or "")
-        return versions[-1] if versions else "2024-11-01"
+        return versions[-1] if versions else ANY_VERSION
 
     def group_members(self, sub: str, rg: str) -> list[str]:
         vms, _ = self.svc.list_vms(sub, rg=rg, limit=100_000)

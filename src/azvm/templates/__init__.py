@@ -7,8 +7,9 @@ outputs. See docs/templates.md for what is supported and what is refused.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from ..lazy import loader
 
 if TYPE_CHECKING:
     from .errors import TemplateError
@@ -23,11 +24,7 @@ _HOME = {"TemplateError": "errors", "guid": "hashing", "template_hash": "hashing
          "Scope": "template", "prepare": "template"}
 
 
-def __getattr__(name: str) -> Any:
-    home = _HOME.get(name)
-    if home is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(f".{home}", __name__), name)
+__getattr__ = loader(__name__, _HOME)
 
 
 __all__ = [
