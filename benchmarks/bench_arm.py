@@ -363,9 +363,10 @@ def populate_http(port: int, n: int, threads: int = 8) -> float:
     return time.perf_counter() - t0
 
 
-def populate_dir(data_dir: Path, n: int) -> float:
-    """Drive the service in-process into data_dir (the store a --data-dir server opens), with the
-    network types registered as a server registers them. vm0's NIC is PUT through the resources engine;
+def populate_dir(data_dir: Path | str, n: int) -> float:
+    """Drive the service in-process into data_dir (the store a --data-dir server opens; or a postgresql://
+    URL, the database a --database server opens), with the network types registered as a server
+    registers them. vm0's NIC is PUT through the resources engine;
     the others are written as renamed copies of it with the next private addresses (a bulk path that
     lives only here: azvm's NIC PUT looks at every NIC of the subscription for the addresses in use)."""
     import ipaddress
