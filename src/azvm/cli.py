@@ -325,7 +325,9 @@ def serve(args: argparse.Namespace) -> int:
 
     terminated = _catch_sigterm()
     try:
-        asyncio.run(run())
+        # the loop uvicorn would choose (uvloop when installed, as uvicorn[standard] installs it)
+        with asyncio.Runner(loop_factory=config.get_loop_factory()) as runner:
+            runner.run(run())
     except KeyboardInterrupt:
         pass
     finally:
