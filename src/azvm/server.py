@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import sys
 import threading
@@ -265,6 +266,44 @@ def uvicorn_config(emu: Emulator, **kw: Any) -> uvicorn.Config:
                           ssl_keyfile=str(emu.key) if emu.key else None, lifespan="off", **kw)
 
 
+class OneWrite:
+    """A connection's transport as a request's cycle sees it: a response's status line and headers are
+    held until its body is written, and both go out in one write (one system call, one segment for the
+    client to read) rather than uvicorn's two. Held only when a body of known, non-zero length must
+    follow at once; a streamed (chunked) answer's headers go out as they come. Anything else the cycle
+    asks of the transport (close, is_closing...) sends what is held first."""
+
+    __slots__ = ("_transport", "_head", "cycle")
+
+    def __init__(self, transport: asyncio.Transport) -> None:
+        self._transport = transport
+        self._head: bytes | None = None
+        self.cycle: Any = None
+
+    def write(self, data: bytes) -> None:
+        head = self._head
+        if head is not None:
+            self._head = None
+            self._transport.write(head + data)
+            return
+        c = self.cycle
+        if (c is not None and not c.response_complete and c.chunked_encoding is False
+                and c.expected_content_length > 0 and c.scope["method"] != "HEAD"):
+            self._head = data  # the head of a response whose body comes next
+            return
+        self._transport.write(data)
+
+    def flush(self) -> None:
+        head = self._head
+        if head is not None:
+            self._head = None
+            self._transport.write(head)
+
+    def __getattr__(self, name: str) -> Any:
+        self.flush()
+        return getattr(self._transport, name)
+
+
 class HttpProtocol(HttpToolsProtocol):
     """uvicorn's HTTP/1.1 protocol with a stop that never waits on an idle client.
 
@@ -273,6 +312,19 @@ class HttpProtocol(HttpToolsProtocol):
     connection never sends (it reads nothing until its next request): the server never exited.
     An idle connection is aborted instead; a busy one still gets its response, and
     `timeout_graceful_shutdown` bounds the wait for those."""
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._joined = OneWrite(transport)
+
+    def on_headers_complete(self) -> None:
+        super().on_headers_complete()
+        self._joined.cycle = self.cycle
+        self.cycle.transport = self._joined  # type: ignore[assignment]
+
+    def on_response_complete(self) -> None:
+        self._joined.flush()
+        super().on_response_complete()
 
     def shutdown(self) -> None:
         if self.cycle is None or self.cycle.response_complete:
