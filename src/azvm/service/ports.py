@@ -79,6 +79,10 @@ class Store(Protocol):
         Raises ConcurrencyError if the stream is no longer at expected_version."""
     def list_vms(self, *, sub: str, rg: str | None, location: str | None, live_at_us: int,
                  after_key: str | None, limit: int) -> list[VmRow]: ...
+    def vm_heads(self, *, sub: str, rg: str | None, location: str | None, live_at_us: int,
+                 after_key: str | None, limit: int) -> list[tuple[str, int]]:
+        """(key, version) of what list_vms would return, without reading the VMs themselves: within
+        one generation (meta `generation`, new on every reset), a version names one head."""
     def iter_phases(self, live_at_us: int) -> Iterator[tuple[str, list[Any]]]: ...
     def iter_histories(self, prefix: str | None = None) -> Iterator[tuple[str, list[Operation]]]:
         """Every VM's history by key; `prefix` keeps the keys that start with it (one subscription)."""

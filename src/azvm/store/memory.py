@@ -30,7 +30,8 @@ class MemoryStore:
             self._ops: dict[str, list[Operation]] = {}
             self._op_index: dict[str, tuple[str, int]] = {}
             self._groups: dict[str, GroupRow] = {}
-            self._meta: dict[str, str] = {}
+            self._generation = getattr(self, "_generation", 0) + 1
+            self._meta: dict[str, str] = {"generation": str(self._generation)}  # new on every reset
             self._res: dict[str, list[ResourceRow]] = {}
             self._res_keys: list[str] = []
             self._res_ops: dict[str, tuple[str, int]] = {}
@@ -70,6 +71,12 @@ class MemoryStore:
                     and (rgl is None or r.rg.lower() == rgl) and (location is None or r.location == location):
                 out.append(r)
         return out
+
+    def vm_heads(self, *, sub: str, rg: str | None, location: str | None, live_at_us: int,
+                 after_key: str | None, limit: int) -> list[tuple[str, int]]:
+        rows = self.list_vms(sub=sub, rg=rg, location=location, live_at_us=live_at_us, after_key=after_key,
+                             limit=limit)
+        return [(r.key, r.version) for r in rows]
 
     def iter_phases(self, live_at_us: int) -> Iterator[tuple[str, list[Any]]]:
         for key, r in list(self._vms.items()):

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import os
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -650,6 +651,18 @@ class PostgresStore:
             args.append(location)
         return [self._cache.get(r) for r in self._page(sql, args, after_key, limit)]
 
+    def vm_heads(self, *, sub: str, rg: str | None, location: str | None, live_at_us: int,
+                 after_key: str | None, limit: int) -> list[tuple[str, int]]:
+        sql = "SELECT key, version FROM vms WHERE sub=%s AND (gone_us IS NULL OR gone_us>%s)"
+        args: list[Any] = [sub, live_at_us]
+        if rg is not None:
+            sql += " AND rg_lower=%s"
+            args.append(rg.lower())
+        if location is not None:
+            sql += " AND location=%s"
+            args.append(location)
+        return [(k, v) for k, v in self._page(sql, args, after_key, limit)]
+
     def iter_phases(self, live_at_us: int) -> Iterator[tuple[str, list[Any]]]:
         rows = self._read("SELECT key, phases FROM vms WHERE gone_us IS NULL OR gone_us>%s", (live_at_us,),
                           binary=True)
@@ -790,7 +803,8 @@ class PostgresStore:
 
     def reset(self) -> None:
         with self._lock:
-            self._write([(f"TRUNCATE {', '.join(TABLES)}", None)])
+            self._write([(f"TRUNCATE {', '.join(TABLES)}", None),
+                         (_SET_META, ("generation", os.urandom(8).hex()))])  # what processes cached is stale
             self._cache.rows.clear()
             self._meta = {} if self._in_request else None
 

@@ -476,6 +476,18 @@ class SqliteStore:
         rows = self._page(sql, args, after_key, limit)
         return [self._cache.get(r) for r in rows]
 
+    def vm_heads(self, *, sub: str, rg: str | None, location: str | None, live_at_us: int,
+                 after_key: str | None, limit: int) -> list[tuple[str, int]]:
+        sql = "SELECT key, version FROM vms WHERE sub=? AND (gone_us IS NULL OR gone_us>?)"
+        args: list[Any] = [sub, live_at_us]
+        if rg is not None:
+            sql += " AND rg_lower=?"
+            args.append(rg.lower())
+        if location is not None:
+            sql += " AND location=?"
+            args.append(location)
+        return self._page(sql, args, after_key, limit)
+
     def iter_phases(self, live_at_us: int) -> Iterator[tuple[str, list[Any]]]:
         with self._lock:
             rows = self._db.execute(

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
+
 from ...arm import render
 from ...arm.app import ArmApi
-from ...arm.http import Req, Response, empty_response, json_response
+from ...arm.http import Req, Response, empty_response, json_response, raw_json_response
 from ...arm.routes import Params, RouteHandler, RouteRow
 from ...domain.errors import ArmError
 from ...domain.history import FaultKind
@@ -39,10 +41,84 @@ def sizes() -> list[dict[str, Any]]:
             for k, v in SIZES.items()]
 
 
+class Listed:
+    """The VM lists' pages, each VM's JSON kept as rendered once its operations have ended.
+
+    A VM's body in a list depends on its head (model and last operation) and, while that operation
+    runs, on the time; once it has ended, only a new head changes it. So a page asks the store for
+    the (key, version) of its VMs only, and renders just those whose head is new or still moving:
+    within one generation of the store (meta `generation`, new on every reset) a version names one
+    head, in this process or any other. What is kept is bounded (CACHE_BYTES), and dropped whole
+    when full. Read faults (a missing or unknown power state) are drawn per read, so their lists
+    never come from here."""
+
+    CACHE_BYTES = 256 * 1024 * 1024
+
+    def __init__(self, api: ArmApi, svc: ComputeService) -> None:
+        self.api = api
+        self.svc = svc
+        # (key, expand, statusOnly) -> (generation, version, rendered from this instant on, JSON)
+        self._kept: dict[tuple[str, bool, bool], tuple[str | None, int, int, bytes]] = {}
+        self._bytes = 0
+
+    def page(self, req: Req, sub: str, rg: str | None, location: str | None, expand: bool,
+             status_only: bool) -> Response:
+        svc = self.svc
+        if rg is not None:
+            svc.groups.require(sub, rg)
+        limit = self.api.page_limit(req) or svc.settings.page_size
+        after = self.api.page_after(req)
+        now = svc.now()
+        generation = svc.store.get_meta("generation")
+        kept = self._kept
+        parts: list[bytes] = []
+        last: str | None = None
+        while len(parts) < limit:
+            heads = svc.store.vm_heads(sub=sub, rg=rg, location=location, live_at_us=now, after_key=after,
+                                       limit=limit - len(parts) + 1)  # one more: is there a next page?
+            if not heads:
+                break
+            for key, version in heads:
+                if len(parts) == limit:
+                    last = after  # the page is full and a VM follows
+                    break
+                after = key
+                hit = kept.get((key, expand, status_only))
+                if hit is not None and hit[1] == version and hit[0] == generation and now >= hit[2]:
+                    parts.append(hit[3])
+                    continue
+                row = svc.store.get_vm(key)
+                st = svc.get_state_row(row, now) if row is not None else None
+                if st is None:
+                    continue
+                body = orjson.dumps(render.vm_body(st, expand=expand, status_only=status_only))
+                parts.append(body)
+                if now >= st.row.last.end_us and st.row.version == version:  # it no longer moves
+                    self._keep((key, expand, status_only), (generation, version, now, body))
+            else:
+                continue
+            break
+        out = b'{"value":[' + b",".join(parts) + b"]"
+        if last is not None:
+            out += b',"nextLink":' + orjson.dumps(self.api.page(req, [], last)["nextLink"])
+        return raw_json_response(out + b"}")
+
+    def _keep(self, k: tuple[str, bool, bool], entry: tuple[str | None, int, int, bytes]) -> None:
+        if self._bytes + len(entry[3]) > self.CACHE_BYTES:
+            self._kept.clear()
+            self._bytes = 0
+        old = self._kept.get(k)
+        if old is not None:
+            self._bytes -= len(old[3])
+        self._kept[k] = entry
+        self._bytes += len(entry[3])
+
+
 class VirtualMachines:
     def __init__(self, api: ArmApi, svc: ComputeService) -> None:
         self.api = api
         self.svc = svc
+        self._listed = Listed(api, svc)
 
     def routes(self) -> list[RouteRow]:
         c = "compute"
@@ -81,10 +157,12 @@ class VirtualMachines:
         if expand and expand != "instanceview":
             raise ArmError(f"The value '{req.q('$expand')}' of query parameter '$expand' is not allowed. Allowed"
                            " values are 'instanceView'.", code="InvalidParameter", target="$expand")
+        faults = self.svc.faults
+        if not faults.reads_on:
+            return self._listed.page(req, sub, rg, location, expand == "instanceview", status_only)
         vms, last = self.svc.list_vms(sub, rg=rg, location=location, after_key=self.api.page_after(req),
                                       limit=self.api.page_limit(req))
-        faults = self.svc.faults
-        if status_only and faults.reads_on:  # the power state may be missing (SPEC.md section 3)
+        if status_only:  # the power state may be missing (SPEC.md section 3)
             value = [render.vm_body(st, status_only=True, power=not faults.on_read(
                 FaultKind.POWER_MISSING, st.row.key, save=False)) for st in vms]
             faults.flush()
