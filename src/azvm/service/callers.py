@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
+from functools import lru_cache
 from typing import Any
 
 _resolver: ContextVar[Callable[[], str | None] | None] = ContextVar("azvm_caller", default=None)
@@ -56,10 +57,19 @@ def from_bearer(authorization: str | None) -> str | None:
     is recorded is what the token says). None for no token or one that is not a JWT."""
     if not authorization or not authorization[:7].lower() == "bearer ":
         return None
+    token = authorization[7:].strip()
+    if token.count(".") != 2:  # not a JWT (a JWS in compact form has three parts)
+        return None
+    return _named_by(token)
+
+
+@lru_cache(maxsize=1024)
+def _named_by(token: str) -> str | None:
+    """A client sends the same token until it expires (an hour): decoded once, not on every write."""
     import jwt  # PyJWT, imported by the first write that records a caller
 
     try:
-        claims = jwt.decode(authorization[7:].strip(), options={"verify_signature": False})
+        claims = jwt.decode(token, options={"verify_signature": False})
     except jwt.PyJWTError:
         return None
     return from_claims(claims) if isinstance(claims, dict) else None
