@@ -103,11 +103,14 @@ def test_workers_share_the_world_and_a_second_serve_is_still_refused(tmp_path: P
     try:
         with http_client(timeout=10) as c:
             c.post(f"{base}/azvm/clock", json={"advanceSeconds": 3600})
-            clocks = set()
+            clocks, dates = set(), set()
             for _ in range(12):  # new connections: both workers answer, from one world
                 with http_client(timeout=10) as fresh:
-                    clocks.add(fresh.get(f"{base}/azvm/clock").json()["now"])
+                    r = fresh.get(f"{base}/azvm/clock")
+                    clocks.add(r.json()["now"])
+                    dates.add(tuple(r.headers.get_list("date")))  # the simulated clock's, and no other
             assert clocks == {"2026-01-01T01:00:00.0000000+00:00"}
+            assert dates == {("Thu, 01 Jan 2026 01:00:00 GMT",)}
             refused = second_serve(tmp_path)
             assert refused.returncode == 2 and str(proc.pid) in refused.stderr, refused
             assert c.get(f"{base}/azvm/clock").json()["now"] == "2026-01-01T01:00:00.0000000+00:00"

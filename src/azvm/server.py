@@ -260,9 +260,10 @@ def uvicorn_config(emu: Emulator, **kw: Any) -> uvicorn.Config:
     o = emu.options
     kw.setdefault("timeout_graceful_shutdown", STOP_GRACE_SECONDS)
     kw.setdefault("http", HttpProtocol)
-    # Date comes from the simulated clock (the edge sets it), not from uvicorn's wall clock
+    # Date comes from the simulated clock (the edge sets it), not from uvicorn's wall clock; no
+    # X-Forwarded-* is taken from anyone (azvm's own proxy tunnels, it adds none)
     return uvicorn.Config(emu.app, host=o.host, port=o.port, log_level="warning", access_log=False, date_header=False,
-                          ssl_certfile=str(emu.cert) if emu.cert else None,
+                          proxy_headers=False, ssl_certfile=str(emu.cert) if emu.cert else None,
                           ssl_keyfile=str(emu.key) if emu.key else None, lifespan="off", **kw)
 
 
@@ -362,7 +363,7 @@ def serve_workers(emu: Emulator) -> None:
     os.environ["AZVM_CERT_DIR"] = str(emu.cert.parent) if emu.cert else ""
     uvicorn.run("azvm.server:app_from_env", factory=True, host=o.host, port=o.port, workers=o.workers,
                 log_level="warning", access_log=False, lifespan="off", http=HttpProtocol,
-                timeout_graceful_shutdown=STOP_GRACE_SECONDS,
+                date_header=False, proxy_headers=False, timeout_graceful_shutdown=STOP_GRACE_SECONDS,
                 ssl_certfile=str(emu.cert) if emu.cert else None, ssl_keyfile=str(emu.key) if emu.key else None)
     if emu.lock is not None:
         emu.lock.release()
