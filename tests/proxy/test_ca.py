@@ -7,6 +7,7 @@ import datetime as dt
 import ipaddress
 import ssl
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cryptography import x509
@@ -169,3 +170,85 @@ def test_an_old_data_directory_migrates_to_the_authority(tmp_path: Path) -> None
                                               connection_verify=str(data / trusted))
             with client:
                 assert client.resource_groups.create_or_update("rg", {"location": "eastus"}).name == "rg"
+
+
+def test_a_start_that_finds_them_in_place_needs_no_cryptography(tmp_path: Path) -> None:
+    """The check of certificates already in place is the standard library's: a server that restarts on
+    its data directory does not import cryptography, and keeps every file as it was."""
+    import subprocess
+    import sys
+
+    tls.ensure_certificate(tmp_path, wall_now())
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    assert tls.in_place(tmp_path, wall_now())
+    code = ("import sys; from pathlib import Path; from azvm import tls; from azvm.clock import now_wall_us,"
+            f" to_datetime; tls.ensure_certificate(Path({str(tmp_path)!r}), to_datetime(now_wall_us()));"
+            " print(sorted(m for m in sys.modules if m.startswith('cryptography')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
+
+
+def _other_authority(tmp_path: Path) -> Path:
+    other = tmp_path / "other"
+    tls.ensure_certificate(other, wall_now())
+    return other
+
+
+def _swap_authority(d: Path, tmp_path: Path) -> None:
+    other = _other_authority(tmp_path)
+    for name in ("ca.pem", "ca-key.pem"):
+        (d / name).write_bytes((other / name).read_bytes())
+
+
+def _swap_key(d: Path, tmp_path: Path) -> None:
+    (d / "key.pem").write_bytes((_other_authority(tmp_path) / "key.pem").read_bytes())
+
+
+def _encrypt_key(d: Path, tmp_path: Path) -> None:
+    key = serialization.load_pem_private_key((d / "key.pem").read_bytes(), password=None)
+    assert isinstance(key, ec.EllipticCurvePrivateKey)
+    (d / "key.pem").write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                                  serialization.BestAvailableEncryption(b"secret")))
+
+
+def _fewer_names(d: Path, tmp_path: Path) -> None:
+    chain, key = leaf_for(d, [x509.DNSName("localhost")])
+    (d / "cert.pem").write_bytes(chain)
+    (d / "key.pem").write_bytes(tls.private_key_pem(key))
+
+
+def _rsa_leaf(d: Path, tmp_path: Path) -> None:
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    ca = load(d / "ca.pem")
+    ca_key = serialization.load_pem_private_key((d / "ca-key.pem").read_bytes(), password=None)
+    assert isinstance(ca_key, ec.EllipticCurvePrivateKey)
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    leaf = tls.issue_leaf(ca, ca_key, key.public_key(), tls.leaf_names(), wall_now())  # type: ignore[arg-type]
+    (d / "cert.pem").write_bytes(leaf.public_bytes(serialization.Encoding.PEM) + (d / "ca.pem").read_bytes())
+    (d / "key.pem").write_bytes(tls.private_key_pem(key))
+
+
+def _missing_leaf(d: Path, tmp_path: Path) -> None:
+    (d / "cert.pem").unlink()
+
+
+@pytest.mark.parametrize("spoil", [_swap_authority, _swap_key, _encrypt_key, _fewer_names, _rsa_leaf, _missing_leaf],
+                         ids=lambda f: f.__name__.strip("_"))
+def test_what_the_quick_check_refuses_goes_to_the_full_check(tmp_path: Path, spoil: Any) -> None:
+    """Whatever the full check would replace, the quick one never keeps (an encrypted key is refused
+    without a prompt); ensure_certificate then puts a leaf of the authority in place, as before."""
+    d = tmp_path / "d"
+    tls.ensure_certificate(d, wall_now())
+    spoil(d, tmp_path)
+    assert not tls.in_place(d, wall_now())
+    cert, key = tls.ensure_certificate(d, wall_now())
+    assert tls.in_place(d, wall_now())
+    load(cert).verify_directly_issued_by(load(d / "ca.pem"))
+
+
+def test_the_quick_check_renews_near_the_end(tmp_path: Path) -> None:
+    tls.ensure_certificate(tmp_path, wall_now())
+    assert tls.in_place(tmp_path, wall_now() + dt.timedelta(days=tls.LEAF_DAYS - 40))
+    assert not tls.in_place(tmp_path, wall_now() + dt.timedelta(days=tls.LEAF_DAYS - 20))

@@ -7,12 +7,12 @@ import base64
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
+from typing import TYPE_CHECKING, Any
 
 from ..files import make_private, write_private
+
+if TYPE_CHECKING:  # cryptography loads with the first key (the first token), not as the server starts
+    from cryptography.hazmat.primitives.asymmetric import rsa
 
 KEY_FILE = "identity-signing-key.pem"
 
@@ -24,6 +24,8 @@ class SigningKey:
 
     @classmethod
     def from_private(cls, private: rsa.RSAPrivateKey) -> SigningKey:
+        from cryptography.hazmat.primitives import serialization
+
         der = private.public_key().public_bytes(serialization.Encoding.DER,
                                                 serialization.PublicFormat.SubjectPublicKeyInfo)
         kid = base64.urlsafe_b64encode(hashlib.sha256(der).digest()[:20]).decode().rstrip("=")
@@ -41,11 +43,16 @@ class SigningKey:
 
 
 def new_key() -> SigningKey:
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
     return SigningKey.from_private(rsa.generate_private_key(public_exponent=65537, key_size=2048))
 
 
 def load_or_create(directory: Path | None) -> SigningKey:
     """The key in `directory` (made on first use, readable by its owner only); None: a key in memory."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
     if directory is None:
         return new_key()
     path = directory / KEY_FILE
