@@ -291,6 +291,9 @@ def serve(args: argparse.Namespace) -> int:
     elif opts.tls:
         _check_data_dir(default_data_dir())  # where the certificate is kept
     emu = _build(opts)
+    from .server import tune_gc
+
+    tune_gc()
     scheme = "https" if opts.tls else "http"
     store = ("in memory" if opts.in_memory else _shown_url(opts.database) if opts.database
              else str(opts.resolved_data_dir / "azvm.sqlite3"))

@@ -236,7 +236,11 @@ class SqliteStore:
         self._cache = _RowCache()
         self._ids = _Ids()
         self._tx_open = False
+        db.execute("PRAGMA mmap_size=17179869184")
         self._in_request = self._request_savepoint = False
+        # vm_heads' answers: (total_changes, data_version), from when, until when (the first end of a
+        # VM listed), the heads
+        self._heads: dict[tuple[Any, ...], tuple[tuple[int, int | None], int, int, list[tuple[str, int]]]] = {}
         self._data_version: int | None = None
         self._checkpointer: tuple[threading.Event, threading.Thread] | None = None
         self._generation: str | None = None
@@ -478,15 +482,30 @@ class SqliteStore:
 
     def vm_heads(self, *, sub: str, rg: str | None, location: str | None, live_at_us: int,
                  after_key: str | None, limit: int) -> list[tuple[str, int]]:
-        sql = "SELECT key, version FROM vms WHERE sub=? AND (gone_us IS NULL OR gone_us>?)"
-        args: list[Any] = [sub, live_at_us]
-        if rg is not None:
-            sql += " AND rg_lower=?"
-            args.append(rg.lower())
-        if location is not None:
-            sql += " AND location=?"
-            args.append(location)
-        return self._page(sql, args, after_key, limit)
+        """Kept while nothing is written (this connection's total_changes, and SQLite's data_version
+        for other processes' commits) and no VM listed reaches its end: a listing walked again
+        reads no row."""
+        with self._lock:
+            ask = (sub, rg.lower() if rg is not None else None, location, after_key, limit)
+            stamp = (self._db.total_changes, self._data_version)
+            kept = self._heads.get(ask)
+            if kept is not None and kept[0] == stamp and kept[1] <= live_at_us < kept[2]:
+                return kept[3]
+            sql = "SELECT key, version, gone_us FROM vms WHERE sub=? AND (gone_us IS NULL OR gone_us>?)"
+            args: list[Any] = [sub, live_at_us]
+            if rg is not None:
+                sql += " AND rg_lower=?"
+                args.append(rg.lower())
+            if location is not None:
+                sql += " AND location=?"
+                args.append(location)
+            rows = self._page(sql, args, after_key, limit)
+            heads = [(k, v) for k, v, _ in rows]
+            if len(self._heads) >= 100_000:
+                self._heads.clear()
+            ends = [g for _, _, g in rows if g is not None]
+            self._heads[ask] = (stamp, live_at_us, min(ends, default=1 << 62), heads)
+            return heads
 
     def iter_phases(self, live_at_us: int) -> Iterator[tuple[str, list[Any]]]:
         with self._lock:

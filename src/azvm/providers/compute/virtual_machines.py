@@ -57,8 +57,8 @@ class Listed:
     def __init__(self, api: ArmApi, svc: ComputeService) -> None:
         self.api = api
         self.svc = svc
-        # (key, expand, statusOnly) -> (generation, version, rendered from this instant on, JSON)
-        self._kept: dict[tuple[str, bool, bool], tuple[str | None, int, int, bytes]] = {}
+        # by (expand, statusOnly), by key: (generation, version, rendered from this instant on, JSON)
+        self._kept: dict[tuple[bool, bool], dict[str, tuple[str | None, int, int, bytes]]] = {}
         self._bytes = 0
 
     def page(self, req: Req, sub: str, rg: str | None, location: str | None, expand: bool,
@@ -70,7 +70,7 @@ class Listed:
         after = self.api.page_after(req)
         now = svc.now()
         generation = svc.store.get_meta("generation")
-        kept = self._kept
+        kept = self._kept.setdefault((expand, status_only), {})
         parts: list[bytes] = []
         last: str | None = None
         while len(parts) < limit:
@@ -83,7 +83,7 @@ class Listed:
                     last = after  # the page is full and a VM follows
                     break
                 after = key
-                hit = kept.get((key, expand, status_only))
+                hit = kept.get(key)
                 if hit is not None and hit[1] == version and hit[0] == generation and now >= hit[2]:
                     parts.append(hit[3])
                     continue
@@ -94,7 +94,7 @@ class Listed:
                 body = orjson.dumps(render.vm_body(st, expand=expand, status_only=status_only))
                 parts.append(body)
                 if now >= st.row.last.end_us and st.row.version == version:  # it no longer moves
-                    self._keep((key, expand, status_only), (generation, version, now, body))
+                    self._keep(kept, key, (generation, version, now, body))
             else:
                 continue
             break
@@ -103,14 +103,16 @@ class Listed:
             out += b',"nextLink":' + orjson.dumps(self.api.page(req, [], last)["nextLink"])
         return raw_json_response(out + b"}")
 
-    def _keep(self, k: tuple[str, bool, bool], entry: tuple[str | None, int, int, bytes]) -> None:
+    def _keep(self, kept: dict[str, tuple[str | None, int, int, bytes]], key: str,
+              entry: tuple[str | None, int, int, bytes]) -> None:
         if self._bytes + len(entry[3]) > self.CACHE_BYTES:
-            self._kept.clear()
+            for mode in self._kept.values():
+                mode.clear()
             self._bytes = 0
-        old = self._kept.get(k)
+        old = kept.get(key)
         if old is not None:
             self._bytes -= len(old[3])
-        self._kept[k] = entry
+        kept[key] = entry
         self._bytes += len(entry[3])
 
 
