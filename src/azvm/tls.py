@@ -250,41 +250,56 @@ def _decoded_names(sans: object) -> set[tuple[str, str]]:
     return out
 
 
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
 def _ends_after(decoded: Mapping[str, object], instant: dt.datetime) -> bool:
+    """Whether a decoded certificate's notAfter ("Jan  2 15:04:05 2027 GMT", as OpenSSL prints it) is
+    after `instant` (read here: ssl.cert_time_to_seconds would load time.strptime and its locale tables)."""
     not_after = decoded.get("notAfter")
-    return isinstance(not_after, str) and ssl.cert_time_to_seconds(not_after) > instant.timestamp()
+    if not isinstance(not_after, str):
+        return False
+    month, day, hms, year, zone = not_after.split()
+    hour, minute, second = hms.split(":")
+    if zone != "GMT":
+        return False
+    end = dt.datetime(int(year), _MONTHS.index(month) + 1, int(day), int(hour), int(minute), int(second),
+                      tzinfo=dt.UTC)
+    return end > instant
 
 
 def in_place(directory: Path, now: dt.datetime) -> bool:
     """True when `directory` holds an authority and a leaf that ensure_certificate would keep as they
     are, checked without cryptography: each key is EC (PKCS#8) and its certificate's, the leaf verifies
-    against ca.pem alone (a handshake in memory, X.509 strict, so signed by the authority directly: its
-    path length is 0) for localhost, it names exactly leaf_names(), and neither ends within RENEW_BEFORE.
-    False leaves the decision to the full check (which may still keep them)."""
+    against ca.pem alone (a handshake in memory, X.509 strict, with the authority's name constraints;
+    so signed by the authority directly: its path length is 0), it names exactly leaf_names(), and
+    neither ends within RENEW_BEFORE. False leaves the decision to the full check (which may still keep
+    them)."""
     ca, ca_key, cert, key = (directory / n for n in (CA_FILE, CA_KEY_FILE, CERT_FILE, KEY_FILE))
     try:
         if not (_is_ec_pkcs8(ca_key.read_bytes()) and _is_ec_pkcs8(key.read_bytes())):
             return False
         server = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         server.load_cert_chain(cert, key, password=_no_password)  # OpenSSL refuses a key not the certificate's
-        client = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # CERT_REQUIRED, host names checked
+        client = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # CERT_REQUIRED
+        client.check_hostname = False  # the names are compared below, all of them
         client.load_cert_chain(ca, ca_key, password=_no_password)  # the same for the authority (never sent)
         client.verify_flags |= ssl.VERIFY_X509_STRICT
         client.load_verify_locations(cafile=ca)
         authorities = client.get_ca_certs()
-        peer = _handshake(client, server, "localhost")
+        peer = _handshake(client, server)
+        margin = now + RENEW_BEFORE
+        return (len(authorities) == 1 and _ends_after(authorities[0], margin) and _ends_after(peer, margin)
+                and _decoded_names(peer.get("subjectAltName")) == _name_strings())
     except (OSError, ValueError, ssl.SSLError, _Encrypted):
         return False
-    margin = now + RENEW_BEFORE
-    return (len(authorities) == 1 and _ends_after(authorities[0], margin) and _ends_after(peer, margin)
-            and _decoded_names(peer.get("subjectAltName")) == _name_strings())
 
 
-def _handshake(client_ctx: ssl.SSLContext, server_ctx: ssl.SSLContext, host: str) -> dict[str, object]:
+def _handshake(client_ctx: ssl.SSLContext, server_ctx: ssl.SSLContext) -> dict[str, object]:
     """A TLS handshake between two contexts in memory; the server's certificate as the client decoded it
     (ssl.SSLError when the client refuses it)."""
     c_in, c_out, s_in, s_out = ssl.MemoryBIO(), ssl.MemoryBIO(), ssl.MemoryBIO(), ssl.MemoryBIO()
-    client = client_ctx.wrap_bio(c_in, c_out, server_hostname=host)
+    client = client_ctx.wrap_bio(c_in, c_out)
     server = server_ctx.wrap_bio(s_in, s_out, server_side=True)
     done = [False, False]
     for _ in range(8):

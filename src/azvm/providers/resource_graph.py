@@ -35,7 +35,6 @@ from ..arm.http import Req, Response, json_response
 from ..arm.routes import Params, RouteRow
 from ..domain.errors import ArmError, BadRequest
 from ..domain.resource_id import ResourceId
-from ..graph import ast as kql
 from ..service.compute import ComputeService, VmState
 from .resource_health import status_body
 from .resources import subscription_body
@@ -215,6 +214,8 @@ class ResourceGraph:
         if options.token is not None:
             offset = _untoken(options.token, text) if options.skip is None else options.skip
         else:
+            from ..graph import ast as kql  # its dataclasses load with the first query, not as the server starts
+
             limited = any(isinstance(op, (kql.Take, kql.Top)) for op in query.ops)
             offset = 0 if limited else (options.skip or 0)  # "skip is ignored" with limit/take (work-with-data.md)
         page = result.rows[offset:offset + options.top]
