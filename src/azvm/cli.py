@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import gc
 import math
 import os
 import sys
@@ -253,6 +254,35 @@ def _check_data_dir(path: Path) -> None:
                          " azvm can create or write (its SQLite store and certificate live there)")
 
 
+class _StartUpGc:
+    """The cyclic garbage collector, paused while a command starts.
+
+    `azvm serve` creates as it starts a few hundred thousand objects that live as long as the process
+    and make no garbage (modules, classes, functions, the route table), and the collector would walk
+    them again and again as they come (about a tenth of the start-up). It is paused from `main` until
+    the server is ready to listen; then those objects are frozen (gc.freeze: no later collection walks
+    them either) and it runs as server.tune_gc sets it. Other commands have it back, as it was, once
+    their arguments are parsed."""
+
+    def __init__(self) -> None:
+        self.paused = False
+
+    def pause(self) -> None:
+        if gc.isenabled():  # a caller that turned it off keeps it off
+            gc.disable()
+            self.paused = True
+
+    def resume(self, *, freeze: bool = False) -> None:
+        if self.paused:
+            self.paused = False
+            if freeze:
+                gc.freeze()
+            gc.enable()
+
+
+_start_up_gc = _StartUpGc()
+
+
 def serve(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     import uvicorn
@@ -298,6 +328,7 @@ def serve(args: argparse.Namespace) -> int:
     store = ("in memory" if opts.in_memory else _shown_url(opts.database) if opts.database
              else str(opts.resolved_data_dir / "azvm.sqlite3"))
     if opts.workers > 1:
+        _start_up_gc.resume()
         print(f"azvm {scheme}://{opts.host}:{opts.port} ({opts.workers} workers, store {store})", flush=True)
         proxy = _serve_proxy(emu, args.proxy_port, opts.port)
         try:
@@ -306,6 +337,8 @@ def serve(args: argparse.Namespace) -> int:
             _stop_proxy(emu, proxy)
         return 0
     config = uvicorn_config(emu)
+    config.load()  # what uvicorn.Server would do as it starts (the protocol classes, the TLS context)
+    _start_up_gc.resume(freeze=True)
     server = uvicorn.Server(config)
     import asyncio
 
@@ -619,6 +652,7 @@ def _run(argv: Sequence[str] | None) -> int:
     args = parser.parse_args(argv)
     if args.command == "serve":
         return serve(args)
+    _start_up_gc.resume()
     if args.command == "states-doc":
         return states_doc(args)
     handler = getattr(args, "handler", None)
@@ -629,6 +663,7 @@ def _run(argv: Sequence[str] | None) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    _start_up_gc.pause()
     try:
         return _run(argv)
     except Exception as e:  # never SystemExit (--help, --version): those need no server import to pass
@@ -636,6 +671,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print("azvm: " + " ".join(str(e).splitlines()), file=sys.stderr)
         return 2
+    finally:
+        _start_up_gc.resume()
 
 
 if __name__ == "__main__":

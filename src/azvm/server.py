@@ -273,6 +273,7 @@ def uvicorn_config(emu: Emulator, **kw: Any) -> uvicorn.Config:
     o = emu.options
     kw.setdefault("timeout_graceful_shutdown", STOP_GRACE_SECONDS)
     kw.setdefault("http", HttpProtocol)
+    kw.setdefault("ws", "none")  # see HttpProtocol._unsupported_upgrade_warning
     # Date comes from the simulated clock (the edge sets it), not from uvicorn's wall clock; no
     # X-Forwarded-* is taken from anyone (azvm's own proxy tunnels, it adds none)
     return uvicorn.Config(emu.app, host=o.host, port=o.port, log_level="warning", access_log=False, date_header=False,
@@ -346,6 +347,12 @@ class HttpProtocol(HttpToolsProtocol):
         else:
             self.cycle.keep_alive = False
 
+    def _unsupported_upgrade_warning(self) -> None:
+        """An `Upgrade: websocket` request is answered over HTTP/1.1 as if the header were absent, as a
+        server that keeps to its protocol may (RFC 9110 §7.8): azvm serves no WebSocket, so uvicorn runs
+        with `ws="none"` (no WebSocket library is loaded as the server starts) and its warning that
+        none is installed would only mislead."""
+
     def send_400_response(self, msg: str) -> None:
         """A request the HTTP parser refused (an over-long URL or header, a malformed request line)
         gets the ARM envelope too, not uvicorn's plain text."""
@@ -375,7 +382,7 @@ def serve_workers(emu: Emulator) -> None:
     os.environ.update(o.to_env())
     os.environ["AZVM_CERT_DIR"] = str(emu.cert.parent) if emu.cert else ""
     uvicorn.run("azvm.server:app_from_env", factory=True, host=o.host, port=o.port, workers=o.workers,
-                log_level="warning", access_log=False, lifespan="off", http=HttpProtocol,
+                log_level="warning", access_log=False, lifespan="off", http=HttpProtocol, ws="none",
                 date_header=False, proxy_headers=False, timeout_graceful_shutdown=STOP_GRACE_SECONDS,
                 ssl_certfile=str(emu.cert) if emu.cert else None, ssl_keyfile=str(emu.key) if emu.key else None)
     if emu.lock is not None:
