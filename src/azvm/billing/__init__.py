@@ -5,7 +5,7 @@ aggregates), round once for display. Standard library only; no other azvm packag
 """
 
 from .bill import GROUP_BY, Bill, LineItem, Unpriced, bill, vm_costs
-from .columns import Fold, UsageColumns
+from .columns import ColumnsBuilder, Fold, UsageColumns
 from .explain import (
     DiskInterval,
     ExplainedInterval,
@@ -79,6 +79,7 @@ __all__ = [
     "US_PER_SECOND",
     "Bill",
     "BillingError",
+    "ColumnsBuilder",
     "CostRecord",
     "DiskInterval",
     "DiskSpan",

@@ -579,7 +579,7 @@ def _merge_unpriced(items: list[Unpriced]) -> list[Unpriced]:
                 u.reason,
             )
         )
-    return sorted(merged.values(), key=lambda u: (u.kind, u.resource_id.lower(), u.size))
+    return sorted(merged.values(), key=lambda u: (u.kind, u.resource_id.lower(), u.size, u.location, u.os_type))
 
 
 class _Labels:

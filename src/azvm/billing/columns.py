@@ -13,13 +13,13 @@ from __future__ import annotations
 from array import array
 from bisect import bisect_right
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from itertools import repeat
+from itertools import accumulate, islice, repeat
 from operator import add, and_, floordiv, sub
 from typing import Protocol, overload
 
 from .model import US_PER_SECOND, BillingError
 
-__all__ = ["Facts", "Fold", "UsageColumns", "STATE_BITS"]
+__all__ = ["ColumnsBuilder", "Facts", "Fold", "UsageColumns", "STATE_BITS"]
 
 #: A packed row is ``at_us << STATE_BITS | state``, and a fold's code ``facts_id << STATE_BITS |
 #: state``: up to 32 states. Instants stay within +-2**58 us (years 1 to 9999 do).
@@ -74,46 +74,21 @@ class UsageColumns(Sequence[Row]):
         (``at_us << 5 | state code``), and the facts id (a key of `facts`, any integer) of every row
         (a list) or of them all (an int). A stream out of time order is sorted (stably); a VM split
         over several streams, or a stream holding several VMs, is regrouped VM by VM. The facts are
-        numbered anew from 0, in order of first use."""
-        packed, facts_ids, starts = array("q"), array("q"), array("q", [0])
-        table: list[Facts] = []
-        number: dict[int, int] = {}  # the store's facts id -> ours
-        vm_key: list[str] = []  # ours -> its VM id, lower case
-        keys: set[str] = set()
-        regroup = False
-        for rows, fids in streams:
-            if not rows:
-                continue
-            if isinstance(fids, int):
-                ours_id = number.get(fids)
-                if ours_id is None:
-                    ours_id = number[fids] = len(table)
-                    table.append(facts[fids])
-                    vm_key.append(facts[fids][0].lower())
-                ours = array("q", [ours_id]) * len(rows)
-                key = vm_key[ours_id]
-                regroup = regroup or key in keys
-                keys.add(key)
-            else:
-                if len(fids) != len(rows):
-                    raise BillingError(f"a stream has {len(rows)} rows and {len(fids)} facts ids")
-                for fid in dict.fromkeys(fids):
-                    if fid not in number:
-                        number[fid] = len(table)
-                        table.append(facts[fid])
-                        vm_key.append(facts[fid][0].lower())
-                ours = array("q", [number[f] for f in fids])
-                vm_keys = {vm_key[f] for f in set(ours)}
-                regroup = regroup or len(vm_keys) != 1 or not keys.isdisjoint(vm_keys)
-                keys |= vm_keys
-            if rows != sorted(rows):  # by instant (a stream's instants are distinct, or stay in order)
-                order = sorted(range(len(rows)), key=lambda i: rows[i] >> STATE_BITS)
-                rows, ours = [rows[i] for i in order], array("q", [ours[i] for i in order])
-            packed.fromlist(rows)
-            facts_ids += ours
-            starts.append(len(packed))
-        out = cls(table, state_names, packed, facts_ids, starts)
-        return cls.from_rows(out, state_names) if regroup else out
+        numbered anew from 0, in order of first use. (`ColumnsBuilder` takes streams a chunk at a
+        time.)"""
+        builder = ColumnsBuilder(state_names)
+        packed: list[int] = []
+        lengths: list[int] = []
+        fids: list[int | list[int]] = []
+        for rows, f in streams:
+            packed += rows
+            lengths.append(len(rows))
+            fids.append(f)
+            if len(lengths) == 1024:
+                builder.add(array("q", packed), lengths, fids)
+                packed, lengths, fids = [], [], []
+        builder.add(array("q", packed), lengths, fids)
+        return builder.build(facts)
 
     @classmethod
     def from_rows(cls, rows: Iterable[Row], state_names: Sequence[str] | None = None) -> UsageColumns:
@@ -273,6 +248,107 @@ class UsageColumns(Sequence[Row]):
 
     def __repr__(self) -> str:
         return f"UsageColumns({len(self)} rows, {self.n_streams} VMs)"
+
+
+class ColumnsBuilder:
+    """`UsageColumns` put together a chunk of streams at a time, as a store reads them, before the
+    facts that the rows name are known (a store reads its facts table after the rows, so that every
+    facts id a row names is in it). The streams are those of `UsageColumns.from_streams`, with
+    the same result: streams sorted by time where they are not, facts numbered in order of first
+    use, and VMs regrouped if a stream holds several or a VM has several streams."""
+
+    def __init__(self, state_names: Sequence[str]) -> None:
+        self.state_names = tuple(state_names)
+        self.packed, self.facts_ids, self.starts = array("q"), array("q"), array("q", [0])
+        self._number: dict[int, int] = {}  # a store's facts id -> ours (in order of first use)
+        self._fill: list[bytes] = []  # ours -> its id as one array item's bytes
+        self._stream_facts: list[int | tuple[int, ...]] = []  # per stream: its facts (ours), or all of them
+
+    def _ours(self, fid: int) -> int:
+        o = self._number.get(fid)
+        if o is None:
+            o = self._number[fid] = len(self._fill)
+            self._fill.append(array("q", [o]).tobytes())
+        return o
+
+    def add(self, packed: array[int], lengths: Sequence[int], fids: Sequence[int | Sequence[int]],
+            in_order: bool = False) -> None:
+        """Streams one after another: `packed` holds the rows of them all (``at_us << 5 | state
+        code``), `lengths` how many rows each has, `fids` each one's facts id (an int: every row's)
+        or the facts id of each of its rows. `in_order`: each stream's instants are known to
+        increase (else each is checked, and sorted stably by instant where it is not; `packed` is
+        then reordered in place)."""
+        if len(lengths) != len(fids):
+            raise BillingError(f"{len(lengths)} streams and {len(fids)} facts ids")
+        if sum(lengths) != len(packed):
+            raise BillingError(f"{len(packed)} rows in streams of {sum(lengths)}")
+        fill, ours_of, stream_facts, starts = self._fill, self._ours, self._stream_facts, self.starts
+        end = starts[-1]
+        if in_order and 0 not in lengths and all(isinstance(f, int) for f in fids):  # with C-level loops
+            number = self._number
+            ours = [number.setdefault(f, len(number)) for f in fids]  # type: ignore[arg-type]
+            fill.extend(array("q", [o]).tobytes() for o in range(len(fill), len(number)))
+            self.facts_ids.frombytes(b"".join(map(bytes.__mul__, map(fill.__getitem__, ours), lengths)))
+            stream_facts.extend(ours)
+            starts.extend(islice(accumulate(lengths, initial=end), 1, None))
+            self.packed += packed
+            return
+        parts: list[bytes] = []
+        lo = 0
+        for n, f in zip(lengths, fids, strict=True):
+            hi = lo + n
+            if not n:
+                continue
+            if isinstance(f, int):
+                o = ours_of(f)
+                if not in_order:
+                    _sort_stream(packed, lo, hi, [])
+                parts.append(fill[o] * n)
+                stream_facts.append(o)
+            else:
+                if len(f) != n:
+                    raise BillingError(f"a stream has {n} rows and {len(f)} facts ids")
+                ours = [ours_of(x) for x in f]
+                if not in_order:
+                    ours = _sort_stream(packed, lo, hi, ours)
+                parts.append(array("q", ours).tobytes())
+                stream_facts.append(tuple(dict.fromkeys(ours)))
+            end += n
+            starts.append(end)
+            lo = hi
+        self.packed += packed
+        self.facts_ids.frombytes(b"".join(parts))
+
+    def build(self, facts: Mapping[int, Facts], folder: Fold | None = None) -> UsageColumns:
+        """The columns, with `facts` (the store's facts by id: every id that a row names)."""
+        table = [facts[f] for f in self._number]
+        vm_key = [f[0].lower() for f in table]
+        keys: set[str] = set()
+        regroup = False
+        for sf in self._stream_facts:
+            if isinstance(sf, int):
+                key = vm_key[sf]
+                regroup = key in keys
+                keys.add(key)
+            else:
+                vm_keys = {vm_key[o] for o in sf}
+                regroup = len(vm_keys) != 1 or not keys.isdisjoint(vm_keys)
+                keys |= vm_keys
+            if regroup:
+                break
+        out = UsageColumns(table, self.state_names, self.packed, self.facts_ids, self.starts, folder)
+        return UsageColumns.from_rows(out, self.state_names).with_fold(folder) if regroup else out
+
+
+def _sort_stream(packed: array[int], lo: int, hi: int, fids: list[int]) -> list[int]:
+    """Sort packed[lo:hi] (one stream) by instant, stably, in place, and `fids` (each row's facts,
+    or none) alike: returned."""
+    rows = packed[lo:hi]
+    if rows.tolist() == sorted(rows):  # (a stream's instants are distinct, or stay in order)
+        return fids
+    order = sorted(range(hi - lo), key=lambda i: rows[i] >> STATE_BITS)
+    packed[lo:hi] = array("q", [rows[i] for i in order])
+    return [fids[i] for i in order] if fids else fids
 
 
 def _constant(values: array[int], lo: int, hi: int) -> bool:
