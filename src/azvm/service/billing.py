@@ -6,6 +6,7 @@ import datetime as dt
 import functools
 import io
 import json
+from array import array
 from bisect import bisect_left
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -113,14 +114,18 @@ def _version(r: ResourceRow) -> ResourceVersion:
 
 
 #: Rows folded at once by `arrow_fold` (whole VMs at a time): bounds the memory of its temporary arrays.
-ARROW_CHUNK_ROWS = 1 << 17
+ARROW_CHUNK_ROWS = 1 << 18
 
 
 def arrow_fold(cols: b.UsageColumns, window_start_s: int, window_end_s: int,
                merge: Sequence[int] | None = None) -> dict[int, int]:
     """`UsageColumns.fold` vectorized with Apache Arrow (over the columns' own buffers, no copy):
     the same seconds per code, in a few passes of compiled kernels instead of a Python loop, over
-    chunks of whole VMs (ARROW_CHUNK_ROWS rows or so) to keep its memory small."""
+    chunks of whole VMs (ARROW_CHUNK_ROWS rows or so) to keep its memory small.
+
+    No hashing: the rows come as runs (a VM's rows of one facts id, one after another), so the
+    seconds of a run in a state are a difference of two running sums, taken at the run's ends, with
+    one running sum per state (after `merge`) that the chunk holds."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
@@ -143,10 +148,13 @@ def arrow_fold(cols: b.UsageColumns, window_start_s: int, window_end_s: int,
         -(-(highest >> bits) // b.US_PER_SECOND) <= window_end_s  # every instant in the window: nothing to clip
     to = None if merge is None else pa.array(list(merge) + [-1] * ((1 << bits) - len(merge)), i64)
     out: dict[int, int] = {}
+    get = out.get
+    not_counted = 0
     lo = 0
     while lo < n:
         hi = cols.starts[bisect_left(cols.starts, min(n, lo + ARROW_CHUNK_ROWS))]
-        packed = all_packed.slice(lo, hi - lo)
+        m = hi - lo
+        packed = all_packed.slice(lo, m)
         # the first whole second at or after each instant (as UsageColumns.fold_here works it out)
         x = pc.add(packed, unit - (1 << bits))
         s = pc.divide(x, unit)
@@ -155,22 +163,66 @@ def arrow_fold(cols: b.UsageColumns, window_start_s: int, window_end_s: int,
         if not inside:
             s = pc.min_element_wise(pc.max_element_wise(s, ws), we)
         # each row ends at the next one; the last row of each VM at the window's end
-        ends = pc.if_else(pc.not_equal(all_last.slice(lo, hi - lo), 0), we,
-                          pa.concat_arrays([s.slice(1), pa.array([window_end_s], i64)]))
+        is_last = pc.not_equal(all_last.slice(lo, m), 0)
+        seconds = pc.subtract(pc.if_else(is_last, we, pa.concat_arrays([s.slice(1), pa.array([window_end_s], i64)])),
+                              s)
         state = pc.bit_wise_and(packed, (1 << bits) - 1)
         if to is not None:
             state = pc.take(to, state)
-        codes = pc.bit_wise_or(pc.shift_left(all_facts.slice(lo, hi - lo), bits), state)  # (-1 stays -1)
-        sums = pa.table({"code": codes, "seconds": pc.subtract(ends, s)}).group_by("code").aggregate(
-            [("seconds", "sum")])
-        # a code (facts index and state) is one VM's, and a VM in one chunk: no code in two chunks
-        # (but -1, the seconds not counted)
-        not_counted = out.pop(-1, 0)
-        out.update(zip(sums.column("code").to_pylist(), sums.column("seconds_sum").to_pylist(), strict=True))
-        if -1 in out or not_counted:
-            out[-1] = out.get(-1, 0) + not_counted
+        # the last row of each run: a VM's last row, or a row whose next one has other facts
+        facts = all_facts.slice(lo, m)
+        other_next = pa.concat_arrays([pc.not_equal(facts.slice(1), facts.slice(0, m - 1)), pa.array([True])])
+        run_ends = pc.indices_nonzero(pc.or_(is_last, other_next))
+        bases = pc.shift_left(pc.take(facts, run_ends), bits).to_pylist()
+        counted = 0
+        for j in pc.unique(state).to_pylist():
+            if j < 0:
+                continue
+            sums = pc.take(pc.cumulative_sum(pc.if_else(pc.equal(state, j), seconds, 0)), run_ends).to_pylist()
+            counted += sums[-1]
+            before = 0
+            for base, total in zip(bases, sums, strict=True):
+                if total != before:
+                    k = base | j
+                    out[k] = get(k, 0) + total - before
+                before = total
+        not_counted += pc.sum(seconds).as_py() - counted
         lo = hi
+    if not_counted:
+        out[-1] = not_counted
     return out
+
+
+def arrow_decode(texts: list[str]) -> tuple[array[int], list[int], bool]:
+    """Texts of comma-separated integers (a store's packed rows, one text per VM) parsed with Apache
+    Arrow: their integers one after another, how many each text holds, and whether those of each
+    text increase strictly (instants in time order). Raises ValueError on anything not an integer."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    lists = pc.split_pattern(pa.array(texts, pa.string()), ",")
+    try:
+        values = pc.cast(lists.flatten(), pa.int64())
+    except pa.ArrowInvalid as e:
+        raise ValueError(str(e)) from None
+    n = len(values)
+    out = array("q")
+    if n:
+        out.frombytes(memoryview(values.buffers()[1])[values.offset * 8:(values.offset + n) * 8])
+    in_order = True
+    if n > 1:
+        # every step down (or level) is where one text ends and the next begins
+        down = pc.invert(pc.greater(values.slice(1), values.slice(0, n - 1)))
+        ends = pc.subtract(lists.offsets.slice(1, len(texts) - 1), lists.offsets[0].as_py() + 1)
+        in_order = pc.sum(down, min_count=0).as_py() == pc.sum(pc.take(down, ends), min_count=0).as_py()
+    return out, pc.list_value_length(lists).to_pylist(), in_order
+
+
+def fast_decode() -> Callable[[list[str]], tuple[array[int], list[int], bool]] | None:
+    """`arrow_decode` when Apache Arrow is installed (pip install azvm[fast-import]), else None."""
+    from .history_import import arrow_available
+
+    return arrow_decode if arrow_available() else None
 
 
 def _fast_fold() -> b.Fold | None:
