@@ -4,8 +4,10 @@ fold computes what the standard-library fold computes."""
 
 from __future__ import annotations
 
+import itertools
 import math
-from collections.abc import Callable, Iterator
+from array import array
+from collections.abc import Callable, Generator, Iterator
 from decimal import Decimal
 from fractions import Fraction
 from pathlib import Path
@@ -19,6 +21,7 @@ from tests.pg import pg_server, pg_url  # noqa: F401  (fixtures)
 
 from azvm.billing import (
     GROUP_BY,
+    ColumnsBuilder,
     StateChange,
     UsageColumns,
     bill,
@@ -187,6 +190,124 @@ def test_streams_out_of_order_or_split_are_regrouped_vm_by_vm(timeline: list[Sta
     a, _t, b = w
     rules = rule_set(name)
     assert bill(cols, [], PRICES, rules, a, b) == bill(kept, [], PRICES, rules, a, b)
+
+
+def test_unpriced_usage_is_listed_in_one_order_whatever_the_timeline_is_read_as() -> None:
+    """A VM metered under two unpriced facts that differ only in OS: listed in the same order from
+    its rows and from its columns (the two meters meet its facts in different orders)."""
+    vm = f"/subscriptions/{SUB}/resourceGroups/rg/providers/Microsoft.Compute/virtualMachines/odd"
+    rows = [StateChange(vm, T0, "running", "Standard_Nope", "eastus", "Linux"),
+            StateChange(vm, T0 + 1, "running", "Standard_Nope", "eastus", "Windows"),
+            StateChange(vm, T0 + 95_000 * S, "running", "Standard_Nope", "eastus", "Linux")]
+    a, b = T0 + 1, T0 + 96_000 * S
+    expected = bill(rows, [], PRICES, rule_set("docs-2018"), a, b)
+    assert [u.os_type for u in expected.unpriced] == ["Linux", "Windows"]
+    assert bill(UsageColumns.from_rows(rows), [], PRICES, rule_set("docs-2018"), a, b) == expected
+
+
+@FAST
+@given(timelines, st.randoms(use_true_random=False))
+def test_columns_built_a_chunk_at_a_time_hold_the_rows_of_their_streams(timeline: list[StateChange],
+                                                                       rnd: Any) -> None:
+    """`ColumnsBuilder`, as a store reads its projection: streams added a few at a time (one facts id
+    each, or one per row; in time order, or not and said so), the facts given at the end."""
+    bits = UsageColumns.STATE_BITS
+    state = {s: j for j, s in enumerate(USAGE_STATES)}
+    facts = {100 + i: f for i, f in enumerate(sorted({(r[0], r[3], r[4], r[5]) for r in timeline}))}
+    number = {f: i for i, f in facts.items()}
+    by_vm: dict[str, dict[int, tuple[int, int]]] = {}  # one stream per VM, one row per instant
+    for r in timeline:
+        by_vm.setdefault(r[0].lower(), {})[r[1]] = (r[1] << bits | state[r[2]], number[(r[0], r[3], r[4], r[5])])
+    streams = [sorted(rows.values()) for rows in by_vm.values()]
+    kept = [(*facts[f][:1], p >> bits, USAGE_STATES[p & 31], *facts[f][1:]) for s in streams for p, f in s]
+    builder = ColumnsBuilder(USAGE_STATES)
+    i = 0
+    while i < len(streams):
+        chunk = streams[i:i + rnd.randint(1, 3)]
+        i += len(chunk)
+        in_order = rnd.random() < 0.5
+        if not in_order:
+            chunk = [rnd.sample(s, len(s)) for s in chunk]
+        fids: list[int | list[int]] = [s[0][1] if len({f for _p, f in s}) == 1 and rnd.random() < 0.7
+                                       else [f for _p, f in s] for s in chunk]
+        builder.add(array("q", [p for s in chunk for p, _f in s]), [len(s) for s in chunk], fids, in_order)
+    cols = builder.build(facts)
+    assert list(cols) == list(UsageColumns.from_rows(kept, USAGE_STATES))
+    assert cols.n_streams == len(streams)
+
+
+@needs_arrow
+@given(st.lists(st.lists(st.integers(-(2**62), 2**62), min_size=1, max_size=5), min_size=1, max_size=5))
+def test_arrow_parses_packed_rows_as_orjson_does(streams: list[list[int]]) -> None:
+    from azvm.service.billing import arrow_decode
+    from azvm.store.sqlite import _decode_json
+
+    texts = [",".join(map(str, s)) for s in streams]
+    values, lengths, in_order = arrow_decode(texts)
+    assert values.tolist() == [v for s in streams for v in s] and lengths == [len(s) for s in streams]
+    assert in_order == all(a < b for s in streams for a, b in itertools.pairwise(s))
+    assert _decode_json(texts)[:2] == (values, lengths)
+    with pytest.raises(ValueError):
+        arrow_decode([*texts, "1,x"])
+
+
+@pytest.mark.parametrize("group_commit", [False, True])
+@pytest.mark.parametrize("decoder", ["orjson", "arrow"])
+def test_sqlite_reads_its_columns_a_few_vms_at_a_time(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                      group_commit: bool, decoder: str) -> None:
+    """VMs read a chunk at a time while the chunk before is parsed, a resized VM's rows with their
+    facts, and what the store has not committed yet (group commit) as well."""
+    from azvm.store import sqlite
+
+    if decoder == "arrow" and not arrow_available():
+        pytest.skip("pyarrow is not installed")
+    if decoder == "orjson":
+        monkeypatch.setattr(sqlite, "_packed_decoder", lambda: sqlite._decode_json)
+    store = SqliteStore(tmp_path / "azvm.sqlite3")
+    store.group_commit = group_commit
+    _history(store)
+    assert store.pending() == group_commit
+    rows = store.usage_rows()
+    for vms_at_once in (1, 2, 4096):
+        monkeypatch.setattr(sqlite, "_USAGE_CHUNK", vms_at_once)
+        assert list(store.usage_columns()) == rows
+    assert store.pending() == group_commit
+    store.commit()
+    store.close()
+
+
+def test_a_read_ahead_hands_over_items_result_and_error_and_ends_its_thread() -> None:
+    import threading
+
+    from azvm.store.sqlite import _ReadAhead
+
+    def counting() -> Generator[int, None, str]:
+        yield from range(10)
+        return "done"
+
+    reader = _ReadAhead(counting)
+    assert list(reader) == list(range(10)) and reader.result == "done"
+
+    def failing() -> Generator[int, None, None]:
+        yield 1
+        raise ValueError("unreadable")
+
+    with pytest.raises(ValueError, match="unreadable"):
+        list(_ReadAhead(failing))
+    closed: list[bool] = []
+
+    def endless() -> Generator[int, None, None]:
+        try:
+            while True:
+                yield 0
+        finally:
+            closed.append(True)
+
+    items = iter(_ReadAhead(endless))
+    assert next(items) == 0
+    items.close()  # the reader gives up: the thread closes the generator and ends
+    assert closed == [True]
+    assert not [t for t in threading.enumerate() if t.name == "azvm-read-ahead"]
 
 
 @needs_arrow

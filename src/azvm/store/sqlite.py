@@ -9,16 +9,19 @@ forward on open.
 from __future__ import annotations
 
 import os
+import queue
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from array import array
+from collections.abc import Callable, Generator, Iterator, Sequence
+from contextlib import contextmanager, suppress
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import orjson
 
-from ..billing import UsageColumns
+from ..billing import ColumnsBuilder, UsageColumns
+from ..billing.columns import Facts
 from ..domain.errors import ConcurrencyError
 from ..domain.history import Operation
 from ..domain.resource_id import references
@@ -705,23 +708,127 @@ class SqliteStore:
 
     # -- the billing projection as columns (azvm.billing.UsageColumns) -----------------------------
     def usage_columns(self) -> UsageColumns:
-        """`usage_rows` as columns: per VM, its rows packed (``at_us << 5 | state``) in one string
-        and its facts ids (one, unless it was resized), parsed with no tuple per row."""
-        bits = UsageColumns.STATE_BITS
-        loads = orjson.loads
+        """`usage_rows` as columns, with no tuple per row: per VM, its rows packed (``at_us << 5 |
+        state``) in one string, parsed a few thousand VMs at a time (by Apache Arrow when it is
+        installed) while a thread of its own has SQLite read the next ones (its steps let go of
+        the GIL), and its facts id (one, unless it was resized). The rows, the facts they name and
+        the rows of resized VMs are read in one transaction."""
+        decode = _packed_decoder()
+        builder = ColumnsBuilder(USAGE_STATES)
+        with self._lock, self._snapshot():
+            reader = _ReadAhead(self._usage_chunks)
+            for rows, resized in reader:
+                packed, lengths, in_order = decode([r[2] for r in rows])
+                if not resized:
+                    fids: list[int | list[int]] = [int(r[1]) for r in rows]
+                else:  # the packed rows of a resized VM as read with their facts
+                    fids, lo = [], 0
+                    for (sid, fid, _p), n in zip(rows, lengths, strict=True):
+                        mine = resized.get(sid)
+                        if mine is None:
+                            fids.append(int(fid))
+                        else:
+                            packed[lo:lo + n] = array("q", [p for p, _f in mine])
+                            fids.append([f for _p, f in mine])
+                        lo += n
+                builder.add(packed, lengths, fids, in_order)
+            return builder.build(reader.result)
+
+    def _usage_chunks(self) -> Generator[tuple[list[Any], dict[int, list[Any]]], None, dict[int, Facts]]:
+        """The usage projection VM by VM, a chunk at a time: (stream id, its facts ids, its packed
+        rows) with the (packed row, facts id) of each row of the VMs resized; then the facts."""
         db = self._db
+        bits = UsageColumns.STATE_BITS
+        cur = db.execute(f"SELECT stream, group_concat(DISTINCT facts), group_concat((at_us << {bits}) | state)"
+                         " FROM usage GROUP BY stream")
+        while rows := cur.fetchmany(_USAGE_CHUNK):
+            yield rows, {sid: db.execute(f"SELECT (at_us << {bits}) | state, facts FROM usage WHERE stream=?"
+                                         " ORDER BY at_us", (sid,)).fetchall() for sid, fids, _p in rows if "," in fids}
+        return {fid: (vm, size, loc, os_type) for fid, vm, size, loc, os_type in
+                db.execute("SELECT id, vm_id, size, location, os_type FROM facts")}
 
-        def streams() -> Iterator[tuple[list[int], int | list[int]]]:
-            for sid, fids, packed in db.execute(f"SELECT stream, group_concat(DISTINCT facts),"
-                                                f" group_concat((at_us << {bits}) | state) FROM usage GROUP BY stream"):
-                if "," not in fids:
-                    yield loads(f"[{packed}]"), int(fids)
-                else:  # resized: the facts of each row
-                    rows = db.execute(f"SELECT (at_us << {bits}) | state, facts FROM usage WHERE stream=?"
-                                      " ORDER BY at_us", (sid,)).fetchall()
-                    yield [p for p, _f in rows], [f for _p, f in rows]
+    @contextmanager
+    def _snapshot(self) -> Iterator[None]:
+        """One read transaction (unless one is open): what is read in it is one state of the store."""
+        db = self._db
+        if db.in_transaction:
+            yield
+            return
+        db.execute("BEGIN")
+        try:
+            yield
+        finally:
+            db.execute("COMMIT")
 
-        with self._lock:
-            facts = {fid: (vm, size, loc, os_type) for fid, vm, size, loc, os_type in
-                     db.execute("SELECT id, vm_id, size, location, os_type FROM facts")}
-            return UsageColumns.from_streams(facts, USAGE_STATES, streams())
+
+#: VMs read at a time by `SqliteStore.usage_columns` (some 400,000 rows: a few MB of text)
+_USAGE_CHUNK = 4096
+
+Decode = Callable[[list[str]], tuple["array[int]", list[int], bool]]
+
+
+def _packed_decoder() -> Decode:
+    """What parses the packed rows: Apache Arrow when it is installed, else orjson."""
+    from ..service.billing import fast_decode
+
+    return fast_decode() or _decode_json
+
+
+def _decode_json(texts: list[str]) -> tuple[array[int], list[int], bool]:
+    """Texts of comma-separated integers: their integers one after another, how many each text
+    holds, and False (their order is left to be checked)."""
+    return array("q", orjson.loads(f"[{','.join(texts)}]")), [t.count(",") + 1 for t in texts], False
+
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+class _ReadAhead(Generic[T, R]):
+    """The items of a generator made by a thread of its own, at most `depth` ahead of the reader;
+    `result` is what the generator returned. For SQLite reads: its steps let go of the GIL, so the
+    next chunk is read while the reader works on the one before. The reader's thread must not use
+    the connection until the iteration is over (the iteration ends with the thread, whatever
+    happens)."""
+
+    def __init__(self, produce: Callable[[], Generator[T, None, R]], depth: int = 2) -> None:
+        self._produce = produce
+        self._queue: queue.Queue[tuple[int, Any]] = queue.Queue(maxsize=depth)
+        self._stop = threading.Event()
+        self.result: R
+
+    def _run(self) -> None:
+        put = self._queue.put
+        gen = self._produce()
+        try:
+            while not self._stop.is_set():
+                try:
+                    item = next(gen)
+                except StopIteration as done:
+                    put((1, done.value))
+                    return
+                put((0, item))
+        except BaseException as e:  # noqa: BLE001 (raised again in the reader's thread)
+            put((2, e))
+        finally:
+            gen.close()
+
+    def __iter__(self) -> Iterator[T]:
+        worker = threading.Thread(target=self._run, name="azvm-read-ahead", daemon=True)
+        worker.start()
+        try:
+            while True:
+                kind, item = self._queue.get()
+                if kind == 0:
+                    yield item
+                elif kind == 1:
+                    self.result = item
+                    return
+                else:
+                    raise item
+        finally:
+            self._stop.set()
+            while worker.is_alive():  # make room for its last item, if it is waiting to put one
+                with suppress(queue.Empty):
+                    self._queue.get(timeout=0.01)
+            worker.join()
