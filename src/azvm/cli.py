@@ -341,6 +341,7 @@ def serve(args: argparse.Namespace) -> int:
     _start_up_gc.resume(freeze=True)
     server = uvicorn.Server(config)
     import asyncio
+    import threading
 
     async def announce() -> None:
         while not server.started:
@@ -350,9 +351,14 @@ def serve(args: argparse.Namespace) -> int:
         port = server.servers[0].sockets[0].getsockname()[1]
         ready_ms = (time.perf_counter() - t0) * 1000
         print(f"azvm {scheme}://{opts.host}:{port} ready in {ready_ms:.0f} ms (store {store})", flush=True)
-        proxies.append(_serve_proxy(emu, args.proxy_port, port))
+        # the proxy and server.json come up in a thread of their own: this loop answers meanwhile
+        starter = threading.Thread(target=lambda: proxies.append(_serve_proxy(emu, args.proxy_port, port)),
+                                   name="azvm-proxy-start", daemon=True)
+        starters.append(starter)
+        starter.start()
 
     proxies: list[ProxyThread | None] = []
+    starters: list[threading.Thread] = []
 
     async def run() -> None:
         watcher = asyncio.create_task(announce())
@@ -367,6 +373,8 @@ def serve(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         pass
     finally:
+        for starter in starters:
+            starter.join()  # a proxy still starting is stopped too, and its server.json removed
         for proxy in proxies:
             _stop_proxy(emu, proxy)
         emu.close()
