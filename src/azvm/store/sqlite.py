@@ -223,6 +223,10 @@ def _resource(blob: bytes) -> ResourceRow:
 
 
 _VM_COLS = "key, sub, rg, name, location, version, model, last, gone_us"
+# A WAL that a passive checkpoint never catches up with (writes that never pause) would grow
+# without end, and every commit with it: past this many frames (64 MiB of 4 KiB pages) the checkpoint
+# waits for a gap between two commits, finishes, and has the next commit write from the WAL's start.
+RESTART_FRAMES = 16_384
 
 
 class SqliteStore:
@@ -682,7 +686,9 @@ class SqliteStore:
             try:
                 while not stop.wait(every_s):
                     try:
-                        conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                        _busy, frames, _done = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+                        if frames > RESTART_FRAMES:
+                            conn.execute("PRAGMA wal_checkpoint(RESTART)")
                     except sqlite3.Error:  # busy now: the next round catches up
                         continue
             finally:
