@@ -186,7 +186,7 @@ def test_the_reference_index_is_rebuilt_from_stored_versions(tmp_path: Any) -> N
     from azvm.domain.resource_id import ResourceId
     from azvm.service.ports import ResourceRow
     from azvm.store import SqliteStore
-    from azvm.store.sqlite import MIGRATIONS
+    from azvm.store.sqlite import MIGRATIONS, _backfill_refs
 
     path = tmp_path / "refs.sqlite3"
     s = SqliteStore(path)
@@ -198,7 +198,7 @@ def test_the_reference_index_is_rebuilt_from_stored_versions(tmp_path: Any) -> N
                    expected_version=0)
     assert s.referrers(subnet.lower()) == [nic.key]
     s._db.execute("DROP TABLE resource_refs")
-    s._db.execute(f"PRAGMA user_version={len(MIGRATIONS) - 2}")  # before the index and its backfill
+    s._db.execute(f"PRAGMA user_version={MIGRATIONS.index(_backfill_refs) - 1}")  # before the index and its backfill
     s.close()
     again = SqliteStore(path)
     assert again.referrers(subnet.lower()) == [nic.key]
