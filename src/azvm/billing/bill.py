@@ -17,12 +17,13 @@ from operator import itemgetter
 from typing import NamedTuple
 
 from .columns import UsageColumns
-from .meter import Row, Usage, ceil_second, meter, quiet_gc
+from .meter import Row, Usage, meter, quiet_gc
 from .model import (
     BILLING_STATES,
     RESOURCE_KINDS,
     SECONDS_PER_HOUR,
     SECONDS_PER_MONTH,
+    US_PER_SECOND,
     BillingError,
     DiskSpan,
     ResourceSpan,
@@ -214,13 +215,16 @@ def meter_disks(
     get = out.get
     tiers: dict[tuple[str, int], str] = {}
     locations = usage.locations
+    key_of = {name: key for key, name in usage.names.items()}  # a VM id as first spelled -> its key
     for vm_id, name, sku, size_gb, start_us, end_us in disks:
-        a = ceil_second(start_us)
+        a = -(-start_us // US_PER_SECOND)
         a = ws if a < ws else a
-        b = we if end_us is None else min(ceil_second(end_us), we)
+        b = we if end_us is None else min(-(-end_us // US_PER_SECOND), we)
         if b <= a:
             continue
-        vm = vm_id.lower()
+        vm = key_of.get(vm_id)
+        if vm is None:
+            vm = vm_id.lower()
         label = tiers.get((sku, size_gb))
         if label is None:
             label = tiers[(sku, size_gb)] = disk_meter_name(sku, size_gb) or sku

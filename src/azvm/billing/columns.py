@@ -48,11 +48,12 @@ class UsageColumns(Sequence[Row]):
     name. Read as a sequence, row i is ``(vm_id, at_us, state, size, location, os_type)``.
     """
 
-    __slots__ = ("facts", "state_names", "packed", "facts_ids", "starts", "folder")
+    __slots__ = ("facts", "state_names", "packed", "facts_ids", "starts", "folder", "_keys")
     STATE_BITS = STATE_BITS
 
     def __init__(self, facts: Sequence[Facts], state_names: Sequence[str], packed: array[int],
-                 facts_ids: array[int], starts: array[int], folder: Fold | None = None) -> None:
+                 facts_ids: array[int], starts: array[int], folder: Fold | None = None, *,
+                 vm_keys: Sequence[str] | None = None) -> None:
         if len(state_names) > _STATE_MASK + 1:
             raise BillingError(f"too many distinct states ({len(state_names)}; at most {_STATE_MASK + 1})")
         self.facts = facts
@@ -61,10 +62,18 @@ class UsageColumns(Sequence[Row]):
         self.facts_ids = facts_ids
         self.starts = starts
         self.folder = folder
+        self._keys = vm_keys
 
     def with_fold(self, folder: Fold | None) -> UsageColumns:
         """The same columns (shared, not copied), folded by `folder` (None: the standard library's)."""
-        return UsageColumns(self.facts, self.state_names, self.packed, self.facts_ids, self.starts, folder)
+        return UsageColumns(self.facts, self.state_names, self.packed, self.facts_ids, self.starts, folder,
+                            vm_keys=self._keys)
+
+    def vm_keys(self) -> Sequence[str]:
+        """The VM id of each facts entry in lower case (the key a VM is known by), worked out once."""
+        if self._keys is None:
+            self._keys = [f[0].lower() for f in self.facts]
+        return self._keys
 
     # -- builders ------------------------------------------------------------------------------
     @classmethod
@@ -193,7 +202,7 @@ class UsageColumns(Sequence[Row]):
             packed += self.packed[lo:hi]
             facts_ids += self.facts_ids[lo:hi]
             starts.append(len(packed))
-        return UsageColumns(self.facts, self.state_names, packed, facts_ids, starts, self.folder)
+        return UsageColumns(self.facts, self.state_names, packed, facts_ids, starts, self.folder, vm_keys=self._keys)
 
     def of_vms(self, vm_ids: Iterable[str]) -> UsageColumns:
         """The streams of these VMs (ids compared case-insensitively)."""
@@ -336,7 +345,7 @@ class ColumnsBuilder:
                 keys |= vm_keys
             if regroup:
                 break
-        out = UsageColumns(table, self.state_names, self.packed, self.facts_ids, self.starts, folder)
+        out = UsageColumns(table, self.state_names, self.packed, self.facts_ids, self.starts, folder, vm_keys=vm_key)
         return UsageColumns.from_rows(out, self.state_names).with_fold(folder) if regroup else out
 
 

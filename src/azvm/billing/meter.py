@@ -366,14 +366,15 @@ def _meter_columns(cols: UsageColumns, window_start_us: int, window_end_us: int,
             for j in group:
                 merge[j] = group[0]
     seconds = {k: x for k, x in cols.fold(ws, we, merge).items() if x > 0 and k >= 0}
-    facts = [(vm_id.lower() if by_vm else "", size, loc, os_type) for vm_id, size, loc, os_type in cols.facts]
-    names: dict[str, str] = {}
-    locations: dict[str, str] = {}
-    all_facts, facts_ids = cols.facts, cols.facts_ids
-    for i in cols.starts[:-1]:
-        vm_id, _size, loc, _os = all_facts[facts_ids[i]]
-        key = vm_id.lower()
-        if key not in names:
-            names[key] = vm_id
-            locations[key] = loc
+    all_facts, keys = cols.facts, cols.vm_keys()
+    facts = [(key if by_vm else "", size, loc, os_type)
+             for key, (_vm, size, loc, os_type) in zip(keys, all_facts, strict=True)]
+    # each VM's id as first spelled, and its location, from the first row of its (first) stream
+    firsts = list(map(cols.facts_ids.__getitem__, cols.starts[:-1]))
+    vm_keys = list(map(keys.__getitem__, firsts))
+    names = dict(zip(vm_keys, [all_facts[f][0] for f in firsts], strict=True))
+    locations = dict(zip(vm_keys, [all_facts[f][2] for f in firsts], strict=True))
+    if len(names) < len(firsts):  # a VM over several streams: its first one's
+        for key, f in zip(reversed(vm_keys), reversed(firsts), strict=True):
+            names[key], locations[key] = all_facts[f][0], all_facts[f][2]
     return Usage(seconds, {}, facts, states, names, locations, ws, we, ws // DAY, 1, DAY)

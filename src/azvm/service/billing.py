@@ -173,19 +173,26 @@ def arrow_fold(cols: b.UsageColumns, window_start_s: int, window_end_s: int,
         facts = all_facts.slice(lo, m)
         other_next = pa.concat_arrays([pc.not_equal(facts.slice(1), facts.slice(0, m - 1)), pa.array([True])])
         run_ends = pc.indices_nonzero(pc.or_(is_last, other_next))
-        bases = pc.shift_left(pc.take(facts, run_ends), bits).to_pylist()
+        run_facts = pc.take(facts, run_ends)
+        bases = pc.shift_left(run_facts, bits)
+        # one run per facts id here (no VM went back to facts it had): a code is one run's
+        one_run_each = pc.count_distinct(run_facts).as_py() == len(run_facts)
+        zero = pa.array([0], i64)
         counted = 0
         for j in pc.unique(state).to_pylist():
             if j < 0:
                 continue
-            sums = pc.take(pc.cumulative_sum(pc.if_else(pc.equal(state, j), seconds, 0)), run_ends).to_pylist()
-            counted += sums[-1]
-            before = 0
-            for base, total in zip(bases, sums, strict=True):
-                if total != before:
-                    k = base | j
-                    out[k] = get(k, 0) + total - before
-                before = total
+            sums = pc.take(pc.cumulative_sum(pc.if_else(pc.equal(state, j), seconds, 0)), run_ends)
+            counted += sums[-1].as_py()
+            each = pc.subtract(sums, pa.concat_arrays([zero, sums.slice(0, len(sums) - 1)]))
+            some = pc.not_equal(each, 0)
+            codes = pc.bit_wise_or(pc.filter(bases, some), j).to_pylist()
+            values = pc.filter(each, some).to_pylist()
+            if one_run_each and out.keys().isdisjoint(codes):
+                out.update(zip(codes, values, strict=True))
+            else:
+                for k, v in zip(codes, values, strict=True):
+                    out[k] = get(k, 0) + v
         not_counted += pc.sum(seconds).as_py() - counted
         lo = hi
     if not_counted:
