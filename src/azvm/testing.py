@@ -14,9 +14,12 @@ returns at once) and seeded ids.
 
 from __future__ import annotations
 
+import http.client
+import io
 import json
 import ssl
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -26,6 +29,7 @@ from dataclasses import dataclass, field
 from email.message import Message
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -74,6 +78,11 @@ class AzvmServer:
     arm_token: str = DEFAULT_TOKEN
     _ssl: tuple[Path, ssl.SSLContext] | None = field(default=None, init=False, repr=False, compare=False)
     _admin: tuple[str, int] | None = field(default=None, init=False, repr=False, compare=False)  # (token, exp)
+    # what a thread keeps open to this server from one test to the next: `conn`, the keep-alive connection
+    # of arm() and the control API; `transport`, the requests session the SDK clients share
+    _local: threading.local = field(default_factory=threading.local, init=False, repr=False, compare=False)
+    _opened: list[Any] = field(default_factory=list, init=False, repr=False, compare=False)  # to close, any thread's
+    _opened_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False, compare=False)
 
     # -- identity --------------------------------------------------------------------------------
     def token_for(self, client_id: str, audience: str = "https://management.azure.com") -> str:
@@ -117,9 +126,38 @@ class AzvmServer:
 
     def _client(self, cls: Any, **kwargs: Any) -> Any:
         """An SDK client of `cls` for this server: `credential` (default: arm_token's) and any client
-        keyword argument may be given; the endpoint and certificate are this server's unless overridden."""
+        keyword argument may be given; the endpoint and certificate are this server's unless overridden.
+
+        Made with no keyword argument but `credential`, it sends through a requests session that the
+        clients this thread makes share, from one test to the next (kept until the server stops): its
+        connection to the server is open already, where a client of its own would connect and shake
+        hands anew. Closing such a client leaves the session to the others."""
         credential = kwargs.pop("credential", None) or self.credential()
+        if not kwargs:
+            kwargs["transport"] = self._shared_transport()
         return cls(credential, self.subscription_id, **{**self.client_kwargs(), **kwargs})
+
+    def _shared_transport(self) -> Any:
+        from azure.core.pipeline.transport import RequestsTransport
+
+        owner = getattr(self._local, "transport", None)
+        if owner is None:
+            owner = RequestsTransport()  # azure-core's own session set-up (its adapter, retries off)
+            owner.open()
+            self._local.transport = owner
+            with self._opened_lock:
+                self._opened.append(owner)
+        verify = {"connection_verify": str(self.cert)} if self.cert is not None else {}
+        return RequestsTransport(session=owner.session, session_owner=False, **verify)
+
+    def close(self) -> None:
+        """Close the connections that arm(), the control API and the SDK clients kept open (azvm_server
+        does it as it stops the server)."""
+        with self._opened_lock:
+            opened, self._opened[:] = list(self._opened), []
+        for thing in opened:
+            thing.close()
+        self._local = threading.local()
 
     def compute_client(self, **kwargs: Any) -> Any:
         from azure.mgmt.compute import ComputeManagementClient
@@ -150,16 +188,56 @@ class AzvmServer:
         return self._ssl[1]
 
     def _request(self, method: str, url: str, body: Any = None, *, token: str | None) -> tuple[Any, Message]:
-        """One JSON request (raises urllib's HTTPError on an error): (the decoded body, None when empty;
-        the response's headers)."""
+        """One JSON request (raises urllib's HTTPError on an error, URLError when the server cannot be
+        reached): (the decoded body, None when empty; the response's headers). Requests to this server
+        go over a keep-alive connection of the calling thread's, kept from one test to the next."""
         data = None if body is None else json.dumps(body).encode()
         headers = {"content-type": "application/json"}
         if token is not None:
             headers["Authorization"] = f"Bearer {token}"
-        req = urllib.request.Request(url, data=data, method=method, headers=headers)
-        with urllib.request.urlopen(req, context=self.ssl_context(), timeout=30) as r:
-            raw = r.read()
+        u = urlsplit(url)
+        if f"{u.scheme}://{u.netloc}" != self.endpoint:
+            req = urllib.request.Request(url, data=data, method=method, headers=headers)
+            with urllib.request.urlopen(req, context=self.ssl_context(), timeout=30) as r:
+                raw = r.read()
+                return (json.loads(raw) if raw else None), r.headers
+        target = u.path + (f"?{u.query}" if u.query else "")
+        for attempt in (1, 2):
+            conn = self._connection()
+            reused = conn.sock is not None
+            try:
+                conn.request(method, target, body=data, headers=headers)
+                r = conn.getresponse()
+                raw = r.read()
+            except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError) as e:
+                conn.close()
+                if reused and attempt == 1:
+                    continue  # the server had closed the idle connection (keep-alive timeout): once more on a new one
+                raise urllib.error.URLError(e) from e
+            except OSError as e:  # refused, timed out: as urllib reports them
+                conn.close()
+                raise urllib.error.URLError(e) from e
+            except BaseException:
+                conn.close()  # a response left half read: the next request starts on a new connection
+                raise
+            if not 200 <= r.status < 300:
+                raise urllib.error.HTTPError(url, r.status, r.reason, r.headers, io.BytesIO(raw))
             return (json.loads(raw) if raw else None), r.headers
+        raise AssertionError("unreachable")
+
+    def _connection(self) -> http.client.HTTPConnection:
+        """The calling thread's keep-alive connection to this server (http.client opens it again when the
+        server closed it)."""
+        conn: http.client.HTTPConnection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            u = urlsplit(self.endpoint)
+            host, port = u.hostname or "127.0.0.1", u.port
+            conn = (http.client.HTTPSConnection(host, port, timeout=30, context=self.ssl_context())
+                    if u.scheme == "https" else http.client.HTTPConnection(host, port, timeout=30))
+            self._local.conn = conn
+            with self._opened_lock:
+                self._opened.append(conn)
+        return conn
 
     # -- the control API -----------------------------------------------------------------------
     def control(self, method: str, path: str, body: Any = None) -> Any:
@@ -329,9 +407,11 @@ def azvm_server(*, manual_clock: bool = True, start_time: str = DEFAULT_START, s
         server = ThreadedServer(emu)
         port = server.start()
         scheme = "https" if tls else "http"
+        azvm = AzvmServer(f"{scheme}://127.0.0.1:{port}", emu.cert, emu)
         try:
-            yield AzvmServer(f"{scheme}://127.0.0.1:{port}", emu.cert, emu)
+            yield azvm
         finally:
+            azvm.close()
             server.stop()
 
 
