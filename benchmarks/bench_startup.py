@@ -64,11 +64,15 @@ def cpu_seconds(pid: int) -> float | None:
     """CPU time of a process's threads so far, from Linux's /proc/PID/task/*/schedstat (nanoseconds: finer
     than the 10 ms ticks of /proc/PID/stat); less disturbed than wall time by other work on the machine."""
     try:
-        total = 0
-        for task in Path(f"/proc/{pid}/task").iterdir():
-            total += int((task / "schedstat").read_text().split()[0])
-    except (OSError, ValueError, IndexError):
+        tasks = list(Path(f"/proc/{pid}/task").iterdir())
+    except OSError:
         return None
+    total = 0
+    for task in tasks:
+        try:
+            total += int((task / "schedstat").read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            pass  # a thread that ended meanwhile
     return total / 1e9
 
 
