@@ -243,14 +243,14 @@ class SqliteStore:
         db.execute(f"PRAGMA synchronous={'FULL' if durability == 'full' else 'NORMAL'}")
         db.execute("PRAGMA busy_timeout=30000")
         db.execute("PRAGMA cache_size=-65536")
-        self._cache = _RowCache()
-        self._ids = _Ids()
-        self._tx_open = False
         db.execute("PRAGMA mmap_size=17179869184")
-        self._in_request = self._request_savepoint = False
+        self._cache = _RowCache()
         # vm_heads' answers: (total_changes, data_version), from when, until when (the first end of a
         # VM listed), the heads
         self._heads: dict[tuple[Any, ...], tuple[tuple[int, int | None], int, int, list[tuple[str, int]]]] = {}
+        self._ids = _Ids()
+        self._tx_open = False
+        self._in_request = self._request_savepoint = False
         self._data_version: int | None = None
         self._checkpointer: tuple[threading.Event, threading.Thread] | None = None
         self._generation: str | None = None
