@@ -11,7 +11,6 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-import platformdirs
 import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
@@ -42,6 +41,8 @@ STOP_GRACE_SECONDS = 1
 
 
 def default_data_dir() -> Path:
+    import platformdirs  # loaded by a server that has no --data-dir only
+
     return Path(platformdirs.user_data_dir("azvm", appauthor=False))
 
 
