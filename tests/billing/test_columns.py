@@ -232,8 +232,21 @@ def test_columns_built_a_chunk_at_a_time_hold_the_rows_of_their_streams(timeline
                                        else [f for _p, f in s] for s in chunk]
         builder.add(array("q", [p for s in chunk for p, _f in s]), [len(s) for s in chunk], fids, in_order)
     cols = builder.build(facts)
-    assert list(cols) == list(UsageColumns.from_rows(kept, USAGE_STATES))
-    assert cols.n_streams == len(streams)
+    as_rows = UsageColumns.from_rows(kept, USAGE_STATES)
+    assert cols.n_streams == len(streams) and cols.vm_ids() == as_rows.vm_ids()
+    for ws, we in ((T0 // S, T0 // S + 86_400), (T0 // S - 10**6, T0 // S + 10**7)):
+        assert _by_facts(cols, cols.fold_here(ws, we)) == _by_facts(as_rows, as_rows.fold_here(ws, we))
+        if arrow_available():
+            assert {k: v for k, v in arrow_fold(cols, ws, we).items() if v} == {
+                k: v for k, v in cols.fold_here(ws, we).items() if v}
+    assert list(cols.select(range(cols.n_streams - 1, -1, -1))) == list(as_rows.select(
+        range(cols.n_streams - 1, -1, -1)))
+    assert list(cols) == list(as_rows)  # (the facts of each row, made from each VM's when none was resized)
+
+
+def _by_facts(cols: UsageColumns, folded: dict[int, int]) -> dict[tuple[Any, ...], int]:
+    """A fold's seconds keyed by what its codes stand for (the facts and the state)."""
+    return {(*cols.facts[k >> 5], k & 31): v for k, v in folded.items() if v}
 
 
 @needs_arrow

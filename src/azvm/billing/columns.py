@@ -13,7 +13,7 @@ from __future__ import annotations
 from array import array
 from bisect import bisect_right
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from itertools import accumulate, islice, repeat
+from itertools import accumulate, islice, pairwise, repeat
 from operator import add, and_, floordiv, sub
 from typing import Protocol, overload
 
@@ -42,32 +42,64 @@ class UsageColumns(Sequence[Row]):
     """State changes as columns: for the rows of stream n, ``starts[n] <= i < starts[n + 1]``,
     `packed[i]` is ``at_us << 5 | state code`` and `facts_ids[i]` the index of its facts.
 
+    When every stream has one facts id (no VM resized), `stream_facts[n]` is stream n's, and the
+    columns may be made with it alone: `facts_ids` is then made from it if it is ever read (a
+    fleet's bill never does: the meter reads `stream_facts`).
+
     Each stream is one VM (every row's VM id the same, compared case-insensitively, and no other
     stream of that VM), its rows sorted by time; the builders (`from_streams`, `from_rows`) see to
     it. `facts[i]` is (vm_id, size, location, os_type); `state_names` maps a state code to its
     name. Read as a sequence, row i is ``(vm_id, at_us, state, size, location, os_type)``.
     """
 
-    __slots__ = ("facts", "state_names", "packed", "facts_ids", "starts", "folder", "_keys")
+    __slots__ = ("facts", "state_names", "packed", "starts", "folder", "_facts_ids", "_stream_facts", "_keys")
     STATE_BITS = STATE_BITS
 
     def __init__(self, facts: Sequence[Facts], state_names: Sequence[str], packed: array[int],
-                 facts_ids: array[int], starts: array[int], folder: Fold | None = None, *,
-                 vm_keys: Sequence[str] | None = None) -> None:
+                 facts_ids: array[int] | None, starts: array[int], folder: Fold | None = None, *,
+                 stream_facts: array[int] | None = None, vm_keys: Sequence[str] | None = None) -> None:
         if len(state_names) > _STATE_MASK + 1:
             raise BillingError(f"too many distinct states ({len(state_names)}; at most {_STATE_MASK + 1})")
+        if facts_ids is None and stream_facts is None:
+            raise BillingError("columns need the facts ids of their rows or of their streams")
         self.facts = facts
         self.state_names = tuple(state_names)
         self.packed = packed
-        self.facts_ids = facts_ids
         self.starts = starts
         self.folder = folder
+        self._facts_ids = facts_ids
+        self._stream_facts: array[int] | None | bool = True if stream_facts is None else stream_facts  # True: unknown
         self._keys = vm_keys
 
     def with_fold(self, folder: Fold | None) -> UsageColumns:
         """The same columns (shared, not copied), folded by `folder` (None: the standard library's)."""
-        return UsageColumns(self.facts, self.state_names, self.packed, self.facts_ids, self.starts, folder,
-                            vm_keys=self._keys)
+        known = self._stream_facts
+        out = UsageColumns(self.facts, self.state_names, self.packed, self._facts_ids, self.starts, folder,
+                           stream_facts=known if isinstance(known, array) else None, vm_keys=self._keys)
+        out._stream_facts = known
+        return out
+
+    @property
+    def facts_ids(self) -> array[int]:
+        """The facts id of each row."""
+        if self._facts_ids is None:
+            one = [array("q", [f]).tobytes() for f in range(len(self.facts))]
+            starts, ids = self.starts, array("q")
+            ids.frombytes(b"".join(map(bytes.__mul__, map(one.__getitem__, self.stream_facts or ()),
+                                       map(sub, starts[1:], starts))))
+            self._facts_ids = ids
+        return self._facts_ids
+
+    @property
+    def stream_facts(self) -> array[int] | None:
+        """The facts id of each stream's rows, None when a stream has several (a VM resized)."""
+        if self._stream_facts is True:
+            ids, starts = self._facts_ids, self.starts
+            assert ids is not None
+            self._stream_facts = array("q", [ids[lo] for lo in starts[:-1]]) if all(
+                _constant(ids, lo, hi) for lo, hi in pairwise(starts)) else None
+        known = self._stream_facts
+        return known if isinstance(known, array) else None
 
     def vm_keys(self) -> Sequence[str]:
         """The VM id of each facts entry in lower case (the key a VM is known by), worked out once."""
@@ -124,6 +156,7 @@ class UsageColumns(Sequence[Row]):
             mine[0].append(at << STATE_BITS | j)
             mine[1].append(i)
         packed, facts_ids, starts = array("q"), array("q"), array("q", [0])
+        one: array[int] | None = array("q")
         for vm_packed, vm_facts in by_vm.values():
             if vm_packed != sorted(vm_packed):  # by instant, stably
                 order = sorted(range(len(vm_packed)), key=lambda n: vm_packed[n] >> STATE_BITS)
@@ -131,7 +164,13 @@ class UsageColumns(Sequence[Row]):
             packed.fromlist(vm_packed)
             facts_ids.fromlist(vm_facts)
             starts.append(len(packed))
-        return cls(list(fact_id), names, packed, facts_ids, starts)
+            if one is not None and vm_facts.count(vm_facts[0]) == len(vm_facts):
+                one.append(vm_facts[0])
+            else:
+                one = None
+        out = cls(list(fact_id), names, packed, facts_ids, starts, stream_facts=one)
+        out._stream_facts = one  # (None: known to be per row)
+        return out
 
     # -- metering ------------------------------------------------------------------------------
     def fold(self, window_start_s: int, window_end_s: int, merge: Sequence[int] | None = None) -> dict[int, int]:
@@ -152,7 +191,8 @@ class UsageColumns(Sequence[Row]):
         to = list(range(_STATE_MASK + 1)) if merge is None else list(merge) + [-1] * (_STATE_MASK + 1 - len(merge))
         out: dict[int, int] = {}
         get = out.get
-        packed, facts_ids, starts = self.packed, self.facts_ids, self.starts
+        packed, starts, one = self.packed, self.starts, self.stream_facts
+        facts_ids = self.facts_ids if one is None else array("q")
         # the first whole second at or after at_us, from at_us << 5 | state (state < 32 does not
         # carry it over a multiple of 32 s): (packed + 32 * (1 s - 1 us)) // (32 * 1 s)
         unit = US_PER_SECOND << STATE_BITS
@@ -165,11 +205,11 @@ class UsageColumns(Sequence[Row]):
                 s = [ws if x < ws else we if x > we else x for x in s]
             d = list(map(sub, s[1:], s))
             d.append(we - s[-1])
-            if _constant(facts_ids, lo, hi):
+            if one is not None or _constant(facts_ids, lo, hi):
                 acc = [0] * (_STATE_MASK + 1)
                 for j, x in zip(map(and_, p, repeat(_STATE_MASK)), d, strict=True):
                     acc[j] += x
-                base = facts_ids[lo] << STATE_BITS
+                base = (facts_ids[lo] if one is None else one[n]) << STATE_BITS
                 for j, x in enumerate(acc):
                     if x:
                         k = base | to[j] if to[j] >= 0 else -1
@@ -185,10 +225,15 @@ class UsageColumns(Sequence[Row]):
     def n_streams(self) -> int:
         return len(self.starts) - 1
 
+    def first_facts(self) -> list[int]:
+        """The facts id of each stream's first row."""
+        one = self.stream_facts
+        return list(map(self.facts_ids.__getitem__, self.starts[:-1])) if one is None else one.tolist()
+
     def vm_ids(self) -> list[str]:
         """The VM id of each stream, as its first row spells it."""
-        facts, facts_ids = self.facts, self.facts_ids
-        return [facts[facts_ids[i]][0] for i in self.starts[:-1]]
+        facts = self.facts
+        return [facts[f][0] for f in self.first_facts()]
 
     def first_us(self) -> int | None:
         """The earliest instant, None when there is no row."""
@@ -197,12 +242,20 @@ class UsageColumns(Sequence[Row]):
     def select(self, keep: Iterable[int]) -> UsageColumns:
         """The streams numbered in `keep`, in that order."""
         packed, facts_ids, starts = array("q"), array("q"), array("q", [0])
+        one, kept = self.stream_facts, array("q")
         for n in keep:
             lo, hi = self.starts[n], self.starts[n + 1]
             packed += self.packed[lo:hi]
-            facts_ids += self.facts_ids[lo:hi]
+            if one is None:
+                facts_ids += self.facts_ids[lo:hi]
+            else:
+                kept.append(one[n])
             starts.append(len(packed))
-        return UsageColumns(self.facts, self.state_names, packed, facts_ids, starts, self.folder, vm_keys=self._keys)
+        if one is None:
+            return UsageColumns(self.facts, self.state_names, packed, facts_ids, starts, self.folder,
+                                vm_keys=self._keys)
+        return UsageColumns(self.facts, self.state_names, packed, None, starts, self.folder, stream_facts=kept,
+                            vm_keys=self._keys)
 
     def of_vms(self, vm_ids: Iterable[str]) -> UsageColumns:
         """The streams of these VMs (ids compared case-insensitively)."""
@@ -268,17 +321,10 @@ class ColumnsBuilder:
 
     def __init__(self, state_names: Sequence[str]) -> None:
         self.state_names = tuple(state_names)
-        self.packed, self.facts_ids, self.starts = array("q"), array("q"), array("q", [0])
+        self.packed, self.starts = array("q"), array("q", [0])
         self._number: dict[int, int] = {}  # a store's facts id -> ours (in order of first use)
-        self._fill: list[bytes] = []  # ours -> its id as one array item's bytes
-        self._stream_facts: list[int | tuple[int, ...]] = []  # per stream: its facts (ours), or all of them
-
-    def _ours(self, fid: int) -> int:
-        o = self._number.get(fid)
-        if o is None:
-            o = self._number[fid] = len(self._fill)
-            self._fill.append(array("q", [o]).tobytes())
-        return o
+        self._stream_facts: list[int] = []  # per stream: its facts (ours), or -1: see _row_facts
+        self._row_facts: dict[int, list[int]] = {}  # stream -> the facts (ours) of each row
 
     def add(self, packed: array[int], lengths: Sequence[int], fids: Sequence[int | Sequence[int]],
             in_order: bool = False) -> None:
@@ -291,61 +337,61 @@ class ColumnsBuilder:
             raise BillingError(f"{len(lengths)} streams and {len(fids)} facts ids")
         if sum(lengths) != len(packed):
             raise BillingError(f"{len(packed)} rows in streams of {sum(lengths)}")
-        fill, ours_of, stream_facts, starts = self._fill, self._ours, self._stream_facts, self.starts
+        number, stream_facts, starts = self._number, self._stream_facts, self.starts
         end = starts[-1]
-        if in_order and 0 not in lengths and all(isinstance(f, int) for f in fids):  # with C-level loops
-            number = self._number
-            ours = [number.setdefault(f, len(number)) for f in fids]  # type: ignore[arg-type]
-            fill.extend(array("q", [o]).tobytes() for o in range(len(fill), len(number)))
-            self.facts_ids.frombytes(b"".join(map(bytes.__mul__, map(fill.__getitem__, ours), lengths)))
-            stream_facts.extend(ours)
+        if in_order and 0 not in lengths and set(map(type, fids)) <= {int}:  # with C-level loops
+            stream_facts.extend([number.setdefault(f, len(number)) for f in fids])  # type: ignore[arg-type]
             starts.extend(islice(accumulate(lengths, initial=end), 1, None))
             self.packed += packed
             return
-        parts: list[bytes] = []
         lo = 0
         for n, f in zip(lengths, fids, strict=True):
             hi = lo + n
             if not n:
                 continue
             if isinstance(f, int):
-                o = ours_of(f)
                 if not in_order:
                     _sort_stream(packed, lo, hi, [])
-                parts.append(fill[o] * n)
-                stream_facts.append(o)
+                stream_facts.append(number.setdefault(f, len(number)))
             else:
                 if len(f) != n:
                     raise BillingError(f"a stream has {n} rows and {len(f)} facts ids")
-                ours = [ours_of(x) for x in f]
+                ours = [number.setdefault(x, len(number)) for x in f]
                 if not in_order:
                     ours = _sort_stream(packed, lo, hi, ours)
-                parts.append(array("q", ours).tobytes())
-                stream_facts.append(tuple(dict.fromkeys(ours)))
+                if ours.count(ours[0]) == n:
+                    stream_facts.append(ours[0])
+                else:
+                    self._row_facts[len(stream_facts)] = ours
+                    stream_facts.append(-1)
             end += n
             starts.append(end)
             lo = hi
         self.packed += packed
-        self.facts_ids.frombytes(b"".join(parts))
 
     def build(self, facts: Mapping[int, Facts], folder: Fold | None = None) -> UsageColumns:
         """The columns, with `facts` (the store's facts by id: every id that a row names)."""
         table = [facts[f] for f in self._number]
         vm_key = [f[0].lower() for f in table]
-        keys: set[str] = set()
-        regroup = False
-        for sf in self._stream_facts:
-            if isinstance(sf, int):
-                key = vm_key[sf]
-                regroup = key in keys
-                keys.add(key)
-            else:
-                vm_keys = {vm_key[o] for o in sf}
-                regroup = len(vm_keys) != 1 or not keys.isdisjoint(vm_keys)
-                keys |= vm_keys
-            if regroup:
-                break
-        out = UsageColumns(table, self.state_names, self.packed, self.facts_ids, self.starts, folder, vm_keys=vm_key)
+        row_facts = self._row_facts
+        stream_keys = [vm_key[f] for f in self._stream_facts if f >= 0]
+        regroup = len(set(stream_keys)) < len(stream_keys)  # a VM in several streams
+        for ours in row_facts.values():  # a stream of several VMs, or of a VM in another stream
+            regroup = regroup or len({vm_key[o] for o in ours}) != 1
+            stream_keys.append(vm_key[ours[0]])
+        regroup = regroup or len(set(stream_keys)) < len(stream_keys)
+        if not row_facts:
+            out = UsageColumns(table, self.state_names, self.packed, None, self.starts, folder,
+                               stream_facts=array("q", self._stream_facts), vm_keys=vm_key)
+        else:
+            one = [array("q", [f]).tobytes() for f in range(len(table))]
+            starts = self.starts
+            facts_ids = array("q")
+            facts_ids.frombytes(b"".join(
+                one[f] * (starts[n + 1] - starts[n]) if f >= 0 else array("q", row_facts[n]).tobytes()
+                for n, f in enumerate(self._stream_facts)))
+            out = UsageColumns(table, self.state_names, self.packed, facts_ids, starts, folder, vm_keys=vm_key)
+            out._stream_facts = None  # (known to be per row)
         return UsageColumns.from_rows(out, self.state_names).with_fold(folder) if regroup else out
 
 

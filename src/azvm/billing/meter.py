@@ -370,7 +370,7 @@ def _meter_columns(cols: UsageColumns, window_start_us: int, window_end_us: int,
     facts = [(key if by_vm else "", size, loc, os_type)
              for key, (_vm, size, loc, os_type) in zip(keys, all_facts, strict=True)]
     # each VM's id as first spelled, and its location, from the first row of its (first) stream
-    firsts = list(map(cols.facts_ids.__getitem__, cols.starts[:-1]))
+    firsts = cols.first_facts()
     vm_keys = list(map(keys.__getitem__, firsts))
     names = dict(zip(vm_keys, [all_facts[f][0] for f in firsts], strict=True))
     locations = dict(zip(vm_keys, [all_facts[f][2] for f in firsts], strict=True))

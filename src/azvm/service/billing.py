@@ -136,10 +136,12 @@ def arrow_fold(cols: b.UsageColumns, window_start_s: int, window_end_s: int,
     bits = cols.STATE_BITS
     unit = b.US_PER_SECOND << bits
     ws, we = pa.scalar(window_start_s, i64), pa.scalar(window_end_s, i64)
+    starts = cols.starts
     all_packed = pa.Array.from_buffers(i64, n, [None, pa.py_buffer(cols.packed)])
-    all_facts = pa.Array.from_buffers(i64, n, [None, pa.py_buffer(cols.facts_ids)])
+    one = cols.stream_facts  # each VM's one facts id (none resized), else the facts id of each row
+    all_facts = None if one is not None else pa.Array.from_buffers(i64, n, [None, pa.py_buffer(cols.facts_ids)])
     last = bytearray(n)  # 1 at each VM's last row
-    for end in cols.starts[1:]:
+    for end in starts[1:]:
         last[end - 1] = 1
     all_last = pa.Array.from_buffers(pa.uint8(), n, [None, pa.py_buffer(last)])
     lowest, highest = (v.as_py() for v in pc.min_max(all_packed).values())
@@ -150,9 +152,10 @@ def arrow_fold(cols: b.UsageColumns, window_start_s: int, window_end_s: int,
     out: dict[int, int] = {}
     get = out.get
     not_counted = 0
-    lo = 0
+    lo = first = 0  # the chunk's first row and first VM
     while lo < n:
-        hi = cols.starts[bisect_left(cols.starts, min(n, lo + ARROW_CHUNK_ROWS))]
+        after = bisect_left(starts, min(n, lo + ARROW_CHUNK_ROWS))
+        hi = starts[after]
         m = hi - lo
         packed = all_packed.slice(lo, m)
         # the first whole second at or after each instant (as UsageColumns.fold_here works it out)
@@ -170,10 +173,15 @@ def arrow_fold(cols: b.UsageColumns, window_start_s: int, window_end_s: int,
         if to is not None:
             state = pc.take(to, state)
         # the last row of each run: a VM's last row, or a row whose next one has other facts
-        facts = all_facts.slice(lo, m)
-        other_next = pa.concat_arrays([pc.not_equal(facts.slice(1), facts.slice(0, m - 1)), pa.array([True])])
-        run_ends = pc.indices_nonzero(pc.or_(is_last, other_next))
-        run_facts = pc.take(facts, run_ends)
+        if all_facts is None:  # a run per VM
+            run_ends = pa.array(starts[first + 1:after + 1], i64)
+            run_ends = pc.subtract(run_ends, lo + 1)
+            run_facts = pa.array(one[first:after], i64)  # type: ignore[index]
+        else:
+            facts = all_facts.slice(lo, m)
+            other_next = pa.concat_arrays([pc.not_equal(facts.slice(1), facts.slice(0, m - 1)), pa.array([True])])
+            run_ends = pc.indices_nonzero(pc.or_(is_last, other_next))
+            run_facts = pc.take(facts, run_ends)
         bases = pc.shift_left(run_facts, bits)
         # one run per facts id here (no VM went back to facts it had): a code is one run's
         one_run_each = pc.count_distinct(run_facts).as_py() == len(run_facts)
@@ -194,7 +202,7 @@ def arrow_fold(cols: b.UsageColumns, window_start_s: int, window_end_s: int,
                 for k, v in zip(codes, values, strict=True):
                     out[k] = get(k, 0) + v
         not_counted += pc.sum(seconds).as_py() - counted
-        lo = hi
+        lo, first = hi, after
     if not_counted:
         out[-1] = not_counted
     return out
