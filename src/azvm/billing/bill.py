@@ -636,7 +636,7 @@ class _Lines:
 
     def sorted(self) -> tuple[LineItem, ...]:
         self.entries.sort(key=itemgetter(0))
-        return tuple(line for _k, line in self.entries)
+        return tuple(map(itemgetter(1), self.entries))
 
     def total(self) -> Fraction:
         return exact_sum((p[0], n, p[1]) for p, n in zip(self._prices, self.billed, strict=True) if p is not None)
