@@ -281,10 +281,12 @@ def test_sqlite_reads_its_columns_a_few_vms_at_a_time(tmp_path: Path, monkeypatc
     _history(store)
     assert store.pending() == group_commit
     rows = store.usage_rows()
+    mapped = store._db.execute("PRAGMA mmap_size").fetchone()[0]
     for vms_at_once in (1, 2, 4096):
         monkeypatch.setattr(sqlite, "_USAGE_CHUNK", vms_at_once)
         assert list(store.usage_columns()) == rows
     assert store.pending() == group_commit
+    assert store._db.execute("PRAGMA mmap_size").fetchone()[0] == mapped  # (read through the page cache)
     store.commit()
     store.close()
 

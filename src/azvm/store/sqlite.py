@@ -721,10 +721,11 @@ class SqliteStore:
         state``) in one string, parsed a few thousand VMs at a time (by Apache Arrow when it is
         installed) while a thread of its own has SQLite read the next ones (its steps let go of
         the GIL), and its facts id (one, unless it was resized). The rows, the facts they name and
-        the rows of resized VMs are read in one transaction."""
+        the rows of resized VMs are read in one transaction, through SQLite's page cache rather than
+        its map of the file (see `_unmapped`)."""
         decode = _packed_decoder()
         builder = ColumnsBuilder(USAGE_STATES)
-        with self._lock, self._snapshot():
+        with self._lock, self._unmapped(), self._snapshot():
             reader = _ReadAhead(self._usage_chunks)
             for rows, resized in reader:
                 packed, lengths, in_order = decode([r[2] for r in rows])
@@ -755,6 +756,22 @@ class SqliteStore:
                                          " ORDER BY at_us", (sid,)).fetchall() for sid, fids, _p in rows if "," in fids}
         return {fid: (vm, size, loc, os_type) for fid, vm, size, loc, os_type in
                 db.execute("SELECT id, vm_id, size, location, os_type FROM facts")}
+
+    @contextmanager
+    def _unmapped(self) -> Iterator[None]:
+        """SQLite reads through its page cache, not a map of the file, while a whole table is read
+        once: mapped, every page read would stay resident in this process until the map goes (a
+        year of 100,000 VMs: 360 MiB more), and reads no faster. The map comes back after."""
+        db = self._db
+        (size,) = db.execute("PRAGMA mmap_size").fetchone()
+        if not size:
+            yield
+            return
+        db.execute("PRAGMA mmap_size=0")
+        try:
+            yield
+        finally:
+            db.execute(f"PRAGMA mmap_size={int(size)}")
 
     @contextmanager
     def _snapshot(self) -> Iterator[None]:
