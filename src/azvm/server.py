@@ -335,8 +335,9 @@ class HttpProtocol(HttpToolsProtocol):
 
     def on_headers_complete(self) -> None:
         super().on_headers_complete()
-        self._joined.cycle = self.cycle
-        self.cycle.transport = self._joined  # type: ignore[assignment]
+        if self.cycle is not None:  # none yet on a connection whose first request was an upgrade
+            self._joined.cycle = self.cycle
+            self.cycle.transport = self._joined  # type: ignore[assignment]
 
     def on_response_complete(self) -> None:
         self._joined.flush()

@@ -209,7 +209,8 @@ class AzvmServer:
                 conn.request(method, target, body=data, headers=headers)
                 r = conn.getresponse()
                 raw = r.read()
-            except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError) as e:
+            except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError, ssl.SSLEOFError,
+                    ssl.SSLZeroReturnError) as e:  # over TLS, a connection the server closed fails so
                 conn.close()
                 if reused and attempt == 1:
                     continue  # the server had closed the idle connection (keep-alive timeout): once more on a new one
