@@ -43,13 +43,14 @@ class UsageColumns(Sequence[Row]):
     `packed[i]` is ``at_us << 5 | state code`` and `facts_ids[i]` the index of its facts.
 
     When every stream has one facts id (no VM resized), `stream_facts[n]` is stream n's, and the
-    columns may be made with it alone: `facts_ids` is then made from it if it is ever read (a
-    fleet's bill never does: the meter reads `stream_facts`).
+    columns may be made with it alone: `facts_ids` is then made from it the first time it is read
+    (the folds and a bill by VM, state or meter read `stream_facts` instead).
 
     Each stream is one VM (every row's VM id the same, compared case-insensitively, and no other
-    stream of that VM), its rows sorted by time; the builders (`from_streams`, `from_rows`) see to
-    it. `facts[i]` is (vm_id, size, location, os_type); `state_names` maps a state code to its
-    name. Read as a sequence, row i is ``(vm_id, at_us, state, size, location, os_type)``.
+    stream of that VM), its rows sorted by time; the builders (`from_streams`, `from_rows`,
+    `ColumnsBuilder`) see to it. `facts[i]` is (vm_id, size, location, os_type); `state_names` maps
+    a state code to its name. Read as a sequence, row i is ``(vm_id, at_us, state, size, location,
+    os_type)``.
     """
 
     __slots__ = ("facts", "state_names", "packed", "starts", "folder", "_facts_ids", "_stream_facts", "_keys")
@@ -81,7 +82,7 @@ class UsageColumns(Sequence[Row]):
 
     @property
     def facts_ids(self) -> array[int]:
-        """The facts id of each row."""
+        """The facts id of each row (made from `stream_facts` when the columns were made without it)."""
         if self._facts_ids is None:
             one = [array("q", [f]).tobytes() for f in range(len(self.facts))]
             starts, ids = self.starts, array("q")
