@@ -227,9 +227,12 @@ def _resource(blob: bytes) -> ResourceRow:
 
 _VM_COLS = "key, sub, rg, name, location, version, model, last, gone_us"
 # A WAL that a passive checkpoint never catches up with (writes that never pause) would grow
-# without end, and every commit with it: past this many frames (64 MiB of 4 KiB pages) the checkpoint
-# waits for a gap between two commits, finishes, and has the next commit write from the WAL's start.
-RESTART_FRAMES = 16_384
+# without end: past this many frames (1 GiB of 4 KiB pages; a minute or so of power actions at full
+# speed) the checkpoint waits for a gap between two commits, finishes, and has the next commit write
+# from the WAL's start. Writers wait meanwhile (tens of ms, over a hundred with several processes),
+# so it is a bound for sustained load, not the everyday way: the WAL restarts by itself whenever
+# writes pause long enough for a passive checkpoint to catch up.
+RESTART_FRAMES = 262_144
 
 
 class SqliteStore:
