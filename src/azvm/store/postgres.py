@@ -43,7 +43,7 @@ from ..domain.history import Operation
 from ..domain.resource_id import references
 from ..domain.usage import USAGE_STATE_CODE, USAGE_STATES, DiskRow, DiskTracker, UsageRow, op_usage_rows
 from ..service.ports import GroupRow, ResourceRow, VmRow
-from .sqlite import _VM_COLS, SqliteStore, _resource, _resource_json, _RowCache
+from .sqlite import _VM_COLS, SqliteStore, _resource, _resource_json, _RowCache, vm_query
 
 Conn = psycopg.Connection[tuple[Any, ...]]
 Params = dict[str, Any] | Sequence[Any] | None
@@ -641,26 +641,12 @@ class PostgresStore:
 
     def list_vms(self, *, sub: str, rg: str | None, location: str | None, live_at_us: int,
                  after_key: str | None, limit: int) -> list[VmRow]:
-        sql = f"SELECT {_VM_COLS} FROM vms WHERE sub=%s AND (gone_us IS NULL OR gone_us>%s)"
-        args: list[Any] = [sub, live_at_us]
-        if rg is not None:
-            sql += " AND rg_lower=%s"
-            args.append(rg.lower())
-        if location is not None:
-            sql += " AND location=%s"
-            args.append(location)
+        sql, args = vm_query(_VM_COLS, sub, rg, location, live_at_us, "%s")
         return [self._cache.get(r) for r in self._page(sql, args, after_key, limit)]
 
     def vm_heads(self, *, sub: str, rg: str | None, location: str | None, live_at_us: int,
                  after_key: str | None, limit: int) -> list[tuple[str, int]]:
-        sql = "SELECT key, version FROM vms WHERE sub=%s AND (gone_us IS NULL OR gone_us>%s)"
-        args: list[Any] = [sub, live_at_us]
-        if rg is not None:
-            sql += " AND rg_lower=%s"
-            args.append(rg.lower())
-        if location is not None:
-            sql += " AND location=%s"
-            args.append(location)
+        sql, args = vm_query("key, version", sub, rg, location, live_at_us, "%s")
         return [(k, v) for k, v in self._page(sql, args, after_key, limit)]
 
     def iter_phases(self, live_at_us: int) -> Iterator[tuple[str, list[Any]]]:

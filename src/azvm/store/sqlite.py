@@ -226,6 +226,22 @@ def _resource(blob: bytes) -> ResourceRow:
 
 
 _VM_COLS = "key, sub, rg, name, location, version, model, last, gone_us"
+
+
+def vm_query(cols: str, sub: str, rg: str | None, location: str | None, live_at_us: int,
+             mark: str = "?") -> tuple[str, list[Any]]:
+    """The VMs of a subscription (in a group, at a location) live at an instant: the query with its
+    filters and their values (`mark`: the driver's placeholder), for the paging to complete."""
+    sql = f"SELECT {cols} FROM vms WHERE sub={mark} AND (gone_us IS NULL OR gone_us>{mark})"
+    args: list[Any] = [sub, live_at_us]
+    if rg is not None:
+        sql += f" AND rg_lower={mark}"
+        args.append(rg.lower())
+    if location is not None:
+        sql += f" AND location={mark}"
+        args.append(location)
+    return sql, args
+
 # A WAL that a passive checkpoint never catches up with (writes that never pause) would grow
 # without end: past this many frames (1 GiB of 4 KiB pages; a minute or so of power actions at full
 # speed) the checkpoint waits for a gap between two commits, finishes, and has the next commit write
@@ -482,14 +498,7 @@ class SqliteStore:
 
     def list_vms(self, *, sub: str, rg: str | None, location: str | None, live_at_us: int,
                  after_key: str | None, limit: int) -> list[VmRow]:
-        sql = f"SELECT {_VM_COLS} FROM vms WHERE sub=? AND (gone_us IS NULL OR gone_us>?)"
-        args: list[Any] = [sub, live_at_us]
-        if rg is not None:
-            sql += " AND rg_lower=?"
-            args.append(rg.lower())
-        if location is not None:
-            sql += " AND location=?"
-            args.append(location)
+        sql, args = vm_query(_VM_COLS, sub, rg, location, live_at_us)
         rows = self._page(sql, args, after_key, limit)
         return [self._cache.get(r) for r in rows]
 
@@ -504,14 +513,7 @@ class SqliteStore:
             kept = self._heads.get(ask)
             if kept is not None and kept[0] == stamp and kept[1] <= live_at_us < kept[2]:
                 return kept[3]
-            sql = "SELECT key, version, gone_us FROM vms WHERE sub=? AND (gone_us IS NULL OR gone_us>?)"
-            args: list[Any] = [sub, live_at_us]
-            if rg is not None:
-                sql += " AND rg_lower=?"
-                args.append(rg.lower())
-            if location is not None:
-                sql += " AND location=?"
-                args.append(location)
+            sql, args = vm_query("key, version, gone_us", sub, rg, location, live_at_us)
             rows = self._page(sql, args, after_key, limit)
             heads = [(k, v) for k, v, _ in rows]
             if len(self._heads) >= 100_000:
