@@ -28,8 +28,6 @@ import json
 import os
 import re
 import shutil
-import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -46,6 +44,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from bench_lifecycle import nic_id, vm_body  # the same VM body (this folder is on sys.path for a script)
+from bench_startup import HTTP_MEMORY, MOTO, free_port, stop
+from bench_startup import startup_times as measured_startup
 
 PY = sys.executable
 HOST = "127.0.0.1"
@@ -85,12 +85,6 @@ MOTO_AUTH = (
 GOAL_BARE = 0.60
 GOAL_LIST_VMS_S = 200_000  # list-all statusOnly over 100,000 VMs, over HTTP
 GOAL_MOTO = 20.0
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        return int(s.getsockname()[1])
 
 
 # -- HTTP helpers (setup only) ----------------------------------------------------------------
@@ -170,20 +164,6 @@ def serve(
             yield Server(name, port, proc, ready)
         finally:
             stop(proc)
-
-
-def stop(proc: subprocess.Popen[bytes]) -> None:
-    """Stop a server we started, with its workers: its own process group (start_new_session)."""
-    if proc.poll() is None:
-        try:
-            os.killpg(proc.pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(10)
 
 
 def azvm_argv(port: int, *extra: str) -> list[str]:
@@ -556,10 +536,7 @@ AZVM_STARTUP_LABEL = "azvm serve --in-memory --no-tls"
 
 def startup_times(tmp: Path, n: int, moto: str | None) -> dict[str, list[float]]:
     """Measured as bench_startup.py measures (one definition of spawn to first 200, and its bytecode cache)."""
-    from bench_startup import HTTP_MEMORY, MOTO
-    from bench_startup import startup_times as measured
-
-    got = measured(tmp, n, moto, kinds=(HTTP_MEMORY, MOTO))
+    got = measured_startup(tmp, n, moto, kinds=(HTTP_MEMORY, MOTO))
     return {AZVM_STARTUP_LABEL: [r.wall for r in got[HTTP_MEMORY]],
             **({"moto_server": [r.wall for r in got[MOTO]]} if MOTO in got else {})}
 

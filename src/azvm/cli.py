@@ -272,11 +272,9 @@ class _StartUpGc:
             gc.disable()
             self.paused = True
 
-    def resume(self, *, freeze: bool = False) -> None:
+    def resume(self) -> None:
         if self.paused:
             self.paused = False
-            if freeze:
-                gc.freeze()
             gc.enable()
 
 
@@ -321,9 +319,6 @@ def serve(args: argparse.Namespace) -> int:
     elif opts.tls:
         _check_data_dir(default_data_dir())  # where the certificate is kept
     emu = _build(opts)
-    from .server import tune_gc
-
-    tune_gc()
     scheme = "https" if opts.tls else "http"
     store = ("in memory" if opts.in_memory else _shown_url(opts.database) if opts.database
              else str(opts.resolved_data_dir / "azvm.sqlite3"))
@@ -338,7 +333,10 @@ def serve(args: argparse.Namespace) -> int:
         return 0
     config = uvicorn_config(emu)
     config.load()  # what uvicorn.Server would do as it starts (the protocol classes, the TLS context)
-    _start_up_gc.resume(freeze=True)
+    from .server import tune_gc
+
+    tune_gc()  # what start-up built is frozen, and the collector set for serving
+    _start_up_gc.resume()
     server = uvicorn.Server(config)
     import asyncio
     import threading

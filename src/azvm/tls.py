@@ -287,7 +287,7 @@ def in_place(directory: Path, now: dt.datetime) -> bool:
         client.verify_flags |= ssl.VERIFY_X509_STRICT
         client.load_verify_locations(cafile=ca)
         authorities = client.get_ca_certs()
-        peer = _handshake(client, server)
+        peer = handshake_in_memory(client, server)
         margin = now + RENEW_BEFORE
         return (len(authorities) == 1 and _ends_after(authorities[0], margin) and _ends_after(peer, margin)
                 and _decoded_names(peer.get("subjectAltName")) == _name_strings())
@@ -295,11 +295,12 @@ def in_place(directory: Path, now: dt.datetime) -> bool:
         return False
 
 
-def _handshake(client_ctx: ssl.SSLContext, server_ctx: ssl.SSLContext) -> dict[str, object]:
+def handshake_in_memory(client_ctx: ssl.SSLContext, server_ctx: ssl.SSLContext,
+                        server_hostname: str | None = None) -> dict[str, object]:
     """A TLS handshake between two contexts in memory; the server's certificate as the client decoded it
     (ssl.SSLError when the client refuses it)."""
     c_in, c_out, s_in, s_out = ssl.MemoryBIO(), ssl.MemoryBIO(), ssl.MemoryBIO(), ssl.MemoryBIO()
-    client = client_ctx.wrap_bio(c_in, c_out)
+    client = client_ctx.wrap_bio(c_in, c_out, server_hostname=server_hostname)
     server = server_ctx.wrap_bio(s_in, s_out, server_side=True)
     done = [False, False]
     for _ in range(8):

@@ -73,22 +73,7 @@ def handshake(ca_file: Path, chain: bytes, key: ec.EllipticCurvePrivateKey, serv
     server_ctx.load_cert_chain(tmp_path / "chain.pem", tmp_path / "leaf-key.pem")
     client_ctx = ssl.create_default_context(cafile=str(ca_file))
     client_ctx.verify_flags |= ssl.VERIFY_X509_STRICT
-    c_in, c_out, s_in, s_out = ssl.MemoryBIO(), ssl.MemoryBIO(), ssl.MemoryBIO(), ssl.MemoryBIO()
-    client = client_ctx.wrap_bio(c_in, c_out, server_hostname=server_hostname)
-    server = server_ctx.wrap_bio(s_in, s_out, server_side=True)
-    done = [False, False]
-    for _ in range(10):
-        for i, (side, out, peer_in) in enumerate(((client, c_out, s_in), (server, s_out, c_in))):
-            if not done[i]:
-                try:
-                    side.do_handshake()
-                    done[i] = True
-                except ssl.SSLWantReadError:
-                    pass
-            peer_in.write(out.read())
-        if all(done):
-            return
-    raise AssertionError("the handshake did not finish")
+    tls.handshake_in_memory(client_ctx, server_ctx, server_hostname)
 
 
 def leaf_for(directory: Path, names: list[x509.GeneralName]) -> tuple[bytes, ec.EllipticCurvePrivateKey]:

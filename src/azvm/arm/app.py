@@ -130,12 +130,16 @@ class ArmApi:
         """A list answer; with `last_key`, a nextLink that continues after it."""
         body: dict[str, Any] = {"value": value}
         if last_key is not None:
-            q = [(k, v) for k, v in req.query.items() if k != "$skiptoken"]
-            q.append(("$skiptoken", _token(last_key)))
-            path = "/" + "/".join(req.parts)
-            body["nextLink"] = f"{req.base}{path}?" + "&".join(f"{quote(k, safe='$')}={quote(v, safe='')}"
-                                                                 for k, v in q)
+            body["nextLink"] = ArmApi.next_link(req, last_key)
         return body
+
+    @staticmethod
+    def next_link(req: Req, last_key: str) -> str:
+        """The request again, continuing after `last_key` (a $skiptoken)."""
+        q = [(k, v) for k, v in req.query.items() if k != "$skiptoken"]
+        q.append(("$skiptoken", _token(last_key)))
+        path = "/" + "/".join(req.parts)
+        return f"{req.base}{path}?" + "&".join(f"{quote(k, safe='$')}={quote(v, safe='')}" for k, v in q)
 
     # -- dispatch -------------------------------------------------------------------------------------
     def dispatch(self, req: Req) -> Response | Deferred:

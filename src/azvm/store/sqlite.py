@@ -242,6 +242,7 @@ def vm_query(cols: str, sub: str, rg: str | None, location: str | None, live_at_
         args.append(location)
     return sql, args
 
+
 # A WAL that a passive checkpoint never catches up with (writes that never pause) would grow
 # without end: past this many frames (1 GiB of 4 KiB pages; a minute or so of power actions at full
 # speed) the checkpoint waits for a gap between two commits, finishes, and has the next commit write

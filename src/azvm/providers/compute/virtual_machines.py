@@ -6,6 +6,7 @@ the shapes of answers as recorded from the real service (shared/conformance/reco
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import orjson
@@ -73,35 +74,35 @@ class Listed:
         kept = self._kept.setdefault((expand, status_only), {})
         parts: list[bytes] = []
         last: str | None = None
-        while len(parts) < limit:
-            heads = svc.store.vm_heads(sub=sub, rg=rg, location=location, live_at_us=now, after_key=after,
-                                       limit=limit - len(parts) + 1)  # one more: is there a next page?
-            if not heads:
+        for key, version in self._heads(sub, rg, location, now, after, limit + 1):
+            if len(parts) == limit:
+                last = after  # the page is full and a VM follows
                 break
-            for key, version in heads:
-                if len(parts) == limit:
-                    last = after  # the page is full and a VM follows
-                    break
-                after = key
-                hit = kept.get(key)
-                if hit is not None and hit[1] == version and hit[0] == generation and now >= hit[2]:
-                    parts.append(hit[3])
-                    continue
-                row = svc.store.get_vm(key)
-                st = svc.get_state_row(row, now) if row is not None else None
-                if st is None:
-                    continue
-                body = orjson.dumps(render.vm_body(st, expand=expand, status_only=status_only))
-                parts.append(body)
-                if now >= st.row.last.end_us and st.row.version == version:  # it no longer moves
-                    self._keep(kept, key, (generation, version, now, body))
-            else:
+            after = key
+            hit = kept.get(key)
+            if hit is not None and hit[1] == version and hit[0] == generation and now >= hit[2]:
+                parts.append(hit[3])
                 continue
-            break
+            row = svc.store.get_vm(key)
+            st = svc.get_state_row(row, now) if row is not None else None
+            if st is None:
+                continue
+            body = orjson.dumps(render.vm_body(st, expand=expand, status_only=status_only))
+            parts.append(body)
+            if now >= st.row.last.end_us and st.row.version == version:  # it no longer moves
+                self._keep(kept, key, (generation, version, now, body))
         out = b'{"value":[' + b",".join(parts) + b"]"
         if last is not None:
-            out += b',"nextLink":' + orjson.dumps(self.api.page(req, [], last)["nextLink"])
+            out += b',"nextLink":' + orjson.dumps(self.api.next_link(req, last))
         return raw_json_response(out + b"}")
+
+    def _heads(self, sub: str, rg: str | None, location: str | None, now: int, after: str | None,
+               batch: int) -> Iterator[tuple[str, int]]:
+        """The (key, version) of the live VMs after `after`, in key order, read `batch` at a time."""
+        while heads := self.svc.store.vm_heads(sub=sub, rg=rg, location=location, live_at_us=now,
+                                               after_key=after, limit=batch):
+            yield from heads
+            after = heads[-1][0]
 
     def _keep(self, kept: dict[str, tuple[str | None, int, int, bytes]], key: str,
               entry: tuple[str | None, int, int, bytes]) -> None:
