@@ -283,9 +283,7 @@ _start_up_gc = _StartUpGc()
 
 def serve(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
-    import uvicorn
-
-    from .server import Options, default_data_dir, serve_workers, uvicorn_config
+    from .server import Options, Server, default_data_dir, serve_workers, uvicorn_config
 
     if args.database and args.in_memory:
         raise UsageError("--database and --in-memory name two stores: drop one of them")
@@ -337,7 +335,7 @@ def serve(args: argparse.Namespace) -> int:
 
     tune_gc()  # what start-up built is frozen, and the collector set for serving
     _start_up_gc.resume()
-    server = uvicorn.Server(config)
+    server = Server(config)
     import asyncio
     import threading
 

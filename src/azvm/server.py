@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import os
+import socket
 import sys
 import threading
 from dataclasses import dataclass, field, fields
@@ -391,12 +392,24 @@ def serve_workers(emu: Emulator) -> None:
         emu.lock.release()
 
 
+class Server(uvicorn.Server):
+    """uvicorn's server, whose stop leaves no connection open: one that a client still used when the
+    graceful stop ran out (a poller that keeps asking) is cut, so that the event loop closes with
+    nothing of it left (uvloop refuses to close a loop with an open handle, EBUSY)."""
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().shutdown(sockets)
+        for connection in list(self.server_state.connections):
+            connection.transport.abort()
+        await asyncio.sleep(0)  # the loop runs the aborts' close callbacks
+
+
 class ThreadedServer:
     """A uvicorn server in a background thread (for azvm.testing and benchmarks)."""
 
     def __init__(self, emu: Emulator) -> None:
         self.emu = emu
-        self.server = uvicorn.Server(uvicorn_config(emu, timeout_graceful_shutdown=0.5))
+        self.server = Server(uvicorn_config(emu, timeout_graceful_shutdown=0.5))
         self.thread = threading.Thread(target=self.server.run, name="azvm-server", daemon=True)
 
     def start(self) -> int:
