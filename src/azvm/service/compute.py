@@ -214,7 +214,7 @@ class ComputeService:
                 writes = self.neighbours.plan_delete(the_id, row.model, gone)
             canceled = error is not None and preempts and faults.outcome is not None \
                 and faults.outcome.kind == FaultKind.PREEMPTED
-            operation = Operation(self.ids.uuid(), op_eff.value, now, phases, preempts, model, error, canceled,
+            operation = Operation(self.ids.operation_id(), op_eff.value, now, phases, preempts, model, error, canceled,
                                   callers.current())
             base_rg = rg if row is None or not live else row.rg
             base_name = name if row is None or not live else row.name

@@ -82,7 +82,7 @@ class ResourceGroups:
             if g.delete_op is not None:
                 return g.delete_op
             gone = self.empty(sub, rg)
-            op_id = self.ids.uuid()
+            op_id = self.ids.operation_id()
             self.store.put_group(GroupRow(g.key, g.sub, g.name, g.location, g.tags, g.created_us, op_id,
                                           self.time.now(), gone), id_counter=self.ids.counter)
             return op_id

@@ -289,7 +289,7 @@ class Resources:
             location = prow.location if prow is not None else location
         row = ResourceRow(rid.key, rid.subscription, rg, spec.type, name, location,
                           (old.version if old else 0) + 1, model, f'W/"{self.ids.uuid()}"', now, created,
-                          self.ids.uuid(), gone_us)
+                          self.ids.operation_id(), gone_us)
         try:
             self.store.put_resource(row, expected_version=old.version if old else 0,
                                     id_counter=self.ids.counter if self.ids.seed is not None else None)

@@ -244,12 +244,15 @@ def vm_query(cols: str, sub: str, rg: str | None, location: str | None, live_at_
 
 
 # A WAL that a passive checkpoint never catches up with (writes that never pause) would grow
-# without end: past this many frames (1 GiB of 4 KiB pages; a minute or so of power actions at full
+# without end: past this many frames (128 MiB of 4 KiB pages; some seconds of power actions at full
 # speed) the checkpoint waits for a gap between two commits, finishes, and has the next commit write
-# from the WAL's start. Writers wait meanwhile (tens of ms, over a hundred with several processes),
-# so it is a bound for sustained load, not the everyday way: the WAL restarts by itself whenever
-# writes pause long enough for a passive checkpoint to catch up.
-RESTART_FRAMES = 262_144
+# from the WAL's start. Writers wait meanwhile (tens of ms, over a hundred with several processes);
+# the WAL also restarts by itself whenever writes pause long enough for a passive checkpoint to
+# catch up. The bound is kept small because frames written over the WAL's old blocks cost a copy,
+# while frames that grow the file into new blocks make the kernel zero each block first (a frame is
+# not block-aligned): with a 1 GiB bound that zeroing was 11-13% of a power-action server's CPU in
+# `perf record`, and none once the WAL had first reached this size.
+RESTART_FRAMES = 32_768
 
 
 class SqliteStore:
@@ -436,7 +439,8 @@ class SqliteStore:
                 raise
             db.execute(
                 "INSERT INTO vms (key, sub, rg, rg_lower, name, location, version, model, last, phases, gone_us)"
-                " VALUES (?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT (key) DO UPDATE SET sub=excluded.sub, rg=excluded.rg,"
+                # not sub: the key names it, and setting it would rewrite its entry in vms_by_sub
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT (key) DO UPDATE SET rg=excluded.rg,"
                 " rg_lower=excluded.rg_lower, name=excluded.name, location=excluded.location,"
                 " version=excluded.version, model=excluded.model, last=excluded.last, phases=excluded.phases,"
                 " gone_us=excluded.gone_us",
