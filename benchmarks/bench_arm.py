@@ -279,13 +279,13 @@ def lua_paths(tmp: Path, name: str, paths: list[str]) -> Path:
     return p
 
 
-def lua_azvm_power(tmp: Path, pool: int) -> Path:
-    """powerOff every VM of the pool in turn, then start each, and so on (VMs start Running)."""
+def lua_azvm_power(tmp: Path, pool: int, first: int = 0) -> Path:
+    """powerOff every VM of the pool (vm{first}...) in turn, then start each, and so on (VMs start Running)."""
     body = STATUS_LUA + textwrap.dedent(f"""
         local n = {pool}
         local i = 0
         function request()
-          local k = i % n
+          local k = {first} + i % n
           local round = math.floor(i / n)
           i = i + 1
           local action = (round % 2 == 0) and "powerOff" or "start"
@@ -293,7 +293,7 @@ def lua_azvm_power(tmp: Path, pool: int) -> Path:
                             {{["Content-Length"] = "0", ["Authorization"] = "{AUTH}"}}, nil)
         end
         """)
-    p = tmp / "azvm_power.lua"
+    p = tmp / f"azvm_power_{first}.lua"
     p.write_text(body)
     return p
 
