@@ -428,7 +428,8 @@ class SqliteStore:
         last = orjson.dumps(op.to_json())
         phases = orjson.dumps([list(p) for p in op.phases])
         with self._write() as db:
-            model = self._cache.model_blob(row) or orjson.dumps(row.model)
+            same_model = self._cache.model_blob(row)  # the head's stored model, when this op keeps it
+            model = same_model or orjson.dumps(row.model)
             try:  # (key, version) is unique: a stream that moved on refuses the insert
                 db.execute("INSERT INTO ops (key, version, at_us, op_id, body) VALUES (?,?,?,?,?)",
                            (row.key, expected_version + 1, op.at_us, op.op_id, last))
@@ -437,19 +438,27 @@ class SqliteStore:
                     self._cache.rows.pop(row.key, None)  # another process moved on: read it afresh
                     raise ConcurrencyError(row.key) from None
                 raise
-            db.execute(
-                "INSERT INTO vms (key, sub, rg, rg_lower, name, location, version, model, last, phases, gone_us)"
-                # not sub: the key names it, and setting it would rewrite its entry in vms_by_sub
-                " VALUES (?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT (key) DO UPDATE SET rg=excluded.rg,"
-                " rg_lower=excluded.rg_lower, name=excluded.name, location=excluded.location,"
-                " version=excluded.version, model=excluded.model, last=excluded.last, phases=excluded.phases,"
-                " gone_us=excluded.gone_us",
-                (row.key, row.sub, row.rg, row.rg.lower(), row.name, row.location, expected_version + 1,
-                 model, last, phases, row.gone_us))
+            if same_model is not None and expected_version:  # the head row exists: rewrite only what moved
+                db.execute("UPDATE vms SET version=?, last=?, phases=?, gone_us=? WHERE key=?",
+                           (expected_version + 1, last, phases, row.gone_us, row.key))
+            else:
+                self._put_head(db, row, expected_version + 1, model, last, phases)
             if id_counter is not None:
                 db.execute("INSERT OR REPLACE INTO meta (name, value) VALUES ('id_counter', ?)", (str(id_counter),))
             self._project(row, op, expected_version)
             self._cache.rows[row.key] = (last, model, row)
+
+    @staticmethod
+    def _put_head(db: sqlite3.Connection, row: VmRow, version: int, model: bytes, last: bytes, phases: bytes) -> None:
+        db.execute(
+            "INSERT INTO vms (key, sub, rg, rg_lower, name, location, version, model, last, phases, gone_us)"
+            # not sub: the key names it, and setting it would rewrite its entry in vms_by_sub
+            " VALUES (?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT (key) DO UPDATE SET rg=excluded.rg,"
+            " rg_lower=excluded.rg_lower, name=excluded.name, location=excluded.location,"
+            " version=excluded.version, model=excluded.model, last=excluded.last, phases=excluded.phases,"
+            " gone_us=excluded.gone_us",
+            (row.key, row.sub, row.rg, row.rg.lower(), row.name, row.location, version, model, last, phases,
+             row.gone_us))
 
     def _project(self, row: VmRow, op: Operation, expected_version: int) -> None:
         db = self._db
