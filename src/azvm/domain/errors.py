@@ -30,6 +30,10 @@ class NotFound(ArmError):
     code = "ResourceNotFound"
 
 
+class VmNotFound(NotFound):
+    """The VM is not there when an operation on it is decided (a DELETE answers 204 for it)."""
+
+
 class ResourceGroupNotFound(ArmError):
     code = "ResourceGroupNotFound"
 

@@ -16,6 +16,7 @@ from ..domain.errors import (
     InvalidParameter,
     NotFound,
     OperationNotAllowed,
+    VmNotFound,
 )
 from ..domain.history import (
     US,
@@ -167,8 +168,8 @@ class ComputeService:
                 current, live = None, False
             if not live and op not in (Op.CREATE, Op.CREATE_ATTACHED):
                 self.groups.require(sub, rg)  # a missing group is ResourceGroupNotFound
-                raise NotFound(f"The Resource '{VM_TYPE}/{name}' under resource group '{rg}' was not found."
-                               " For more details please go to https://aka.ms/ARMResourceNotFoundFix")
+                raise VmNotFound(f"The Resource '{VM_TYPE}/{name}' under resource group '{rg}' was not found."
+                                 " For more details please go to https://aka.ms/ARMResourceNotFoundFix")
             model: dict[str, Any] | None = None
             op_eff = op
             if op in (Op.CREATE, Op.CREATE_ATTACHED):

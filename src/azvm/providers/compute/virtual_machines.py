@@ -15,7 +15,7 @@ from ...arm import render
 from ...arm.app import ArmApi
 from ...arm.http import Req, Response, empty_response, json_response, raw_json_response
 from ...arm.routes import Params, RouteHandler, RouteRow
-from ...domain.errors import ArmError
+from ...domain.errors import ArmError, VmNotFound
 from ...domain.history import FaultKind
 from ...domain.states import OperationStatus
 from ...domain.table import Op
@@ -203,12 +203,10 @@ class VirtualMachines:
         return json_response(render.vm_body(st), 200, self.api.retry_headers())
 
     def delete(self, req: Req, p: Params) -> Response:
-        sub, rg, name = p["subscriptionId"], p["resourceGroupName"], p["vmName"]
-        force = req.flag("forceDeletion")
-        if self.svc.get_state(sub, rg, name) is None:
-            self.svc.groups.require(sub, rg)
-            return empty_response(204)
-        return self._act(req, p, Op.FORCE_DELETE if force else Op.DELETE)
+        try:
+            return self._act(req, p, Op.FORCE_DELETE if req.flag("forceDeletion") else Op.DELETE)
+        except VmNotFound:  # decided on the stored head, not on an earlier read that another process's delete
+            return empty_response(204)  # (or the clock) may have overtaken: a VM already gone is 204
 
     def instance_view(self, req: Req, p: Params) -> Response:
         st = self.svc.require_vm(p["subscriptionId"], p["resourceGroupName"], p["vmName"])
