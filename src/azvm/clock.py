@@ -100,6 +100,14 @@ def check_time(us: int, what: str = "the clock") -> int:
     return us
 
 
+class _Replay(threading.local):
+    """The instant that scheduled work in this thread runs at (None: the clock's own time). A class
+    default rather than getattr(..., None): a missing attribute raises inside getattr, and the clock
+    is read several times per request."""
+
+    us: int | None = None
+
+
 class Clock:
     """Simulated time; thread-compatible (callers serialise writes)."""
 
@@ -108,7 +116,7 @@ class Clock:
         self._state = state
         self._wall = wall
         self._on_change = on_change
-        self._replay = threading.local()  # .us: the instant that scheduled work in this thread runs at
+        self._replay = _Replay()
 
     @classmethod
     def real(cls, speed: float = 1.0, *, start_us: int | None = None, skip: bool = False,
@@ -126,7 +134,7 @@ class Clock:
         return self._state
 
     def now_us(self) -> int:
-        pinned: int | None = getattr(self._replay, "us", None)
+        pinned = self._replay.us
         if pinned is not None:
             return pinned
         s = self._state
@@ -140,7 +148,7 @@ class Clock:
 
     @property
     def replaying(self) -> bool:
-        return getattr(self._replay, "us", None) is not None
+        return self._replay.us is not None
 
     @contextmanager
     def replay_at(self, us: int) -> Iterator[None]:
@@ -150,7 +158,7 @@ class Clock:
         move the clock meanwhile (`jump_to` is a no-op)."""
         if us > self.now_us():
             raise ClockError(f"scheduled work cannot run ahead of the clock: {iso(us)} is after {iso(self.now_us())}")
-        before: int | None = getattr(self._replay, "us", None)
+        before = self._replay.us
         self._replay.us = us
         try:
             yield

@@ -243,16 +243,20 @@ def vm_query(cols: str, sub: str, rg: str | None, location: str | None, live_at_
     return sql, args
 
 
-# A WAL that a passive checkpoint never catches up with (writes that never pause) would grow
-# without end: past this many frames (128 MiB of 4 KiB pages; some seconds of power actions at full
-# speed) the checkpoint waits for a gap between two commits, finishes, and has the next commit write
-# from the WAL's start. Writers wait meanwhile (tens of ms, over a hundred with several processes);
-# the WAL also restarts by itself whenever writes pause long enough for a passive checkpoint to
-# catch up. The bound is kept small because frames written over the WAL's old blocks cost a copy,
-# while frames that grow the file into new blocks make the kernel zero each block first (a frame is
-# not block-aligned): with a 1 GiB bound that zeroing was 11-13% of a power-action server's CPU in
-# `perf record`, and none once the WAL had first reached this size.
-RESTART_FRAMES = 32_768
+# The WAL under writes that never pause. A passive checkpoint copies frames into the database while
+# the writer goes on, but never all of them (more are committed meanwhile), and the WAL restarts
+# from its start only when a transaction begins after a complete checkpoint: otherwise it would grow
+# without end. Past CATCH_UP_FRAMES (128 MiB of 4 KiB pages; about a second and a half of power
+# actions at full speed) the checkpointing thread copies in passes while the writer goes on, then
+# the few hundred frames committed meanwhile holding the store's lock between two commits, so that
+# the next transaction writes from the WAL's start: the writer waits 20-30 ms (mostly that pass's
+# fsync of the database) where a RESTART checkpoint, the bound before, held it up for over 100 ms
+# (it copies whatever the last passive pass left, and writers sleep in their busy handler). The
+# bound is kept small because frames that grow the file into new blocks make the kernel zero each
+# block first (11-13% of a power-action server's CPU in `perf record` with a 1 GiB WAL), while
+# frames written over old blocks cost a copy. With other processes writing the same file
+# (`--workers`) the last pass may never find the WAL complete: past twice the bound, RESTART.
+CATCH_UP_FRAMES = 32_768
 
 
 class SqliteStore:
@@ -261,6 +265,7 @@ class SqliteStore:
         self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False,
                                    timeout=30.0)
         self._lock = threading.RLock()
+        self._gap = threading.Condition(self._lock)  # notified as each transaction ends (checkpoint)
         db = self._db
         db.execute("PRAGMA journal_mode=WAL")
         db.execute(f"PRAGMA synchronous={'FULL' if durability == 'full' else 'NORMAL'}")
@@ -291,6 +296,7 @@ class SqliteStore:
     # whether another process committed since the previous request began (read by each request; a
     # process then re-reads what it shares through the store: clock, fault rules, schedule)
     foreign_writes = True
+    catch_up_frames = CATCH_UP_FRAMES  # the WAL's bound (an attribute so that a test can make it small)
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
@@ -374,6 +380,8 @@ class SqliteStore:
         except BaseException:
             self._forget()
             raise
+        finally:
+            self._gap.notify_all()
 
     def pending(self) -> bool:
         return self._tx_open
@@ -708,9 +716,7 @@ class SqliteStore:
             try:
                 while not stop.wait(every_s):
                     try:
-                        _busy, frames, _done = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
-                        if frames > RESTART_FRAMES:
-                            conn.execute("PRAGMA wal_checkpoint(RESTART)")
+                        self.checkpoint(conn)
                     except sqlite3.Error:  # busy now: the next round catches up
                         continue
             finally:
@@ -719,6 +725,21 @@ class SqliteStore:
         thread = threading.Thread(target=run, name="azvm-checkpoint", daemon=True)
         thread.start()
         self._checkpointer = (stop, thread)
+
+    def checkpoint(self, conn: sqlite3.Connection) -> None:
+        """One round of the checkpointing thread, on its own connection `conn` (see CATCH_UP_FRAMES)."""
+        _busy, frames, done = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        if frames < self.catch_up_frames:
+            return
+        for _pass in range(4):  # what the writer committed during the previous pass
+            if frames - done <= 256:
+                break
+            _busy, frames, done = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        with self._lock:  # the rest between two commits (a batch's transaction is never cut)
+            if self._gap.wait_for(lambda: not self._tx_open, timeout=0.25):
+                _busy, frames, done = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        if frames > 2 * self.catch_up_frames and done < frames:  # other processes keep writing: make them wait
+            conn.execute("PRAGMA wal_checkpoint(RESTART)")
 
     def close(self) -> None:
         with self._lock:
