@@ -91,3 +91,23 @@ def test_a_checkpoint_never_cuts_an_open_batch(tmp_path: Path) -> None:
     finally:
         conn.close()
         store.close()
+
+
+def test_closing_stops_a_checkpointer_that_waits_for_a_gap(tmp_path: Path) -> None:
+    """The thread's catch-up waits (holding nothing) for the open batch to end; closing the store ends
+    the batch and stops the thread rather than holding the lock while waiting for it."""
+    store, conn = open_store(tmp_path)
+    conn.close()
+    store.catch_up_frames = 1
+    for i in range(4):
+        store.set_meta(f"k{i}", PAGE)
+    store.commit()
+    store.set_meta("pending", "committed by close")  # a batch that stays open until close()
+    store.start_background_checkpoints(every_s=0.0)  # round after round, each waiting for the batch to end
+    assert store._checkpointer is not None
+    thread = store._checkpointer[1]
+    store.close()
+    assert not thread.is_alive()
+    other = sqlite3.connect(store.path)
+    assert other.execute("SELECT value FROM meta WHERE name='pending'").fetchone() == ("committed by close",)
+    other.close()

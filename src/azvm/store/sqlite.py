@@ -742,13 +742,14 @@ class SqliteStore:
             conn.execute("PRAGMA wal_checkpoint(RESTART)")
 
     def close(self) -> None:
+        checkpointer, self._checkpointer = self._checkpointer, None
+        if checkpointer is not None:  # stopped first, without the lock: its catch-up may be waiting for it
+            stop, thread = checkpointer
+            stop.set()
+            thread.join(10)
         with self._lock:
             self.commit()
-            if self._checkpointer is not None:
-                stop, thread = self._checkpointer
-                stop.set()
-                thread.join(10)
-                self._checkpointer = None
+            if checkpointer is not None:
                 try:
                     self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
                 except sqlite3.Error:
