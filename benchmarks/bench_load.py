@@ -39,7 +39,7 @@ from azvm.store.sqlite import SqliteStore  # noqa: E402
 
 
 def run(label: str, bases: list[str], servers: list[h.Server], args: argparse.Namespace,
-        open_store: Callable[[], Any], *, data_dir: Path | None,
+        open_store: Callable[[], Any], *, bill_from: list[str],
         during: Callable[[h.LoadResult], Any] | None, stop: Callable[[], None],
         check_bases: list[str] | None = None) -> None:
     """Make the world, load it through `bases`, check it through `check_bases` (the live servers)."""
@@ -55,7 +55,7 @@ def run(label: str, bases: list[str], servers: list[h.Server], args: argparse.Na
         print(f"{label}: answered after the kill, by endpoint: {dict(res.answered_after_mark)}")
     t1 = time.monotonic()
     problems = h.verify_world(check_bases or bases, stable, churn, res, open_store, exact=during is None,
-                              stop=stop, data_dir=data_dir)
+                              stop=stop, bill_from=bill_from)
     print(f"{label}: checks in {time.monotonic() - t1:.1f} s: "
           + ("every invariant holds" if not problems else f"{len(problems)} problems"))
     for p in problems[:20]:
@@ -75,7 +75,7 @@ def sqlite(args: argparse.Namespace, tmp: Path) -> None:
         label += ", kill -9 of a worker"
     try:
         run(label, [server.base], [server], args, lambda: SqliteStore(data / "azvm.sqlite3"),
-            data_dir=data, during=during, stop=server.stop)
+            bill_from=["--data-dir", str(data)], during=during, stop=server.stop)
     finally:
         server.stop()
 
@@ -108,7 +108,8 @@ def postgresql(args: argparse.Namespace, tmp: Path) -> None:
             s.stop()
 
     try:  # after a crash, the checks go through the survivor
-        run(label, bases, servers, args, lambda: PostgresStore(url), data_dir=None, during=during, stop=stop,
+        run(label, bases, servers, args, lambda: PostgresStore(url), bill_from=["--database", url], during=during,
+            stop=stop,
             check_bases=bases[1:] if args.crash else bases)
     finally:
         stop()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from .cli_args import (
     Parser,
     UsageError,
     arg_type,
+    database_url,
     env_default,
     iso_time,
     output_file,
@@ -59,10 +61,14 @@ def add_bill_parser(sub: argparse._SubParsersAction[Parser]) -> None:
     p = sub.add_parser(
         "bill", help="bill VMs over a window (table, CSV or JSON), explain a charge, or show the what-if",
         description="Bill every VM's history. The history comes from azvm's store (--data-dir, default: the"
-                    " per-user data directory) or from an imported timeline (--history FILE: CSV or JSON rows of"
-                    " vm_id, size, region, os, time, power_state).")
+                    " per-user data directory; or --database, the PostgreSQL database of `azvm serve --database`)"
+                    " or from an imported timeline (--history FILE: CSV or JSON rows of vm_id, size, region, os,"
+                    " time, power_state).")
     src = p.add_mutually_exclusive_group()
-    src.add_argument("--data-dir", default=env_default("AZVM_DATA_DIR"), help="azvm's data directory")
+    src.add_argument("--data-dir", help="azvm's data directory (default: $AZVM_DATA_DIR, else the per-user one)")
+    src.add_argument("--database", metavar="URL", type=database_url, default=env_default("AZVM_DATABASE"),
+                     help="the postgresql:// database of `azvm serve --database` (default: $AZVM_DATABASE;"
+                          " --data-dir overrides it)")
     src.add_argument("--history", type=readable_file, help="a CSV or JSON timeline to bill instead of azvm's store")
     p.add_argument("--from", dest="start", type=iso_time,
                    help="window start, ISO 8601 with a zone (default: the first change)")
@@ -83,7 +89,7 @@ def add_bill_parser(sub: argparse._SubParsersAction[Parser]) -> None:
 
 
 def _load(args: argparse.Namespace, progress: Any) -> tuple[Any, int]:
-    from .service.billing import Timeline, timeline_from_file, timeline_from_store
+    from .service.billing import timeline_from_file
 
     if args.history:
         task = progress.add_task(f"reading {args.history}", total=None)
@@ -92,33 +98,72 @@ def _load(args: argparse.Namespace, progress: Any) -> tuple[Any, int]:
         progress.update(task, completed=1, total=1)
         last = max((r[1] for r in tl.rows), default=now_wall_us())
         return tl, last
-    import sqlite3
-
-    from .server import default_data_dir
-    from .store import SqliteStore
-
-    data_dir = Path(args.data_dir) if args.data_dir else default_data_dir()
-    db = data_dir / "azvm.sqlite3"
-    if not db.is_file():
-        raise UsageError(f"argument --data-dir: no store at {str(db)!r}: expected the data directory of an"
-                         f" `azvm serve` (run `azvm serve --data-dir {data_dir}` first), or give --history FILE")
-    task = progress.add_task(f"reading {db}", total=None)
-    try:
-        store = SqliteStore(db)
-        try:
-            stored: Timeline = timeline_from_store(store, tags=args.format == "csv")
-            saved = store.get_meta("clock")
-        finally:
-            store.close()
-    except sqlite3.DatabaseError as e:
-        raise UsageError(f"argument --data-dir: {str(db)!r}: {e}: expected the store of an `azvm serve`") from None
-    progress.update(task, completed=1, total=1)
+    if args.database and not args.data_dir:
+        stored, saved = _read_database(args.database, args.format == "csv", progress)
+    else:
+        stored, saved = _read_data_dir(args.data_dir or os.environ.get("AZVM_DATA_DIR") or None,
+                                       args.format == "csv", progress)
     now = now_wall_us()
     tl = stored
     if saved:
         a, w, sp, k = saved.split(",")
         now = Clock(ClockState(int(a), int(w), float(sp), k == "1")).now_us()
     return tl, now
+
+
+def _read_store(store: Any, tags: bool) -> tuple[Any, str | None]:
+    """(timeline, the stored clock) of a store, closed afterwards."""
+    from .service.billing import timeline_from_store
+
+    try:
+        return timeline_from_store(store, tags=tags), store.get_meta("clock")
+    finally:
+        store.close()
+
+
+def _read_data_dir(data_dir_arg: str | None, tags: bool, progress: Any) -> tuple[Any, str | None]:
+    """(timeline, the stored clock) from the SQLite store of a data directory."""
+    import sqlite3
+
+    from .server import default_data_dir
+    from .store import SqliteStore
+
+    data_dir = Path(data_dir_arg) if data_dir_arg else default_data_dir()
+    db = data_dir / "azvm.sqlite3"
+    if not db.is_file():
+        raise UsageError(f"argument --data-dir: no store at {str(db)!r}: expected the data directory of an"
+                         f" `azvm serve` (run `azvm serve --data-dir {data_dir}` first), or give --history FILE")
+    task = progress.add_task(f"reading {db}", total=None)
+    try:
+        stored, saved = _read_store(SqliteStore(db), tags)
+    except sqlite3.DatabaseError as e:
+        raise UsageError(f"argument --data-dir: {str(db)!r}: {e}: expected the store of an `azvm serve`") from None
+    progress.update(task, completed=1, total=1)
+    return stored, saved
+
+
+def _read_database(url: str, tags: bool, progress: Any) -> tuple[Any, str | None]:
+    """(timeline, the stored clock) from the PostgreSQL store at `url` (one that `azvm serve
+    --database` made: a database without one is refused, not given an empty store)."""
+    from .cli_args import shown_url
+    from .domain.errors import ArmError
+
+    shown = shown_url(url)
+    try:
+        from .store.postgres import PostgresStore, holds_store
+    except ImportError:
+        raise UsageError(f"argument --database: {shown}: a postgresql:// database needs psycopg:"
+                         " pip install 'azvm[postgres]'") from None
+    task = progress.add_task(f"reading {shown}", total=None)
+    try:
+        if not holds_store(url):
+            raise UsageError(f"argument --database: {shown}: holds no azvm store: expected the database of an"
+                             " `azvm serve --database`, or give --history FILE")
+        stored, saved = _read_store(PostgresStore(url), tags)
+    except (RuntimeError, ArmError) as e:  # unreachable, lost midway, or from a newer azvm
+        raise UsageError(f"argument --database: {shown}: {getattr(e, 'message', None) or e}") from None
+    progress.update(task, completed=1, total=1)
+    return stored, saved
 
 
 def run_bill(args: argparse.Namespace) -> int:

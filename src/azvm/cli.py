@@ -26,10 +26,12 @@ from .cli_args import (
     UsageError,
     arg_type,
     check_time,
+    database_url,
     env_default,
     output_file,
     prices_arg,
     regular_file,
+    shown_url,
 )
 from .clock import MAX_ISO, MAX_US, parse_iso
 from .domain.errors import ArmError
@@ -183,7 +185,7 @@ def _serve_parser(sub: argparse._SubParsersAction[Parser]) -> None:
     g.add_argument("--in-memory", action=_Switch, default=env("AZVM_IN_MEMORY", "false"),
                    help="keep the history in memory only (with TLS, the certificate and its key are still kept"
                         " in the per-user data directory)")
-    p.add_argument("--database", metavar="URL", type=_database_url, default=env("AZVM_DATABASE"),
+    p.add_argument("--database", metavar="URL", type=database_url, default=env("AZVM_DATABASE"),
                    help="keep the history in PostgreSQL (postgresql://user:password@host/db) instead of SQLite: many"
                         " processes and hosts over one world (docs/postgres.md); the data directory then holds the"
                         " certificate and signing keys only")
@@ -318,7 +320,7 @@ def serve(args: argparse.Namespace) -> int:
         _check_data_dir(default_data_dir())  # where the certificate is kept
     emu = _build(opts)
     scheme = "https" if opts.tls else "http"
-    store = ("in memory" if opts.in_memory else _shown_url(opts.database) if opts.database
+    store = ("in memory" if opts.in_memory else shown_url(opts.database) if opts.database
              else str(opts.resolved_data_dir / "azvm.sqlite3"))
     if opts.workers > 1:
         _start_up_gc.resume()
@@ -439,22 +441,6 @@ def _stop_proxy(emu: Emulator, proxy: ProxyThread | None) -> None:
     clear_state(emu.cert.parent, os.getpid())
 
 
-def _database_url(text: str) -> str:
-    if not text.startswith(("postgresql://", "postgres://")):
-        raise argparse.ArgumentTypeError(f"{text[:80]!r}: expected a postgresql:// URL")
-    return text
-
-
-def _shown_url(url: str | None) -> str:
-    """A database URL as printed: its password hidden."""
-    from urllib.parse import urlsplit
-
-    if url is None:
-        return ""
-    u = urlsplit(url)
-    if u.password:
-        return u._replace(netloc=u.netloc.replace(f":{u.password}@", ":***@")).geturl()
-    return url
 
 
 def _build(opts: Options) -> Emulator:
@@ -477,7 +463,7 @@ def _build(opts: Options) -> Emulator:
     except (RuntimeError, ArmError) as e:  # the PostgreSQL store's: unreachable, from a newer azvm, no psycopg
         if opts.database is None:
             raise
-        raise UsageError(f"argument --database: {_shown_url(opts.database)}: {e}") from None
+        raise UsageError(f"argument --database: {shown_url(opts.database)}: {e}") from None
 
 
 def states_doc(args: argparse.Namespace) -> int:

@@ -142,3 +142,21 @@ def user_file(flag: str, path: str, keep: tuple[type[Exception], ...] = ()) -> I
 def write_output(flag: str, path: str, text: str) -> None:
     with user_file(flag, path):
         Path(path).write_text(text, encoding="utf-8")
+
+
+def database_url(text: str) -> str:
+    if not text.startswith(("postgresql://", "postgres://")):
+        raise argparse.ArgumentTypeError(f"{text[:80]!r}: expected a postgresql:// URL")
+    return text
+
+
+def shown_url(url: str | None) -> str:
+    """A database URL as printed: its password hidden."""
+    from urllib.parse import urlsplit
+
+    if url is None:
+        return ""
+    u = urlsplit(url)
+    if u.password:
+        return u._replace(netloc=u.netloc.replace(f":{u.password}@", ":***@")).geturl()
+    return url

@@ -599,9 +599,10 @@ def kill_9(pid: int) -> None:
 
 def verify_world(bases: Sequence[str], stable: Sequence[str], churn: Sequence[str], res: LoadResult,
                  open_store: Callable[[], Any], *, exact: bool, stop: Callable[[], None],
-                 data_dir: Path | None = None) -> list[str]:
+                 bill_from: Sequence[str] = ()) -> list[str]:
     """What is wrong after a load, through `bases` (live servers), then, once `stop` has stopped them,
-    through the store (`open_store`) and, given the SQLite `data_dir`, `azvm bill` over it:
+    through the store (`open_store`) and, given where the store is (`bill_from`: `--data-dir DIR` or
+    `--database URL`), `azvm bill` over it:
 
     - an unexpected answer during the load; a kind of request that was never accepted;
     - an acknowledged operation that does not end (Succeeded, or Canceled by a later one) once the
@@ -638,8 +639,8 @@ def verify_world(bases: Sequence[str], stable: Sequence[str], churn: Sequence[st
             problems.append("the bill recomputed from the histories differs from the bill served")
     finally:
         store.close()
-    if data_dir is not None:  # the command-line bill over the same store
-        out = subprocess.run([sys.executable, "-m", "azvm", "bill", "--data-dir", str(data_dir), "--to", now,
+    if bill_from:  # the command-line bill over the same store
+        out = subprocess.run([sys.executable, "-m", "azvm", "bill", *bill_from, "--to", now,
                               "--format", "json"], capture_output=True, text=True, timeout=600)
         if out.returncode != 0:
             problems.append(f"azvm bill: {out.stderr[-500:]}")

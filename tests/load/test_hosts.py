@@ -205,4 +205,4 @@ def test_load_through_two_hosts(world: Any) -> None:
         for s in servers:
             s.stop()
 
-    check_world(bases, res, lambda: PostgresStore(url), exact=True, stop=stop)
+    check_world(bases, res, lambda: PostgresStore(url), exact=True, stop=stop, bill_from=["--database", url])

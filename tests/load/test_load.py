@@ -11,8 +11,8 @@ PostgreSQL under two `azvm serve --database` processes (each with a data directo
   crash, nothing else is either; every history is what the lifecycle rules decide, operation by
   operation; each VM's head and billing projections are the fold of its history;
 - every acknowledged operation ends (Succeeded, or Canceled by a later one) and every VM settles;
-- the bill served (`/azvm/billing`, from every process) equals the bill recomputed from the histories,
-  and, on SQLite, `azvm bill` over the data directory.
+- the bill served (`/azvm/billing`, from every process) equals the bill recomputed from the histories
+  and `azvm bill` over the store (`--data-dir`, `--database`).
 
 With a crash: `kill -9` of one server process in the middle of the load (and, on PostgreSQL, a restart
 of the database server as well): clients see at worst a lost connection or a 503 with Retry-After,
@@ -44,10 +44,10 @@ def split(names: Sequence[str]) -> tuple[list[str], list[str]]:
 
 
 def check_world(bases: Sequence[str], res: h.LoadResult, open_store: Callable[[], Any], *, exact: bool,
-                stop: Callable[[], None], data_dir: Path | None = None) -> None:
+                stop: Callable[[], None], bill_from: Sequence[str]) -> None:
     """Everything the module docstring promises after the load (harness.verify_world)."""
     stable, churn = split(h.names(VMS))
-    problems = h.verify_world(bases, stable, churn, res, open_store, exact=exact, stop=stop, data_dir=data_dir)
+    problems = h.verify_world(bases, stable, churn, res, open_store, exact=exact, stop=stop, bill_from=bill_from)
     assert problems == [], problems[:20]
 
 
@@ -65,7 +65,7 @@ def test_load_on_sqlite_with_two_workers(tmp_path: Path) -> None:
         res = h.run_load([server.base], stable, churn, clients=CLIENTS, seconds=SECONDS)
         assert res.retryable == {}, (h.describe(res), res.refused[:10])
         check_world([server.base], res, lambda: SqliteStore(tmp_path / "data" / "azvm.sqlite3"), exact=True,
-                    stop=server.stop, data_dir=tmp_path / "data")
+                    stop=server.stop, bill_from=["--data-dir", str(tmp_path / "data")])
     finally:
         server.stop()
     no_tracebacks(server.log)
@@ -85,7 +85,8 @@ def test_load_on_postgresql_with_two_processes(pg_url: str, tmp_path: Path) -> N
         stable, churn = split(h.names(VMS))
         res = h.run_load(bases, stable, churn, clients=CLIENTS, seconds=SECONDS)
         assert res.retryable == {}, (h.describe(res), res.refused[:10])
-        check_world(bases, res, lambda: PostgresStore(pg_url), exact=True, stop=stop)
+        check_world(bases, res, lambda: PostgresStore(pg_url), exact=True, stop=stop,
+                    bill_from=["--database", pg_url])
     finally:
         stop()
     no_tracebacks(*(s.log for s in servers))
@@ -104,7 +105,7 @@ def test_kill_9_of_a_worker_under_load_on_sqlite(tmp_path: Path) -> None:
         assert victim not in server.workers()
         assert set(res.retryable) <= {"connection"}, h.describe(res)  # nothing refused: SQLite never 503s
         check_world([server.base], res, lambda: SqliteStore(tmp_path / "data" / "azvm.sqlite3"), exact=False,
-                    stop=server.stop, data_dir=tmp_path / "data")
+                    stop=server.stop, bill_from=["--data-dir", str(tmp_path / "data")])
     finally:
         server.stop()
     no_tracebacks(server.log)
@@ -136,7 +137,8 @@ def test_kill_9_of_a_process_and_a_database_restart_under_load_on_postgresql(res
         assert len(res.steps_done) == 3 and res.answered_after(res.steps_done[2]) > 0, h.describe(res)
         # a new process on the same database joins the same world
         servers.append(h.serve(["--database", url, "--data-dir", str(tmp_path / "host2")], tmp_path / "serve2.log"))
-        check_world([survivor.base, servers[-1].base], res, lambda: PostgresStore(url), exact=False, stop=stop)
+        check_world([survivor.base, servers[-1].base], res, lambda: PostgresStore(url), exact=False, stop=stop,
+                    bill_from=["--database", url])
     finally:
         stop()
         restartable_pg.drop_database(url)

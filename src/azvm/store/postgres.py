@@ -152,6 +152,20 @@ def migrate(conn: Conn, upto: int = SCHEMA_VERSION) -> int:
     return found
 
 
+def holds_store(url: str, connect_timeout: float = 10.0) -> bool:
+    """Whether the database at `url` holds an azvm store (its schema table), without writing to it:
+    a reader (`azvm bill --database`) must not make a store in a database that has none.
+    StoreUnavailable when it cannot be reached."""
+    try:
+        with psycopg.connect(url, autocommit=True, connect_timeout=max(1, round(connect_timeout)),
+                             application_name="azvm") as conn:
+            r = conn.execute("SELECT to_regclass(%s) IS NOT NULL", (SCHEMA_TABLE,)).fetchone()
+    except psycopg.Error as e:
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        raise StoreUnavailable(f"the database cannot be reached: {first}") from e
+    return bool(r and r[0])
+
+
 def _fact_id(f: tuple[str, str, str, str]) -> int:
     """A facts row's id, the same in every process: 64 bits of a hash of its values (no round trip
     to learn an id, no cache to keep in step across processes)."""
@@ -813,4 +827,5 @@ class PostgresStore:
                              " array_agg(facts ORDER BY at_us) FROM usage GROUP BY key", binary=True)
         return UsageColumns.from_streams(facts, USAGE_STATES, ((list(p), list(f)) for p, f in streams))
 
-__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "PostgresStore", "SchemaTooNew", "StoreUnavailable", "migrate"]
+__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "PostgresStore", "SchemaTooNew", "StoreUnavailable", "holds_store",
+           "migrate"]
