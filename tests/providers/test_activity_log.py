@@ -4,6 +4,7 @@ phase of each operation, the `$filter` grammar, `$select`, paging, and never an 
 
 from __future__ import annotations
 
+import urllib.error
 from typing import Any
 
 import pytest
@@ -124,7 +125,6 @@ def test_malformed_filters_are_400(monitor: MonitorManagementClient, flt: str, n
 
 
 def test_a_missing_filter_and_an_unknown_select_are_400(azvm: AzvmServer) -> None:
-    import urllib.error
     path = f"/subscriptions/{SUB}/providers/microsoft.insights/eventtypes/management/values"
     for query in ("", f"&$filter={WINDOW}&$select=operationName,nonsense"):
         with pytest.raises(urllib.error.HTTPError) as e:
@@ -222,3 +222,43 @@ def test_a_deployments_resources_are_written_as_its_caller(azvm: AzvmServer) -> 
                                       **azvm.client_kwargs())
     created = [e for e in events(monitor) if e.operation_name.value.endswith("virtualMachines/write")]
     assert created and {e.caller for e in created} == {"bob@contoso.com"}
+
+
+def test_a_listing_reads_every_page_as_of_its_first(azvm: AzvmServer) -> None:
+    """Operations made while a client pages through a listing neither shift its pages (no event twice,
+    none skipped) nor join it; a new listing shows them; a listing continued after a reset of the
+    world shows nothing of the world that was (its pages are kept by the process: never across a reset)."""
+    azvm.create_vm("vm1")
+    for i in range(67):
+        azvm.arm("POST", f"{VM}/{'deallocate' if i % 2 == 0 else 'start'}")
+    path = f"/subscriptions/{SUB}/providers/Microsoft.Insights/eventtypes/management/values"
+    flt = WINDOW.replace(" ", "%20").replace("'", "%27")
+    url = f"{azvm.endpoint}{path}?api-version=2015-04-01&$filter={flt}"
+    first = azvm.arm("GET", url)
+    assert len(first["value"]) == 200 and "nextLink" in first
+    for i in range(5):  # 15 newer events, each after the first page's instant
+        azvm.advance(60)
+        azvm.arm("POST", f"{VM}/{'deallocate' if i % 2 == 0 else 'start'}")
+    rest = azvm.arm("GET", first["nextLink"])
+    ids = [e["eventDataId"] for e in first["value"] + rest["value"]]
+    assert len(ids) == len(set(ids)) == 204 and "nextLink" not in rest
+    times = [e["eventTimestamp"] for e in first["value"] + rest["value"]]
+    assert times == sorted(times, reverse=True)
+    again = azvm.arm("GET", url)
+    more = azvm.arm("GET", again["nextLink"])
+    assert len(again["value"]) + len(more["value"]) == 204 + 15
+    assert {e["eventDataId"] for e in again["value"] + more["value"]} >= set(ids)
+    azvm.reset()
+    assert azvm.arm("GET", again["nextLink"])["value"] == []
+
+
+@pytest.mark.parametrize("token", ["bm9wZQ", "MTIzNA", "QDEyMw"])  # "nope", "1234", "@123": no instant@key
+def test_a_skip_token_that_is_not_one_is_a_400(azvm: AzvmServer, token: str) -> None:
+    path = f"/subscriptions/{SUB}/providers/Microsoft.Insights/eventtypes/management/values"
+    flt = WINDOW.replace(" ", "%20").replace("'", "%27")
+    with pytest.raises(urllib.error.HTTPError) as e:
+        azvm.arm("GET", f"{azvm.endpoint}{path}?api-version=2015-04-01&$filter={flt}&$skiptoken={token}")
+    assert e.value.code == 400
+    body = e.value.read()
+    e.value.close()
+    assert b'"InvalidParameter"' in body and b"skip token" in body

@@ -11,7 +11,7 @@ from ..arm.http import Req, Response, json_response
 from ..arm.routes import Params, RouteRow
 from ..clock import iso
 from ..domain.errors import BadRequest
-from ..service.activity import ActivityEvent, list_events, parse_filter
+from ..service.activity import ActivityEvent, EventPages, parse_filter
 from ..service.compute import ComputeService
 
 SUB = "/subscriptions/{subscriptionId}"
@@ -33,21 +33,30 @@ class ActivityLog:
     def __init__(self, api: ArmApi, svc: ComputeService) -> None:
         self.api = api
         self.svc = svc
+        self.pages = EventPages()
 
     def routes(self) -> list[RouteRow]:
         return [("GET", SUB + "/providers/Microsoft.Insights/eventtypes/management/values", self.list,
                  "insights", "eventtypes")]
 
     def list(self, req: Req, p: Params) -> Response:
-        now = self.svc.now()
+        # a nextLink's $skiptoken is "<the first page's instant>@<the last event's key>": every page of
+        # a listing is read as of its first (EventPages)
+        token = self.api.page_after(req)
+        now, after = self.svc.now(), None
+        if token is not None:
+            at, sep, after = token.partition("@")
+            if not sep or not at.isdigit():
+                raise BadRequest(f"The skip token '{req.q('$skiptoken')}' is invalid.", code="InvalidParameter",
+                                 target="$skiptoken")
+            now = int(at)
         flt = parse_filter(req.q("$filter"), now)
         select = _select(req.q("$select"))
-        events, last = list_events(self.svc.store, p["subscriptionId"], flt, now,
-                                   after=self.api.page_after(req), limit=PAGE_SIZE)
+        events, last = self.pages.page(self.svc.store, p["subscriptionId"], flt, now, after=after, limit=PAGE_SIZE)
         value = [self.render(e) for e in events]
         if select is not None:
             value = [{k: v for k, v in body.items() if k in select} for body in value]
-        return json_response(self.api.page(req, value, last))
+        return json_response(self.api.page(req, value, None if last is None else f"{now}@{last}"))
 
     def render(self, e: ActivityEvent) -> dict[str, Any]:
         tenant = self.api.cfg.tenant_id

@@ -24,9 +24,12 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from bisect import bisect_left
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from ..clock import from_datetime
 from ..domain.errors import BadRequest
@@ -136,9 +139,10 @@ def operation_events(rid: ResourceId, op: Operation, successor: Operation | None
     return events
 
 
-def vm_events(store: Store, sub: str, now_us: int) -> Iterator[ActivityEvent]:
-    """Every VM operation's events in subscription `sub` up to `now_us` (in no particular order)."""
-    for _key, ops in store.iter_histories(prefix=f"/subscriptions/{sub.lower()}/"):
+def vm_events(store: Store, sub: str, now_us: int, *, prefix: str | None = None) -> Iterator[ActivityEvent]:
+    """Every VM operation's events in subscription `sub` up to `now_us` (in no particular order); with
+    `prefix`, of the VMs whose lower-case ids start with it only."""
+    for _key, ops in store.iter_histories(prefix=prefix or f"/subscriptions/{sub.lower()}/"):
         model = History(ops).model(ops[-1].at_us) if ops else None
         rid = ResourceId.try_parse(str(model.get("id"))) if model is not None else None
         if rid is None:
@@ -237,15 +241,48 @@ def parse_filter(text: str | None, now_us: int) -> EventFilter:
     return EventFilter(start, end, tuple(sorted(equals.items())))
 
 
-def list_events(store: Store, sub: str, flt: EventFilter, now_us: int, *, after: str | None = None,
-                limit: int = 200) -> tuple[list[ActivityEvent], str | None]:
-    """A page of the events that match, newest first (as Azure lists them), and the key to continue after."""
-    events: Iterable[ActivityEvent] = (e for e in vm_events(store, sub, now_us) if flt.matches(e))
-    if after is not None:
-        events = (e for e in events if e.sort_key < after)
-    ordered = sorted(events, key=lambda e: e.sort_key, reverse=True)
-    page = ordered[:limit]
-    return page, page[-1].sort_key if len(ordered) > limit else None
+class EventPages:
+    """The events of a listing, kept from one page to the next. A listing reads the events up to the
+    instant of its first page (its nextLink carries it: `ActivityLog`), and those never change, since
+    a history only grows after that instant: so every page is cut from one ordered list, made once,
+    rather than from all the subscription's events made again per page (a listing of 13,500 events in
+    68 pages took 17.7 s; its time grew as the square of the fleet). A few recent listings are kept;
+    another process, or an evicted listing, makes the same list again from the store."""
+
+    def __init__(self, keep: int = 4) -> None:
+        self.keep = keep
+        self._kept: OrderedDict[tuple[Any, ...], tuple[list[ActivityEvent], list[str]]] = OrderedDict()
+
+    def page(self, store: Store, sub: str, flt: EventFilter, now_us: int, *, after: str | None = None,
+             limit: int = 200) -> tuple[list[ActivityEvent], str | None]:
+        """A page of the events that match, newest first (as Azure lists them), and the key to continue after."""
+        key = (sub.lower(), flt, now_us, store.get_meta("generation"))
+        kept = self._kept.get(key)
+        if kept is None:
+            events = sorted((e for e in vm_events(store, sub, now_us, prefix=_prefix(sub, flt)) if flt.matches(e)),
+                            key=lambda e: e.sort_key)
+            kept = self._kept[key] = (events, [e.sort_key for e in events])
+            while len(self._kept) > self.keep:
+                self._kept.popitem(last=False)
+        else:
+            self._kept.move_to_end(key)
+        events, keys = kept
+        end = bisect_left(keys, after) if after is not None else len(keys)
+        start = max(0, end - limit)
+        page = events[start:end][::-1]
+        return page, page[-1].sort_key if start > 0 and page else None
 
 
-__all__ = ["CALLER", "ActivityEvent", "EventFilter", "list_events", "operation_events", "parse_filter", "vm_events"]
+def _prefix(sub: str, flt: EventFilter) -> str:
+    """The keys (lower-case resource ids) that the filter can match, as narrow a prefix as it allows."""
+    equals = dict(flt.equals)
+    uri = equals.get("resourceUri")
+    if uri is not None and uri.startswith(f"/subscriptions/{sub.lower()}/"):
+        return uri
+    rg = equals.get("resourceGroupName")
+    if rg is not None and "/" not in rg:
+        return f"/subscriptions/{sub.lower()}/resourcegroups/{rg}/"
+    return f"/subscriptions/{sub.lower()}/"
+
+
+__all__ = ["CALLER", "ActivityEvent", "EventFilter", "EventPages", "operation_events", "parse_filter", "vm_events"]
