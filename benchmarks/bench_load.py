@@ -109,8 +109,7 @@ def postgresql(args: argparse.Namespace, tmp: Path) -> None:
 
     try:  # after a crash, the checks go through the survivor
         run(label, bases, servers, args, lambda: PostgresStore(url), bill_from=["--database", url], during=during,
-            stop=stop,
-            check_bases=bases[1:] if args.crash else bases)
+            stop=stop, check_bases=bases[1:] if args.crash else bases)
     finally:
         stop()
         if pg is not None:

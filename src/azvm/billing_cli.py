@@ -24,6 +24,7 @@ from .cli_args import (
     output_file,
     prices_arg,
     regular_file,
+    shown_url,
     user_file,
     write_output,
 )
@@ -145,7 +146,6 @@ def _read_data_dir(data_dir_arg: str | None, tags: bool, progress: Any) -> tuple
 def _read_database(url: str, tags: bool, progress: Any) -> tuple[Any, str | None]:
     """(timeline, the stored clock) from the PostgreSQL store at `url` (one that `azvm serve
     --database` made: a database without one is refused, not given an empty store)."""
-    from .cli_args import shown_url
     from .domain.errors import ArmError
 
     shown = shown_url(url)

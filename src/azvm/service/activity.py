@@ -139,10 +139,10 @@ def operation_events(rid: ResourceId, op: Operation, successor: Operation | None
     return events
 
 
-def vm_events(store: Store, sub: str, now_us: int, *, prefix: str | None = None) -> Iterator[ActivityEvent]:
-    """Every VM operation's events in subscription `sub` up to `now_us` (in no particular order); with
-    `prefix`, of the VMs whose lower-case ids start with it only."""
-    for _key, ops in store.iter_histories(prefix=prefix or f"/subscriptions/{sub.lower()}/"):
+def vm_events(store: Store, prefix: str, now_us: int) -> Iterator[ActivityEvent]:
+    """The events up to `now_us` of every operation of the VMs whose lower-case ids start with `prefix`
+    (a subscription's, a resource group's: `_prefix`), in no particular order."""
+    for _key, ops in store.iter_histories(prefix=prefix):
         model = History(ops).model(ops[-1].at_us) if ops else None
         rid = ResourceId.try_parse(str(model.get("id"))) if model is not None else None
         if rid is None:
@@ -251,26 +251,28 @@ class EventPages:
 
     def __init__(self, keep: int = 4) -> None:
         self.keep = keep
-        self._kept: OrderedDict[tuple[Any, ...], tuple[list[ActivityEvent], list[str]]] = OrderedDict()
+        self._kept: OrderedDict[tuple[Any, ...], list[ActivityEvent]] = OrderedDict()
 
     def page(self, store: Store, sub: str, flt: EventFilter, now_us: int, *, after: str | None = None,
              limit: int = 200) -> tuple[list[ActivityEvent], str | None]:
         """A page of the events that match, newest first (as Azure lists them), and the key to continue after."""
         key = (sub.lower(), flt, now_us, store.get_meta("generation"))
-        kept = self._kept.get(key)
-        if kept is None:
-            events = sorted((e for e in vm_events(store, sub, now_us, prefix=_prefix(sub, flt)) if flt.matches(e)),
-                            key=lambda e: e.sort_key)
-            kept = self._kept[key] = (events, [e.sort_key for e in events])
+        events = self._kept.get(key)
+        if events is None:
+            events = self._kept[key] = sorted(
+                (e for e in vm_events(store, _prefix(sub, flt), now_us) if flt.matches(e)), key=_sort_key)
             while len(self._kept) > self.keep:
                 self._kept.popitem(last=False)
         else:
             self._kept.move_to_end(key)
-        events, keys = kept
-        end = bisect_left(keys, after) if after is not None else len(keys)
+        end = bisect_left(events, after, key=_sort_key) if after is not None else len(events)
         start = max(0, end - limit)
         page = events[start:end][::-1]
         return page, page[-1].sort_key if start > 0 and page else None
+
+
+def _sort_key(e: ActivityEvent) -> str:
+    return e.sort_key
 
 
 def _prefix(sub: str, flt: EventFilter) -> str:
