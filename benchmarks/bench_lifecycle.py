@@ -160,7 +160,9 @@ def populate(path: Path, n_vms: int) -> dict[str, Any]:
 
     def flush() -> None:
         db.execute("BEGIN IMMEDIATE")
-        db.executemany("INSERT INTO ops (key, version, at_us, op_id, body) VALUES (?,?,?,?,?)", batch_ops)
+        db.executemany("INSERT INTO streams (id, key) VALUES (?,?)", {(o[0], o[5]) for o in batch_ops})
+        db.executemany("INSERT INTO ops (stream, version, at_us, op_id, body) VALUES (?,?,?,?,?)",
+                       [o[:5] for o in batch_ops])
         db.executemany(
             "INSERT OR REPLACE INTO vms (key, sub, rg, rg_lower, name, location, version, model, last,"
             " phases,"
@@ -184,7 +186,7 @@ def populate(path: Path, n_vms: int) -> dict[str, Any]:
             name_op = Op.CREATE if v == 0 else OPS_CYCLE[(v - 1) % 3]
             phases, error, preempts = plan(name_op, current, t, vm_name=name)
             op = Operation(ids.uuid(), name_op.value, t, phases, preempts, model if v == 0 else None, error)
-            batch_ops.append((key, v + 1, t, op.op_id, orjson.dumps(op.to_json())))
+            batch_ops.append((i + 1, v + 1, t, op.op_id, orjson.dumps(op.to_json()), key))  # stream i + 1
             n_ops += 1
             t += OP_SPACING_S * US
             current = phase_at(op, t)

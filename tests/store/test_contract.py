@@ -145,14 +145,29 @@ def test_migration_backfills_the_billing_projections(tmp_path: Any) -> None:
     path = tmp_path / "m.sqlite3"
     svc = _scenario(SqliteStore(path))
     usage, disks = svc.store.usage_rows(), svc.store.disk_rows()
+    histories = dict(svc.store.iter_histories())
+    keys = list(histories)
+    assert len(keys) == 2 and histories == {key: svc.store.load_history(key) for key in keys}
+    op_ids = [h[-1].op_id for h in histories.values()]
+    found = [svc.store.find_operation(i) for i in op_ids]
     db = svc.store._db
+    # the history as schema 1 kept it (ops by key), the later projections gone
+    db.execute("CREATE TABLE ops1 (key TEXT NOT NULL, version INTEGER NOT NULL, at_us INTEGER NOT NULL,"
+               " op_id TEXT NOT NULL UNIQUE, body BLOB NOT NULL, PRIMARY KEY (key, version))")
+    db.execute("INSERT INTO ops1 SELECT s.key, o.version, o.at_us, o.op_id, o.body FROM ops o"
+               " JOIN streams s ON s.id = o.stream ORDER BY o.rowid")
+    db.execute("DROP TABLE ops")
+    db.execute("ALTER TABLE ops1 RENAME TO ops")
     for table in ("usage", "disks", "streams", "facts", "resources", "resource_versions", "resource_refs"):
         db.execute(f"DROP TABLE {table}")
-    db.execute("PRAGMA user_version=1")  # as a store written before migrations 2 to 5
+    db.execute("PRAGMA user_version=1")  # as a store written before migrations 2 to 7
     svc.store.close()
     again = SqliteStore(path)
     assert again.usage_rows() == usage and sorted(again.disk_rows()) == sorted(disks)
     assert again._db.execute("SELECT count(*) FROM facts").fetchone()[0] >= 3  # compact rows
+    assert {key: again.load_history(key) for key in keys} == histories  # migration 7: the history by stream
+    assert [again.find_operation(i) for i in op_ids] == found
+    assert dict(again.iter_histories()) == histories
     again.close()
 
 
