@@ -164,11 +164,11 @@ def populate(path: Path, n_vms: int) -> dict[str, Any]:
         db.executemany("INSERT INTO ops (stream, version, at_us, op_id, body) VALUES (?,?,?,?,?)",
                        [o[:5] for o in batch_ops])
         db.executemany(
-            "INSERT OR REPLACE INTO vms (key, sub, rg, rg_lower, name, location, version, model, last,"
-            " phases,"
+            "INSERT OR REPLACE INTO vms (key, stream, sub, rg, rg_lower, name, location, version, last, phases,"
             " gone_us) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-            batch_vms,
+            [v[:2] + v[3:] for v in batch_vms],
         )
+        db.executemany("INSERT OR REPLACE INTO vm_models (stream, model) VALUES (?,?)", [v[1:3] for v in batch_vms])
         db.execute("COMMIT")
         batch_ops.clear()
         batch_vms.clear()
@@ -194,13 +194,14 @@ def populate(path: Path, n_vms: int) -> dict[str, Any]:
         batch_vms.append(
             (
                 key,
+                i + 1,  # its stream
+                model_json.encode(),
                 SUB,
                 RG,
                 RG,
                 name,
                 "eastus",
                 OPS_PER_VM,
-                model_json.encode(),
                 orjson.dumps(op.to_json()),
                 orjson.dumps([list(p) for p in op.phases]),
                 None,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import orjson
 import pytest
 
 from azvm.domain.errors import ConcurrencyError
@@ -150,7 +151,22 @@ def test_migration_backfills_the_billing_projections(tmp_path: Any) -> None:
     assert len(keys) == 2 and histories == {key: svc.store.load_history(key) for key in keys}
     op_ids = [h[-1].op_id for h in histories.values()]
     found = [svc.store.find_operation(i) for i in op_ids]
+    heads = {key: svc.store.get_vm(key) for key in keys}
     db = svc.store._db
+    # the heads as schema 1 kept them (the model in the row, the last operation whole)
+    db.execute("CREATE TABLE vms1 (key TEXT PRIMARY KEY, sub TEXT NOT NULL, rg TEXT NOT NULL, rg_lower TEXT NOT NULL,"
+               " name TEXT NOT NULL, location TEXT NOT NULL, version INTEGER NOT NULL, model BLOB NOT NULL,"
+               " last BLOB NOT NULL, phases BLOB NOT NULL, gone_us INTEGER)")
+    for r in db.execute("SELECT v.key, v.sub, v.rg, v.rg_lower, v.name, v.location, v.version, m.model, v.last,"
+                        " v.phases, v.gone_us FROM vms v JOIN vm_models m ON m.stream = v.stream").fetchall():
+        last = orjson.loads(r[8])
+        if last.get("model") is True:
+            last["model"] = orjson.loads(r[7])
+        db.execute("INSERT INTO vms1 VALUES (?,?,?,?,?,?,?,?,?,?,?)", (*r[:8], orjson.dumps(last), *r[9:]))
+    db.execute("DROP TABLE vms")
+    db.execute("DROP TABLE vm_models")
+    db.execute("ALTER TABLE vms1 RENAME TO vms")
+    db.execute("CREATE INDEX vms_by_sub ON vms (sub, key)")
     # the history as schema 1 kept it (ops by key), the later projections gone
     db.execute("CREATE TABLE ops1 (key TEXT NOT NULL, version INTEGER NOT NULL, at_us INTEGER NOT NULL,"
                " op_id TEXT NOT NULL UNIQUE, body BLOB NOT NULL, PRIMARY KEY (key, version))")
@@ -168,6 +184,9 @@ def test_migration_backfills_the_billing_projections(tmp_path: Any) -> None:
     assert {key: again.load_history(key) for key in keys} == histories  # migration 7: the history by stream
     assert [again.find_operation(i) for i in op_ids] == found
     assert dict(again.iter_histories()) == histories
+    assert {key: again.get_vm(key) for key in keys} == heads  # migration 8: each model apart from its head
+    lasts = [r[0] for r in again._db.execute("SELECT last FROM vms ORDER BY key")]
+    assert [b'"model":true' in last for last in lasts] == [False, True]  # b's last operation made its model
     again.close()
 
 
