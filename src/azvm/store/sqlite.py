@@ -8,6 +8,7 @@ forward on open.
 
 from __future__ import annotations
 
+import functools
 import os
 import queue
 import sqlite3
@@ -31,9 +32,10 @@ from ..domain.usage import (
     DiskRow,
     DiskTracker,
     UsageRow,
+    billing_state,
     disk_rows,
-    op_usage_rows,
     usage_rows,
+    vm_facts,
 )
 from ..service.ports import GroupRow, ResourceRow, VmRow
 
@@ -70,6 +72,12 @@ def _backfill_usage(db: sqlite3.Connection) -> None:
     for key, ops in _keyed_histories(db):
         db.executemany("INSERT INTO usage VALUES (?,?,?,?,?,?,?)", [(key, *r) for r in usage_rows(ops)])
         db.executemany("INSERT INTO disks VALUES (?,?,?,?,?,?,?)", [(key, *d) for d in disk_rows(ops)])
+
+
+@functools.cache
+def _usage_insert(n: int) -> str:
+    """The statement that writes `n` usage rows (an operation's phases) at once."""
+    return "INSERT OR REPLACE INTO usage VALUES " + ",".join(["(?,?,?,?)"] * n)
 
 
 class _Ids:
@@ -528,7 +536,7 @@ class SqliteStore:
                 self._put_head(db, row, sid, expected_version + 1, model, head_last, phases)
             if id_counter is not None:
                 db.execute("INSERT OR REPLACE INTO meta (name, value) VALUES ('id_counter', ?)", (str(id_counter),))
-            self._project(row, op, expected_version)
+            self._project(row, op, expected_version, sid)
             self._cache.rows[row.key] = (head_last, model, row)
 
     @staticmethod
@@ -544,14 +552,17 @@ class SqliteStore:
              row.gone_us))
         db.execute("INSERT OR REPLACE INTO vm_models (stream, model) VALUES (?,?)", (sid, model))
 
-    def _project(self, row: VmRow, op: Operation, expected_version: int) -> None:
+    def _project(self, row: VmRow, op: Operation, expected_version: int, sid: int) -> None:
         db = self._db
         cached = self._cache.rows.get(row.key)
         prev_end = cached[2].last.end_us if cached is not None and cached[2].version == expected_version else None
-        rows = self._ids.rows(db, row.key, op_usage_rows(op, row.model))
+        fid = self._ids.fact(db, (str(row.model.get("id", "")), *vm_facts(row.model)))
+        values: list[int] = []  # op_usage_rows(op, row.model) as _Ids.rows stores them, in one statement
+        for p in op.phases:
+            values += (sid, p.at_us, USAGE_STATE_CODE[billing_state(p)], fid)
         if prev_end is None or prev_end > op.at_us:  # the new operation cuts the previous plan
-            db.execute("DELETE FROM usage WHERE stream=? AND at_us>=?", (rows[0][0], op.at_us))
-        db.executemany("INSERT OR REPLACE INTO usage VALUES (?,?,?,?)", rows)
+            db.execute("DELETE FROM usage WHERE stream=? AND at_us>=?", (sid, op.at_us))
+        db.execute(_usage_insert(len(op.phases)), values)
         if op.model is None and op.phases[-1].power is not None:
             return  # disks change only with the model or a deletion
         open_disks = {n: (sku, size, start) for n, sku, size, start in db.execute(
