@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from typing import Any
 
@@ -258,6 +259,53 @@ def test_a_stale_resource_version_is_refused(store_factory: Callable[[], Any]) -
     assert [r.op_id for r in s.resource_history(key)] == ["p1", "p2"]
     assert s.get_resource(key).body["v"] == 2 and s.find_resource_op("p3") is None
     assert s.get_meta("id_counter") == "4"  # the refused write's counter was not kept either
+
+
+def test_resources_kept_without_rowid_are_moved_to_rowid_tables(tmp_path: Any) -> None:
+    """Migration 9: a store of schema 8 kept resources' versions and heads in WITHOUT ROWID tables; after
+    it, the same versions, heads, operations and pages, and (key, version) still refuses a stale write."""
+    from azvm.store import SqliteStore
+    from azvm.store.sqlite import MIGRATIONS, _resources_with_rowid
+
+    path = tmp_path / "res.sqlite3"
+    s = SqliteStore(path)
+    for i in range(3):
+        s.put_resource(_resource(f"v{i}", 1, f"a{i}"), expected_version=0)
+        s.put_resource(_resource(f"v{i}", 2, f"b{i}"), expected_version=1)
+    s.put_resource(dataclasses.replace(_resource("v1", 3, "c1"), gone_us=5), expected_version=2)  # deleted
+    keys = [_resource(f"v{i}", 1, "x").key for i in range(3)]
+
+    def seen(st: Any) -> Any:
+        return ([st.resource_history(k) for k in keys], [st.get_resource(k) for k in keys],
+                [st.find_resource_op(f"b{i}") for i in range(3)],
+                st.list_resources(sub=SUB, rg=None, type=None, live_at_us=10, after_key=None, limit=10))
+
+    before = seen(s)
+    db = s._db
+    for table, cols, pk in (("resource_versions", "key TEXT NOT NULL, version INTEGER NOT NULL, at_us INTEGER NOT NULL,"
+                             " op_id TEXT NOT NULL, row BLOB NOT NULL", "PRIMARY KEY (key, version)"),
+                            ("resources", "key TEXT NOT NULL, sub TEXT NOT NULL, rg_lower TEXT NOT NULL, type_lower"
+                             " TEXT NOT NULL, version INTEGER NOT NULL, gone_us INTEGER, row BLOB NOT NULL",
+                             "PRIMARY KEY (key)")):
+        db.execute(f"CREATE TABLE {table}8 ({cols}, {pk}) WITHOUT ROWID")  # as schema 4 made it
+        db.execute(f"INSERT INTO {table}8 SELECT * FROM {table}")
+        db.execute(f"DROP TABLE {table}")
+        db.execute(f"ALTER TABLE {table}8 RENAME TO {table}")
+    db.execute("CREATE INDEX resource_versions_by_op ON resource_versions (op_id)")
+    db.execute("CREATE INDEX resources_by_sub ON resources (sub, key)")
+    db.execute(f"PRAGMA user_version={MIGRATIONS.index(_resources_with_rowid)}")
+    s.close()
+    again = SqliteStore(path)
+    tables = dict(again._db.execute("SELECT name, sql FROM sqlite_master WHERE name LIKE 'resource%' AND type='table'"))
+    assert set(tables) == {"resources", "resource_versions", "resource_refs"}
+    assert "WITHOUT ROWID" not in tables["resources"] + tables["resource_versions"]
+    assert seen(again) == before
+    with pytest.raises(ConcurrencyError):
+        again.put_resource(_resource("v0", 2, "d0"), expected_version=1)
+    again.put_resource(_resource("v0", 3, "e0"), expected_version=2)  # a head updated in place
+    assert again.get_resource(keys[0]).body["v"] == 3 and [r.op_id for r in again.resource_history(keys[0])] == [
+        "a0", "b0", "e0"]
+    again.close()
 
 
 def test_compare_and_set_meta_refuses_a_changed_value(store_factory: Callable[[], Any]) -> None:
