@@ -89,6 +89,20 @@ class Browser:
 
         return self.driver.find_element(By.CSS_SELECTOR, selector)
 
+    def click(self, selector: str) -> None:
+        """Click the element the selector finds. The page redraws its tables as it polls, so an
+        element found a moment before may be gone by the click: find it again and retry until it
+        takes (Selenium's wait ignoring StaleElementReferenceException), as a user clicks what is shown."""
+        from selenium.common.exceptions import StaleElementReferenceException
+        from selenium.webdriver.support.ui import WebDriverWait
+
+        def attempt(_: Any) -> bool:
+            self.css(selector).click()
+            return True
+
+        WebDriverWait(self.driver, WAIT_SECONDS, ignored_exceptions=[StaleElementReferenceException]).until(
+            attempt, f"could not click {selector}")
+
     def text(self, selector: str) -> str:
         value = self.js("const e = document.querySelector(arguments[0]); return e ? e.textContent : null", selector)
         return "" if value is None else str(value)

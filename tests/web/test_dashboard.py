@@ -109,7 +109,7 @@ def test_the_fleet_lists_the_sdk_vms_and_a_start_from_the_page_shows_live(azvm: 
     b.wait(lambda d: b.text("#vm-title") == "db-1", "db-1's page")
     b.wait(lambda d: "VM deallocated" in vm_field(b, "power"))
 
-    b.css('[data-action="start"]').click()
+    b.click('[data-action="start"]')
     b.wait(lambda d: "accepted (202" in b.text("#vm-result"), "the start accepted")
     b.wait(lambda d: "VM starting" in vm_field(b, "power"), "Starting, pushed without a reload")
     assert azvm.compute_client().virtual_machines.instance_view("shop", "db-1").statuses[1].code == \
@@ -118,7 +118,7 @@ def test_the_fleet_lists_the_sdk_vms_and_a_start_from_the_page_shows_live(azvm: 
     # an hour later, from the page's own clock controls
     before = azvm.now()
     b.js("document.getElementById('clock-step').value = '3600'")
-    b.css("#clock-advance").click()
+    b.click("#clock-advance")
     b.wait(lambda d: "VM running" in vm_field(b, "power"), "Running after the clock moved")
     assert azvm.now() > before
     cost = expected_compute_cost(azvm, ids["db-1"])
@@ -133,7 +133,7 @@ def test_the_fleet_lists_the_sdk_vms_and_a_start_from_the_page_shows_live(azvm: 
     assert "Running" in b.text("#vm-state-table tbody")
     b.screenshot("vm-desktop")
 
-    b.css('.tabs a[data-view="fleet"]').click()
+    b.click('.tabs a[data-view="fleet"]')
     b.css("#f-text").clear()
     b.js("const e = document.getElementById('f-text'); e.value = ''; e.dispatchEvent(new Event('input'))")
     b.wait(lambda d: row(b, ids["db-1"]) is not None and row(b, ids["web-1"]) is not None)
@@ -151,7 +151,7 @@ def test_a_refused_action_shows_the_arm_error_as_the_sdk_gets_it(azvm: AzvmServe
     b = browser_factory(azvm)
     b.open(f"#/vm/{quote(ids['db-1'], safe='')}")
     b.wait(lambda d: "VM deallocated" in vm_field(b, "power"))
-    b.css('[data-action="powerOff"]').click()
+    b.click('[data-action="powerOff"]')
     b.wait(lambda d: "refused" in b.text("#vm-result"), "the refusal shown")
     shown = b.text("#vm-result")
     assert b.css("#vm-result").get_attribute("data-status") == "409"
@@ -167,12 +167,12 @@ def test_the_explorer_shows_each_resource_as_the_api_returns_it_with_links(azvm:
     b.open("#/explorer")
     # down the tree with clicks: subscription, resource group, the VM
     b.wait(lambda d: b.js("return document.querySelectorAll('#tree [role=treeitem]').length") >= 1)
-    b.css("#tree [role=treeitem] .twisty").click()
+    b.click("#tree [role=treeitem] .twisty")
     b.wait(lambda d: b.js("return !!document.querySelector('#tree [data-kind=\"resource group\"]')"))
-    b.css('#tree [data-kind="resource group"] .twisty').click()
+    b.click('#tree [data-kind="resource group"] .twisty')
     vm_item = f'#tree [data-id="{ids["web-1"]}"] .label'
     b.wait(lambda d: b.js("return !!document.querySelector(arguments[0])", vm_item))
-    b.css(vm_item).click()
+    b.click(vm_item)
     b.wait(lambda d: b.css("#json-view").get_attribute("data-resource") == ids["web-1"]
            and b.text("#json-view").startswith("{"))
     with http_client(azvm) as c:
@@ -182,17 +182,17 @@ def test_the_explorer_shows_each_resource_as_the_api_returns_it_with_links(azvm:
             shown = json.loads(b.text("#json-view"))
             return bool(shown == c.get(url).json())
         b.wait(lambda d: same_as_api(), "the VM's JSON equal to GET's")
-        b.css("#tab-iv").click()
+        b.click("#tab-iv")
         b.wait(lambda d: "/instanceView?" in b.text("#json-url") and b.text("#json-view").startswith("{"))
         b.wait(lambda d: same_as_api(), "the instance view equal to the API's")
         assert json.loads(b.text("#json-view"))["statuses"][1]["code"] == "PowerState/running"
 
         # the VM links its NIC, the NIC its public IP and back to the VM, the IP its NIC
         nic_id = ids["web-1"].split("/providers/")[0] + "/providers/Microsoft.Network/networkInterfaces/web-1-nic"
-        b.css("#tab-get").click()
+        b.click("#tab-get")
         link = f'#json-links a[href="#/explorer/{quote(nic_id, safe="")}"]'
         b.wait(lambda d: b.js("return !!document.querySelector(arguments[0])", link), "a link to the NIC")
-        b.css(link).click()
+        b.click(link)
         b.wait(lambda d: b.css("#json-view").get_attribute("data-resource") == nic_id)
         b.wait(lambda d: same_as_api(nic_id), "the NIC's JSON equal to GET's")
         nic = json.loads(b.text("#json-view"))
@@ -214,18 +214,21 @@ def test_faults_are_listed_and_removable_and_the_clock_pauses(azvm: AzvmServer, 
     b.open("#/faults")
     b.wait(lambda d: b.js("return document.querySelectorAll('#faults-table tbody tr[data-id]').length") == 2)
     assert "name=web-*" in b.text(f'#faults-table tr[data-id="{kept["id"]}"]')
-    b.css(f'#faults-table tr[data-id="{gone["id"]}"] button').click()
+    kept_button = b.css(f'#faults-table tr[data-id="{kept["id"]}"] button')
+    b.click(f'#faults-table tr[data-id="{gone["id"]}"] button')
     b.wait(lambda d: b.js("return document.querySelectorAll('#faults-table tbody tr[data-id]').length") == 1)
     assert [f["id"] for f in azvm.faults()] == [kept["id"]]
+    # the table redraws by id: the row that stays is the same element, so focus on it is never lost
+    assert b.js("return arguments[0].isConnected", kept_button) is True
 
     # the manual clock: Resume runs it at the speed given, Pause stops it again
     b.wait(lambda d: b.text("#clock-pause") == "Resume")
     b.css("#clock-speed").clear()
     b.css("#clock-speed").send_keys("60")
-    b.css("#clock-speed-set").click()
+    b.click("#clock-speed-set")
     b.wait(lambda d: azvm.control("GET", "clock")["speed"] == 60)
     b.wait(lambda d: b.text("#clock-pause") == "Pause")
-    b.css("#clock-pause").click()
+    b.click("#clock-pause")
     b.wait(lambda d: azvm.control("GET", "clock")["speed"] == 0)
 
 
@@ -241,8 +244,8 @@ def test_phone_width_dark_theme_and_screenshots(azvm: AzvmServer, browser_factor
         .filter(e => getComputedStyle(e).display !== 'none').slice(0, 8).map(e => e.classList[0])""")
     assert visible[:4] == ["c-name", "c-power", "c-billed", "c-cost"]
     phone = b.screenshot("fleet-phone")
-    b.css("#theme").click()  # auto -> light
-    b.css("#theme").click()  # light -> dark
+    b.click("#theme")  # auto -> light
+    b.click("#theme")  # light -> dark
     assert b.js("return document.documentElement.dataset.theme") == "dark"
     assert b.js("return getComputedStyle(document.body).backgroundColor") == "rgb(15, 20, 25)"
     b.open(f"#/vm/{quote(ids['web-1'], safe='')}")

@@ -60,19 +60,19 @@ def test_the_page_asks_for_credentials_and_then_shows_the_fleet(strict: AzvmServ
     assert b.js("return document.querySelector('.clock').hidden") is True
     b.css("#signin-client").send_keys("ops")
     b.css("#signin-secret").send_keys("wrong")
-    b.css("#signin-submit").click()
+    b.click("#signin-submit")
     b.wait(lambda d: b.text("#signin-error"), "the token endpoint's refusal")
     assert "AADSTS7000215" in b.text("#signin-error")  # Entra ID's "invalid client secret"
     b.css("#signin-secret").clear()
     b.css("#signin-secret").send_keys("ops-secret")
-    b.css("#signin-submit").click()
+    b.click("#signin-submit")
     b.wait(lambda d: b.js("return document.querySelectorAll('.vbody .vrow[data-id]').length") == 1, "the fleet")
     assert b.js("return document.getElementById('signin').open") is False
     # the token is azvm's, for ARM's audience, and works for the explorer's ARM reads too
     token = b.js("return window.azvmDashboard.api.token")
     with client(strict, token) as c:
         assert c.get(f"/subscriptions/{SUB}/resourcegroups", params={"api-version": "2021-04-01"}).status_code == 200
-    b.css("#sign-out").click()
+    b.click("#sign-out")
     b.wait(lambda d: b.js("return document.getElementById('signin').open"))
     assert b.js("return document.getElementById('main').hidden") is True
     assert all(" 401 " in e for e in b.errors())  # only the wrong secret's answer

@@ -130,19 +130,36 @@ export class FaultsView {
         body.replaceChildren(tr);
         return;
       }
-      body.replaceChildren(...faults.map((f) => this.row(f)));
+      // Rows are kept by id and only their cells change as a fault fires: a redraw as the page polls
+      // never takes away the Remove button a user (or the keyboard's focus) is on.
+      const kept = new Map([...body.querySelectorAll("tr[data-id]")].map((tr) => [tr.dataset.id, tr]));
+      const rows = faults.map((f) => {
+        const tr = kept.get(f.id);
+        if (!tr) return this.row(f);
+        this.cells(f).forEach((text, i) => {
+          if (tr.cells[i].textContent !== text) tr.cells[i].textContent = text;
+        });
+        return tr;
+      });
+      const now = [...body.children];
+      if (rows.length !== now.length || rows.some((tr, i) => tr !== now[i])) body.replaceChildren(...rows);
     } catch (err) {
       this.notify(err);
     }
   }
 
-  row(f) {
-    const tr = document.createElement("tr");
-    tr.dataset.id = f.id;
+  /** The texts of a fault's cells, the Remove button's aside. */
+  cells(f) {
     const scope = Object.entries(f)
       .filter(([k, v]) => v != null && !["id", "kind", "remaining", "fired", "draws", "seed"].includes(k))
       .map(([k, v]) => `${k}=${typeof v === "object" ? JSON.stringify(v) : v}`).join(", ");
-    for (const text of [f.id, f.kind, scope, String(f.fired ?? 0), f.remaining == null ? "no limit" : String(f.remaining)]) {
+    return [f.id, f.kind, scope, String(f.fired ?? 0), f.remaining == null ? "no limit" : String(f.remaining)];
+  }
+
+  row(f) {
+    const tr = document.createElement("tr");
+    tr.dataset.id = f.id;
+    for (const text of this.cells(f)) {
       const td = document.createElement("td");
       td.textContent = text;
       tr.append(td);
