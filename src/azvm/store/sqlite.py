@@ -859,6 +859,15 @@ class SqliteStore:
             if frames - done <= 256:
                 break
             _busy, frames, done = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        # SQLite syncs the database file only in a pass that reaches the WAL's end: the one below, made
+        # under the lock. What the passes above copied is synced here first, without the lock, so
+        # that pass syncs only its own few pages: a data directory copied just before the server
+        # started (1 GB in the OS's cache) made it hold every request for 0.6 s
+        fd = os.open(self.path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
         with self._lock:  # the rest between two commits (a batch's transaction is never cut)
             if self._gap.wait_for(lambda: not self._tx_open, timeout=0.25):
                 _busy, frames, done = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
