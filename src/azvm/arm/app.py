@@ -269,22 +269,31 @@ def _parse_query(qs: str) -> dict[str, str]:
     return query
 
 
+class _Batch(asyncio.Future[None]):
+    """The commit a batch of requests waits for. Cancelling one waiting request does not cancel it:
+    asyncio then marks that request's task alone to be cancelled once the batch is done (Task.cancel
+    on a future that refuses), as `asyncio.shield` would, without a future of its own per waiter."""
+
+    def cancel(self, msg: Any = None) -> bool:
+        return False
+
+
 class GroupCommit:
     """Answers no request before what it wrote is committed, and lets the writes of the requests
     that one turn of the event loop handles share a single commit (SqliteStore.group_commit)."""
 
     def __init__(self, store: Any) -> None:
         self.store = store
-        self.batch: asyncio.Future[None] | None = None
+        self.batch: _Batch | None = None
 
     async def durable(self) -> None:
         if not self.store.pending():
             return
         if self.batch is None:
             loop = asyncio.get_running_loop()
-            self.batch = loop.create_future()
+            self.batch = _Batch(loop=loop)
             loop.call_soon(self._commit)
-        await asyncio.shield(self.batch)
+        await self.batch
 
     def _commit(self) -> None:
         batch, self.batch = self.batch, None

@@ -356,14 +356,56 @@ def vm_query(cols: str, sub: str, rg: str | None, location: str | None, live_at_
 # without end. Past CATCH_UP_FRAMES (128 MiB of 4 KiB pages; about a second and a half of power
 # actions at full speed) the checkpointing thread copies in passes while the writer goes on, then
 # the few hundred frames committed meanwhile holding the store's lock between two commits, so that
-# the next transaction writes from the WAL's start: the writer waits 20-30 ms (mostly that pass's
-# fsync of the database) where a RESTART checkpoint, the bound before, held it up for over 100 ms
-# (it copies whatever the last passive pass left, and writers sleep in their busy handler). The
+# the next transaction writes from the WAL's start: the writer waits 2-5 ms (the database file is
+# synced just before, without the lock, so that pass's own sync writes only its pages) where a
+# RESTART checkpoint, the bound before, held it up for over 100 ms (it copies whatever the last
+# passive pass left, and writers sleep in their busy handler). The
 # bound is kept small because frames that grow the file into new blocks make the kernel zero each
 # block first (11-13% of a power-action server's CPU in `perf record` with a 1 GiB WAL), while
 # frames written over old blocks cost a copy. With other processes writing the same file
 # (`--workers`) the last pass may never find the WAL complete: past twice the bound, RESTART.
 CATCH_UP_FRAMES = 32_768
+
+
+class _RequestScope:
+    """SqliteStore.request(): a class rather than a generator, as it wraps every request."""
+
+    __slots__ = ("store",)
+
+    def __init__(self, store: SqliteStore) -> None:
+        self.store = store
+
+    def __enter__(self) -> None:
+        s = self.store
+        s._lock.acquire()
+        try:
+            s._in_request, s._request_savepoint = True, False
+            if not s.sole_writer:
+                version = s._db.execute("PRAGMA data_version").fetchone()[0]
+                s.foreign_writes = version != s._data_version
+                if s.foreign_writes:  # another process committed: cached heads may be stale
+                    s._cache.rows.clear()
+                    s._data_version = version
+            s._cache.trusted = True
+        except BaseException:
+            s._in_request = False
+            s._lock.release()
+            raise
+
+    def __exit__(self, kind: type[BaseException] | None, *_: object) -> None:
+        s = self.store
+        try:
+            if s._request_savepoint:
+                if kind is not None:
+                    s._w.execute("ROLLBACK TO request")
+                    s._w.execute("RELEASE request")
+                    s._forget()
+                else:
+                    s._w.execute("RELEASE request")
+        finally:
+            s._in_request, s._request_savepoint = False, False
+            s._cache.trusted = False
+            s._lock.release()
 
 
 class SqliteStore:
@@ -384,6 +426,8 @@ class SqliteStore:
         # VM listed), the heads
         self._heads: dict[tuple[Any, ...], tuple[tuple[int, int | None], int, int, list[tuple[str, int]]]] = {}
         self._ids = _Ids()
+        self._w = db.cursor()  # for the hot path's writes, whose cursors nobody reads
+        self._request_scope = _RequestScope(self)
         self._tx_open = False
         self._in_request = self._request_savepoint = False
         self._data_version: int | None = None
@@ -405,14 +449,33 @@ class SqliteStore:
     foreign_writes = True
     catch_up_frames = CATCH_UP_FRAMES  # the WAL's bound (an attribute so that a test can make it small)
 
+    def _begin(self) -> sqlite3.Connection:
+        """The connection, in the batch's transaction (opened if none is), the lock held."""
+        db = self._db
+        if not self._tx_open:
+            db.execute("BEGIN IMMEDIATE")
+            self._tx_open = True
+            if not self.sole_writer:  # alone on the file, this process made every reset itself
+                self._check_generation()
+        return db
+
+    def _request_write(self) -> sqlite3.Connection:
+        """The connection for a write of a request under group commit, the lock held: in the batch's
+        transaction and the request's savepoint, opened if need be. Nothing is left to do after
+        the write: a failure rolls back to the savepoint (request())."""
+        db = self._begin()
+        if not self._request_savepoint:
+            self._w.execute("SAVEPOINT request")  # everything one request writes: all or nothing
+            self._request_savepoint = True
+        return db
+
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
         with self._lock:
-            db = self._db
-            if not self._tx_open:
-                db.execute("BEGIN IMMEDIATE")
-                self._tx_open = True
-                self._check_generation()
+            if self.group_commit and self._in_request:
+                yield self._request_write()
+                return
+            db = self._begin()
             if not self.group_commit:  # a transaction of its own
                 try:
                     yield db
@@ -421,12 +484,6 @@ class SqliteStore:
                     self._forget()
                     raise
                 self.commit()
-                return
-            if self._in_request:
-                if not self._request_savepoint:
-                    db.execute("SAVEPOINT request")  # everything one request writes: all or nothing
-                    self._request_savepoint = True
-                yield db  # a failure rolls back to the request's savepoint (request())
                 return
             db.execute("SAVEPOINT w")  # one write among the batch's
             try:
@@ -438,33 +495,10 @@ class SqliteStore:
                 raise
             db.execute("RELEASE w")
 
-    @contextmanager
-    def request(self) -> Iterator[None]:
+    def request(self) -> _RequestScope:
         """The writes of one request: if it fails after writing, none of them stays (under group
         commit they would otherwise be committed with the batch)."""
-        with self._lock:
-            self._in_request, self._request_savepoint = True, False
-            if not self.sole_writer:
-                version = self._db.execute("PRAGMA data_version").fetchone()[0]
-                self.foreign_writes = version != self._data_version
-                if self.foreign_writes:  # another process committed: cached heads may be stale
-                    self._cache.rows.clear()
-                    self._data_version = version
-            self._cache.trusted = True
-            try:
-                yield
-            except BaseException:
-                if self._request_savepoint:
-                    self._db.execute("ROLLBACK TO request")
-                    self._db.execute("RELEASE request")
-                    self._forget()
-                raise
-            else:
-                if self._request_savepoint:
-                    self._db.execute("RELEASE request")
-            finally:
-                self._in_request, self._request_savepoint = False, False
-                self._cache.trusted = False
+        return self._request_scope
 
     def _forget(self) -> None:
         """Drop what this process cached: after a rollback it may name rows that do not exist."""
@@ -549,28 +583,37 @@ class SqliteStore:
         else:
             head_last = last
         phases = orjson.dumps(d["phases"])
-        with self._write() as db:
-            same_model = self._cache.model_blob(row)  # the head's stored model, when this op keeps it
-            sid = self._ids.stream(db, row.key)
-            try:  # (stream, version) is unique: a stream that moved on refuses the insert
-                db.execute("INSERT INTO ops (stream, version, at_us, op_id, body) VALUES (?,?,?,?,?)",
-                           (sid, expected_version + 1, op.at_us, op.op_id, last))
-            except sqlite3.IntegrityError as e:
-                if "ops.stream" in str(e) or "PRIMARY" in str(e).upper():
-                    self._cache.rows.pop(row.key, None)  # another process moved on: read it afresh
-                    raise ConcurrencyError(row.key) from None
-                raise
-            if same_model is not None and expected_version:  # the head row exists: rewrite only what moved
-                model = same_model
-                db.execute("UPDATE vms SET version=?, last=?, phases=?, gone_us=? WHERE key=?",
-                           (expected_version + 1, head_last, phases, row.gone_us, row.key))
-            else:
-                model = orjson.dumps(row.model)
-                self._put_head(db, row, sid, expected_version + 1, model, head_last, phases)
-            if id_counter is not None:
-                db.execute("INSERT OR REPLACE INTO meta (name, value) VALUES ('id_counter', ?)", (str(id_counter),))
-            self._project(row, op, expected_version, sid)
-            self._cache.rows[row.key] = (head_last, model, row)
+        with self._lock:
+            if self.group_commit and self._in_request:  # the hot path: a request's write, nothing to undo here
+                self._append(self._request_write(), row, op, expected_version, id_counter, last, head_last, phases)
+                return
+            with self._write() as db:
+                self._append(db, row, op, expected_version, id_counter, last, head_last, phases)
+
+    def _append(self, db: sqlite3.Connection, row: VmRow, op: Operation, expected_version: int,
+                id_counter: int | None, last: bytes, head_last: bytes, phases: bytes) -> None:
+        w = self._w
+        same_model = self._cache.model_blob(row)  # the head's stored model, when this op keeps it
+        sid = self._ids.stream(db, row.key)
+        try:  # (stream, version) is unique: a stream that moved on refuses the insert
+            w.execute("INSERT INTO ops (stream, version, at_us, op_id, body) VALUES (?,?,?,?,?)",
+                      (sid, expected_version + 1, op.at_us, op.op_id, last))
+        except sqlite3.IntegrityError as e:
+            if "ops.stream" in str(e) or "PRIMARY" in str(e).upper():
+                self._cache.rows.pop(row.key, None)  # another process moved on: read it afresh
+                raise ConcurrencyError(row.key) from None
+            raise
+        if same_model is not None and expected_version:  # the head row exists: rewrite only what moved
+            model = same_model
+            w.execute("UPDATE vms SET version=?, last=?, phases=?, gone_us=? WHERE key=?",
+                      (expected_version + 1, head_last, phases, row.gone_us, row.key))
+        else:
+            model = orjson.dumps(row.model)
+            self._put_head(db, row, sid, expected_version + 1, model, head_last, phases)
+        if id_counter is not None:
+            db.execute("INSERT OR REPLACE INTO meta (name, value) VALUES ('id_counter', ?)", (str(id_counter),))
+        self._project(row, op, expected_version, sid)
+        self._cache.rows[row.key] = (head_last, model, row)
 
     @staticmethod
     def _put_head(db: sqlite3.Connection, row: VmRow, sid: int, version: int, model: bytes, last: bytes,
@@ -594,8 +637,8 @@ class SqliteStore:
         for p in op.phases:
             values += (sid, p.at_us, USAGE_STATE_CODE[billing_state(p)], fid)
         if prev_end is None or prev_end > op.at_us:  # the new operation cuts the previous plan
-            db.execute("DELETE FROM usage WHERE stream=? AND at_us>=?", (sid, op.at_us))
-        db.execute(_usage_insert(len(op.phases)), values)
+            self._w.execute("DELETE FROM usage WHERE stream=? AND at_us>=?", (sid, op.at_us))
+        self._w.execute(_usage_insert(len(op.phases)), values)
         if op.model is None and op.phases[-1].power is not None:
             return  # disks change only with the model or a deletion
         open_disks = {n: (sku, size, start) for n, sku, size, start in db.execute(

@@ -1,0 +1,124 @@
+"""Group commit (azvm.arm.app.GroupCommit) over a real SQLite store: the requests that wrote in one
+turn of the event loop wait for one commit; none is answered before it; one waiter cancelled
+leaves the others and the commit alone; a failed commit reaches every waiter."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from azvm.arm.app import GroupCommit
+from azvm.store.sqlite import SqliteStore
+
+
+def open_store(tmp_path: Path) -> SqliteStore:
+    store = SqliteStore(tmp_path / "azvm.sqlite3")
+    store.group_commit = True
+    return store
+
+
+def committed(store: SqliteStore, name: str) -> str | None:
+    """What another connection reads: only what was committed."""
+    conn = sqlite3.connect(store.path)
+    try:
+        r = conn.execute("SELECT value FROM meta WHERE name=?", (name,)).fetchone()
+        return r[0] if r else None
+    finally:
+        conn.close()
+
+
+async def request(store: SqliteStore, group: GroupCommit, name: str, seen: dict[str, str | None]) -> str:
+    """A request: writes in its own savepoint, then waits for the batch's commit before answering."""
+    with store.request():
+        store.set_meta(name, "1")
+    seen[name] = committed(store, name)  # before the commit: another connection sees nothing yet
+    await group.durable()
+    return name
+
+
+def test_the_writes_of_one_turn_share_one_commit_and_none_is_answered_before_it(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    store = open_store(tmp_path)
+    group = GroupCommit(store)
+    seen: dict[str, str | None] = {}
+    commits = 0
+    commit = store.commit
+
+    def counting_commit() -> None:
+        nonlocal commits
+        commits += 1
+        commit()
+
+    monkeypatch.setattr(store, "commit", counting_commit)
+
+    async def main() -> list[str]:
+        return await asyncio.gather(*(request(store, group, f"r{i}", seen) for i in range(5)))
+
+    assert asyncio.run(main()) == [f"r{i}" for i in range(5)]
+    assert commits == 1
+    assert seen == {f"r{i}": None for i in range(5)}  # uncommitted while the batch was forming
+    assert [committed(store, f"r{i}") for i in range(5)] == ["1"] * 5
+    store.close()
+
+
+def test_a_cancelled_waiter_is_cancelled_alone_once_the_batch_is_committed(tmp_path: Path) -> None:
+    store = open_store(tmp_path)
+    group = GroupCommit(store)
+    seen: dict[str, str | None] = {}
+
+    async def main() -> tuple[list[str | BaseException], bool]:
+        tasks = [asyncio.ensure_future(request(store, group, f"r{i}", seen)) for i in range(3)]
+        await asyncio.sleep(0)  # each has written and waits for the batch
+        assert group.batch is not None
+        tasks[1].cancel()
+        results = await asyncio.gather(*tasks, return_exceptions=True)
+        return results, group.batch is None
+
+    results, batch_done = asyncio.run(main())
+    assert results[0] == "r0" and results[2] == "r2"
+    assert isinstance(results[1], asyncio.CancelledError)
+    assert batch_done
+    # the batch was committed whole: the cancelled request's write too (it was only not answered)
+    assert [committed(store, f"r{i}") for i in range(3)] == ["1", "1", "1"]
+    store.close()
+
+
+def test_a_failed_commit_reaches_every_waiter_and_nothing_is_kept(tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    store = open_store(tmp_path)
+    group = GroupCommit(store)
+    seen: dict[str, str | None] = {}
+
+    def failing_commit() -> None:
+        with store._lock:  # as a commit that fails leaves it: rolled back
+            store._end_tx("ROLLBACK")
+        raise sqlite3.OperationalError("disk I/O error")
+
+    monkeypatch.setattr(store, "commit", failing_commit)
+
+    async def main() -> list[str | BaseException]:
+        return await asyncio.gather(*(request(store, group, f"r{i}", seen) for i in range(3)),
+                                    return_exceptions=True)
+
+    results = asyncio.run(main())
+    assert all(isinstance(r, sqlite3.OperationalError) for r in results)
+    assert [committed(store, f"r{i}") for i in range(3)] == [None, None, None]
+    monkeypatch.undo()
+    store.close()
+
+
+def test_a_request_that_wrote_nothing_waits_for_no_commit(tmp_path: Path) -> None:
+    store = open_store(tmp_path)
+    group = GroupCommit(store)
+
+    async def main() -> tuple[bool, bool]:
+        with store.request():
+            store.get_meta("generation")
+        await group.durable()
+        return group.batch is None, store.pending()
+
+    assert asyncio.run(main()) == (True, False)
+    store.close()
