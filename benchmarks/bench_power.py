@@ -39,6 +39,7 @@ from bench_arm import (
     VMS_PATH,
     azvm_argv,
     check_running,
+    copy_world,
     errors,
     lua_azvm_power,
     lua_moto,
@@ -84,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
         log = tmp / "servers.log"
         data = tmp / "data"
         if args.world is not None:
-            shutil.copytree(args.world, data, ignore=shutil.ignore_patterns("*.lock"))
+            copy_world(args.world, data)
             made = f"world copied from {args.world}"
         else:
             made = f"{args.vms:,} NICs and VMs made in-process in {populate_dir(data, args.vms):.0f} s"

@@ -86,7 +86,7 @@ def sqlite_world(tmp: Path, vms: int) -> World:
 
     def copy(name: str) -> list[str]:
         d = tmp / name
-        shutil.copytree(world, d)
+        arm.copy_world(world, d)
         return ["--data-dir", str(d)]
 
     def drop(name: str) -> None:

@@ -36,6 +36,7 @@ from bench_arm import (
     VMS_PATH,
     azvm_argv,
     check_running,
+    copy_world,
     list_pages,
     lua_azvm_power,
     lua_paths,
@@ -102,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
             ports[(ver, "memory")] = p
             for workers in (1, 2):
                 data = tmp / f"{ver}-data{workers}"
-                shutil.copytree(world, data, ignore=shutil.ignore_patterns("*.lock"))
+                copy_world(world, data)
                 p = free_port()
                 stack.enter_context(serve(f"{ver} sqlite x{workers}",
                                           azvm_argv(p, "--data-dir", str(data), "--workers", str(workers),
