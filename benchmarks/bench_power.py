@@ -15,7 +15,8 @@ round starts from running VMs; a 409 counts as a failure. With --memory, also `a
 with the VMs the rounds use, PUT over HTTP, in the same rotation. moto: StopInstances/StartInstances
 alternating over its instances, as bench_arm does. Needs `wrk` and `pip install "moto[server]"`.
 
-Figures are printed, never asserted.
+Each round also prints the CPU time the host took from this machine while it ran (steal, from
+/proc/stat). Figures are printed, never asserted.
 """
 
 from __future__ import annotations
@@ -51,6 +52,16 @@ from bench_arm import (
     speed_up,
 )
 from bench_startup import free_port
+
+
+def cpu_stolen() -> tuple[int, int]:
+    """(steal, all) of this machine's CPU time so far, in jiffies (/proc/stat's first line): the time
+    the host gave other guests while this one's CPUs wanted to run. (0, 0) where there is no such file."""
+    try:
+        fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+    except (OSError, ValueError):
+        return 0, 0
+    return (fields[7] if len(fields) > 7 else 0), sum(fields)
 
 
 def moto_bodies(ids: list[str]) -> str:
@@ -111,6 +122,7 @@ def main(argv: list[str] | None = None) -> int:
             table.add_column("sqlite/moto", justify="right")
             if args.memory:
                 table.add_column("memory/moto", justify="right")
+            table.add_column("steal %", justify="right")  # a shared host's noise, shown beside its figures
             got: dict[str, list[float]] = {name: [] for name in names}
             ratios: list[float] = []
             notes: list[str] = []
@@ -137,7 +149,9 @@ def main(argv: list[str] | None = None) -> int:
                     "azvm memory": lambda: azvm(mem_port, "azvm memory"),
                 }
                 order = names[r % len(names):] + names[:r % len(names)]  # each goes first in turn
+                stolen0 = cpu_stolen()
                 res = {name: runs[name]() for name in order}
+                stolen1 = cpu_stolen()
                 for name in names:
                     got[name].append(res[name][0])
                 m = res["moto"][0]
@@ -149,8 +163,10 @@ def main(argv: list[str] | None = None) -> int:
                 cells.append(f"{q:.1f}x")
                 if args.memory:
                     cells.append(f"{res['azvm memory'][0] / m if m else float('nan'):.1f}x")
+                every = stolen1[1] - stolen0[1]
+                cells.append(f"{100 * (stolen1[0] - stolen0[0]) / every:.1f}" if every else "-")
                 table.add_row(*cells)
-        con = Console(width=120)
+        con = Console(width=140)
         con.print(table)
         med = statistics.median(ratios)
         verdict = "MET" if med >= GOAL_MOTO else "MISSED"
@@ -161,6 +177,8 @@ def main(argv: list[str] | None = None) -> int:
             mem = [a / m for a, m in zip(got["azvm memory"], got["moto"], strict=True) if m]
             print(f"azvm in memory: median of the rounds' ratios {statistics.median(mem):.1f}x")
         print(f"{made}; python {sys.version.split()[0]}; total run time {time.perf_counter() - t_all:.0f} s")
+        print("steal %: the share of this machine's CPU time its host gave to others during the round"
+              " (/proc/stat); rounds with much of it say more about the host than about the servers")
         for n in notes:
             print(n)
     return 0
