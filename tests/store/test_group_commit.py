@@ -122,3 +122,30 @@ def test_a_request_that_wrote_nothing_waits_for_no_commit(tmp_path: Path) -> Non
 
     assert asyncio.run(main()) == (True, False)
     store.close()
+
+
+@pytest.mark.parametrize("batch", [3, 200])
+def test_a_failed_request_in_a_batch_loses_its_own_writes_only(tmp_path: Path, batch: int) -> None:
+    store = open_store(tmp_path)
+    group = GroupCommit(store)
+    failing = {1, batch - 50} if batch > 64 else {1}
+
+    async def one(i: int) -> str:
+        with store.request():
+            store.set_meta(f"r{i}", "1")
+            store.set_meta(f"r{i}-second", "1")
+            if i in failing:
+                raise ValueError("the answer could not be made")
+        await group.durable()
+        return f"r{i}"
+
+    async def main() -> list[str | BaseException]:
+        return await asyncio.gather(*(one(i) for i in range(batch)), return_exceptions=True)
+
+    results = asyncio.run(main())
+    assert [i for i, r in enumerate(results) if isinstance(r, ValueError)] == sorted(failing)
+    for i in range(batch):
+        kept = None if i in failing else "1"
+        assert (committed(store, f"r{i}"), committed(store, f"r{i}-second")) == (kept, kept), i
+    assert not store.pending()
+    store.close()
