@@ -628,7 +628,7 @@ class PostgresStore:
         if not n:  # (key, version) taken: another writer moved the stream on
             self._cache.rows.pop(row.key, None)
             raise ConcurrencyError(row.key)
-        self._cache.rows[row.key] = (last, model, row, None)
+        self._cache.rows[row.key] = (last, model, row)
 
     def usage_rows(self) -> list[UsageRow]:
         facts = {fid: (vm, size, loc, os_type) for fid, vm, size, loc, os_type in

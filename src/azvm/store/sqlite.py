@@ -299,8 +299,7 @@ class _RowCache:
 
     def __init__(self, size: int = 50_000) -> None:
         self.size = size
-        # key -> (stored last, stored model, head, facts id of its model if this process wrote it)
-        self.rows: dict[str, tuple[bytes, bytes, VmRow, int | None]] = {}
+        self.rows: dict[str, tuple[bytes, bytes, VmRow]] = {}
         self.trusted = False  # True while the cached heads are known to be the stored ones
 
     def get(self, r: tuple[Any, ...]) -> VmRow:
@@ -310,7 +309,7 @@ class _RowCache:
         row = _row(r)
         if len(self.rows) >= self.size:
             self.rows.clear()
-        self.rows[r[0]] = (r[7], r[6], row, None)
+        self.rows[r[0]] = (r[7], r[6], row)
         return row
 
     def model_blob(self, row: VmRow) -> bytes | None:
@@ -584,37 +583,29 @@ class SqliteStore:
         else:
             head_last = last
         phases = orjson.dumps(d["phases"])
-        with self._lock:
-            if self.group_commit and self._in_request:  # the hot path: a request's write, nothing to undo here
-                self._append(self._request_write(), row, op, expected_version, id_counter, last, head_last, phases)
-                return
-            with self._write() as db:
-                self._append(db, row, op, expected_version, id_counter, last, head_last, phases)
-
-    def _append(self, db: sqlite3.Connection, row: VmRow, op: Operation, expected_version: int,
-                id_counter: int | None, last: bytes, head_last: bytes, phases: bytes) -> None:
-        w = self._w
-        same_model = self._cache.model_blob(row)  # the head's stored model, when this op keeps it
-        sid = self._ids.stream(db, row.key)
-        try:  # (stream, version) is unique: a stream that moved on refuses the insert
-            w.execute("INSERT INTO ops (stream, version, at_us, op_id, body) VALUES (?,?,?,?,?)",
-                      (sid, expected_version + 1, op.at_us, op.op_id, last))
-        except sqlite3.IntegrityError as e:
-            if "ops.stream" in str(e) or "PRIMARY" in str(e).upper():
-                self._cache.rows.pop(row.key, None)  # another process moved on: read it afresh
-                raise ConcurrencyError(row.key) from None
-            raise
-        if same_model is not None and expected_version:  # the head row exists: rewrite only what moved
-            model = same_model
-            w.execute("UPDATE vms SET version=?, last=?, phases=?, gone_us=? WHERE key=?",
-                      (expected_version + 1, head_last, phases, row.gone_us, row.key))
-        else:
-            model = orjson.dumps(row.model)
-            self._put_head(db, row, sid, expected_version + 1, model, head_last, phases)
-        if id_counter is not None:
-            db.execute("INSERT OR REPLACE INTO meta (name, value) VALUES ('id_counter', ?)", (str(id_counter),))
-        fid = self._project(row, op, expected_version, sid)
-        self._cache.rows[row.key] = (head_last, model, row, fid)
+        with self._write() as db:
+            w = self._w
+            same_model = self._cache.model_blob(row)  # the head's stored model, when this op keeps it
+            sid = self._ids.stream(db, row.key)
+            try:  # (stream, version) is unique: a stream that moved on refuses the insert
+                w.execute("INSERT INTO ops (stream, version, at_us, op_id, body) VALUES (?,?,?,?,?)",
+                          (sid, expected_version + 1, op.at_us, op.op_id, last))
+            except sqlite3.IntegrityError as e:
+                if "ops.stream" in str(e) or "PRIMARY" in str(e).upper():
+                    self._cache.rows.pop(row.key, None)  # another process moved on: read it afresh
+                    raise ConcurrencyError(row.key) from None
+                raise
+            if same_model is not None and expected_version:  # the head row exists: rewrite only what moved
+                model = same_model
+                w.execute("UPDATE vms SET version=?, last=?, phases=?, gone_us=? WHERE key=?",
+                          (expected_version + 1, head_last, phases, row.gone_us, row.key))
+            else:
+                model = orjson.dumps(row.model)
+                self._put_head(db, row, sid, expected_version + 1, model, head_last, phases)
+            if id_counter is not None:
+                db.execute("INSERT OR REPLACE INTO meta (name, value) VALUES ('id_counter', ?)", (str(id_counter),))
+            self._project(row, op, expected_version, sid)
+            self._cache.rows[row.key] = (head_last, model, row)
 
     @staticmethod
     def _put_head(db: sqlite3.Connection, row: VmRow, sid: int, version: int, model: bytes, last: bytes,
@@ -629,14 +620,12 @@ class SqliteStore:
              row.gone_us))
         db.execute("INSERT OR REPLACE INTO vm_models (stream, model) VALUES (?,?)", (sid, model))
 
-    def _project(self, row: VmRow, op: Operation, expected_version: int, sid: int) -> int:
-        """Writes the operation's usage rows (and the VM's disks when they change); the facts id of its model."""
+    def _project(self, row: VmRow, op: Operation, expected_version: int, sid: int) -> None:
+        """Writes the operation's usage rows, and the VM's disks when they change."""
         db = self._db
         cached = self._cache.rows.get(row.key)
         prev_end = cached[2].last.end_us if cached is not None and cached[2].version == expected_version else None
-        fid = cached[3] if cached is not None and cached[2].model is row.model else None  # an action: same model
-        if fid is None:
-            fid = self._ids.fact(db, (str(row.model.get("id", "")), *vm_facts(row.model)))
+        fid = self._ids.fact(db, (str(row.model.get("id", "")), *vm_facts(row.model)))
         values: list[int] = []  # op_usage_rows(op, row.model) as _Ids.rows stores them, in one statement
         for p in op.phases:
             values += (sid, p.at_us, USAGE_STATE_CODE[billing_state(p)], fid)
@@ -644,7 +633,7 @@ class SqliteStore:
             self._w.execute("DELETE FROM usage WHERE stream=? AND at_us>=?", (sid, op.at_us))
         self._w.execute(_usage_insert(len(op.phases)), values)
         if op.model is None and op.phases[-1].power is not None:
-            return fid  # disks change only with the model or a deletion
+            return  # disks change only with the model or a deletion
         open_disks = {n: (sku, size, start) for n, sku, size, start in db.execute(
             "SELECT name, sku, size_gb, start_us FROM disks WHERE key=? AND end_us IS NULL", (row.key,))}
         tracker = DiskTracker(str(row.model.get("id", row.key)), open_disks)
@@ -656,7 +645,6 @@ class SqliteStore:
             if name not in open_disks:
                 db.execute("INSERT INTO disks VALUES (?,?,?,?,?,?,NULL)",
                            (row.key, tracker.vm_id, name, sku, size, start))
-        return fid
 
     def usage_rows(self) -> list[UsageRow]:
         with self._lock:
