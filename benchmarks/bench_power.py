@@ -1,6 +1,6 @@
 """Power actions on azvm's durable SQLite store beside moto's server, in alternating rounds.
 
-    .venv/bin/python benchmarks/bench_power.py [--vms 100000] [--rounds 6] [--duration 5] [--memory]
+    .venv/bin/python benchmarks/bench_power.py [--vms 100000] [--rounds 10] [--duration 4] [--warmup 8] [--memory]
 
 The goal (issue 14): POST start/powerOff on `azvm serve` over its default SQLite store, one process,
 at 20 times or more the StartInstances/StopInstances rate of moto_server. The servers run for the
@@ -14,6 +14,12 @@ round uses a pool of 512 VMs of its own (powerOff each in turn, then start each,
 round starts from running VMs; a 409 counts as a failure. With --memory, also `azvm serve --in-memory`
 with the VMs the rounds use, PUT over HTTP, in the same rotation. moto: StopInstances/StartInstances
 alternating over its instances, as bench_arm does. Needs `wrk` and `pip install "moto[server]"`.
+
+Before the rounds, each server gets one warm-up measurement of --warmup seconds (on a pool of VMs of
+its own), printed and not counted: azvm's SQLite store starts on an empty write-ahead log, and its first
+~190 MB of frames (some 6 s of power actions) grow the file, each new block zeroed by the kernel first
+(perf: 2-4% more CPU in pwrite); after that the log is written over itself. The rounds measure the
+steady state of every server.
 
 Each round also prints the CPU time the host took from this machine while it ran (steal, from
 /proc/stat). Figures are printed, never asserted.
@@ -74,8 +80,9 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--vms", type=int, default=100_000, help="VMs of the SQLite world")
     ap.add_argument("--world", type=Path, help="a world made before (a data directory), copied; else made")
-    ap.add_argument("--rounds", type=int, default=6)
-    ap.add_argument("--duration", type=float, default=5.0, help="seconds per wrk measurement")
+    ap.add_argument("--rounds", type=int, default=10)
+    ap.add_argument("--duration", type=float, default=4.0, help="seconds per wrk measurement")
+    ap.add_argument("--warmup", type=float, default=8.0, help="seconds of each server's warm-up, not counted")
     ap.add_argument("--connections", type=int, default=16)
     ap.add_argument("--memory", action="store_true", help="also azvm in memory, in the same rotation")
     args = ap.parse_args(argv)
@@ -84,8 +91,9 @@ def main(argv: list[str] | None = None) -> int:
         print('bench_power needs wrk (apt-get install -y wrk) and moto_server (pip install "moto[server]")',
               file=sys.stderr)
         return 2
-    if args.rounds * POWER_POOL > args.vms:
-        print(f"--rounds {args.rounds} needs {args.rounds * POWER_POOL} VMs at least", file=sys.stderr)
+    pools = args.rounds + (1 if args.warmup > 0 else 0)  # the warm-up's pool is the last
+    if pools * POWER_POOL > args.vms:
+        print(f"--rounds {args.rounds} needs {pools * POWER_POOL} VMs at least", file=sys.stderr)
         return 2
     from rich.console import Console
     from rich.table import Table
@@ -109,12 +117,13 @@ def main(argv: list[str] | None = None) -> int:
                 servers.enter_context(serve("azvm x1 memory", azvm_argv(mem_port, "--in-memory", "--manual-clock",
                                                                         "--start-time", START_TIME),
                                             mem_port, "/azvm/health", log))
-                populate_http(mem_port, args.rounds * POWER_POOL)
+                populate_http(mem_port, pools * POWER_POOL)
                 speed_up(mem_port)
             speed_up(a_port)
             moto_lua = lua_moto(tmp, "moto_power.lua", moto_bodies(moto_setup(m_port)))
             names = ["azvm sqlite", "moto", *(["azvm memory"] if args.memory else [])]
-            table = Table(title=f"power actions, {args.duration:g} s per measurement, {args.connections} connections")
+            table = Table(title=f"power actions, {args.duration:g} s per measurement, {args.connections} connections"
+                                f" (after a warm-up of {args.warmup:g} s, not counted)")
             table.add_column("round", justify="right")
             for name in names:
                 table.add_column(f"{name} /s", justify="right")
@@ -126,20 +135,24 @@ def main(argv: list[str] | None = None) -> int:
             got: dict[str, list[float]] = {name: [] for name in names}
             ratios: list[float] = []
             notes: list[str] = []
-            for r in range(args.rounds):
-                first = r * POWER_POOL
+            for r in range(-1 if args.warmup > 0 else 0, args.rounds):
+                warm = r < 0  # the warm-up, on the last pool
+                first = (args.rounds if warm else r) * POWER_POOL
+                secs = args.warmup if warm else args.duration
+                label = "warm-up" if warm else f"round {r + 1}"
 
-                def azvm(port: int, tag: str, first: int = first, r: int = r) -> tuple[float, float]:
+                def azvm(port: int, tag: str, first: int = first, secs: float = secs,
+                         label: str = label) -> tuple[float, float]:
                     check_running(port, [f"vm{first}", f"vm{first + POWER_POOL - 1}"])
-                    w = run_wrk(f"http://{HOST}:{port}{VMS_PATH}", duration=args.duration,
+                    w = run_wrk(f"http://{HOST}:{port}{VMS_PATH}", duration=secs,
                                 connections=args.connections, lua=lua_azvm_power(tmp, POWER_POOL, first), warmup=0)
                     bad = {k: v for k, v in w.statuses.items() if k != 202}
                     if bad or w.socket_errors:
-                        notes.append(f"round {r + 1} {tag}: failures {bad or 0}; {errors(w)}")
+                        notes.append(f"{label} {tag}: failures {bad or 0}; {errors(w)}")
                     return w.per_s(202), w.p99_ms
 
-                def moto_round() -> tuple[float, float]:
-                    w = run_wrk(f"http://{HOST}:{m_port}/", duration=args.duration, connections=args.connections,
+                def moto_round(secs: float = secs) -> tuple[float, float]:
+                    w = run_wrk(f"http://{HOST}:{m_port}/", duration=secs, connections=args.connections,
                                 lua=moto_lua, warmup=0)
                     return w.per_s(200), w.p99_ms
 
@@ -152,12 +165,13 @@ def main(argv: list[str] | None = None) -> int:
                 stolen0 = cpu_stolen()
                 res = {name: runs[name]() for name in order}
                 stolen1 = cpu_stolen()
-                for name in names:
-                    got[name].append(res[name][0])
                 m = res["moto"][0]
                 q = res["azvm sqlite"][0] / m if m else float("nan")
-                ratios.append(q)
-                cells = [str(r + 1)]
+                if not warm:
+                    for name in names:
+                        got[name].append(res[name][0])
+                    ratios.append(q)
+                cells = ["warm-up" if warm else str(r + 1)]
                 for name in names:
                     cells += [f"{res[name][0]:,.0f}", f"{res[name][1]:.1f}"]
                 cells.append(f"{q:.1f}x")
@@ -165,7 +179,7 @@ def main(argv: list[str] | None = None) -> int:
                     cells.append(f"{res['azvm memory'][0] / m if m else float('nan'):.1f}x")
                 every = stolen1[1] - stolen0[1]
                 cells.append(f"{100 * (stolen1[0] - stolen0[0]) / every:.1f}" if every else "-")
-                table.add_row(*cells)
+                table.add_row(*cells, end_section=warm)
         con = Console(width=140)
         con.print(table)
         med = statistics.median(ratios)
