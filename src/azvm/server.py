@@ -263,12 +263,22 @@ def app_from_env() -> Dashboard:
 
 def tune_gc() -> None:
     """For a process that serves: what it built at start is never collected (gc.freeze), and the
-    cyclic collector runs a hundred times less often. A server's heap is large and long-lived (heads
-    parsed, lists rendered: a GB with 100,000 VMs) and its objects seldom form cycles, so Python's
-    default full passes over it cost far more than they free (a listing of 100,000 VMs spent most
-    of its time in them)."""
+    cyclic collector makes a full pass at most once every ~31 million net allocations of tracked objects
+    (35,000 x 3 x 301: a generation-1 pass on every third trigger, a full pass on every 301st of
+    those) where Python's default (700, 10, 10) allows one every ~85,000. A server's heap is large
+    and long-lived (heads parsed, lists rendered: a GB with 100,000 VMs) and its objects seldom
+    form cycles, so the default full passes over it cost far more than they free (a listing of
+    100,000 VMs spent most of its time in them).
+
+    The young generations stay small, as a pass over them holds every request up. The in-memory
+    store keeps each operation as objects that survive; with the thresholds before, (70,000, 20, 20),
+    a generation-1 pass walked 21 young generations' worth of them: 428 ms under power actions, and
+    bench_power's in-memory server at a p99 of 460-500 ms in one round of each run. With these the
+    longest pass in 40 s of power actions is 43-48 ms and p99 8-9 ms, against 428-437 ms and 22-26 ms
+    (benchmarks/bench_gc.py --compare 70000,20,20), for the same work: each object that survives is
+    walked once in each young generation whatever their size."""
     gc.freeze()
-    gc.set_threshold(70_000, 20, 20)
+    gc.set_threshold(35_000, 2, 300)
 
 
 def uvicorn_config(emu: Emulator, **kw: Any) -> uvicorn.Config:
