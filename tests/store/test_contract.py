@@ -159,11 +159,12 @@ def test_migration_backfills_the_billing_projections(tmp_path: Any) -> None:
                " name TEXT NOT NULL, location TEXT NOT NULL, version INTEGER NOT NULL, model BLOB NOT NULL,"
                " last BLOB NOT NULL, phases BLOB NOT NULL, gone_us INTEGER)")
     for r in db.execute("SELECT v.key, v.sub, v.rg, v.rg_lower, v.name, v.location, v.version, m.model, v.last,"
-                        " v.phases, v.gone_us FROM vms v JOIN vm_models m ON m.stream = v.stream").fetchall():
+                        " v.gone_us FROM vms v JOIN vm_models m ON m.stream = v.stream").fetchall():
         last = orjson.loads(r[8])
         if last.get("model") is True:
             last["model"] = orjson.loads(r[7])
-        db.execute("INSERT INTO vms1 VALUES (?,?,?,?,?,?,?,?,?,?,?)", (*r[:8], orjson.dumps(last), *r[9:]))
+        db.execute("INSERT INTO vms1 VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                   (*r[:8], orjson.dumps(last), orjson.dumps(last["phases"]), r[9]))
     db.execute("DROP TABLE vms")
     db.execute("DROP TABLE vm_models")
     db.execute("ALTER TABLE vms1 RENAME TO vms")
@@ -305,6 +306,42 @@ def test_resources_kept_without_rowid_are_moved_to_rowid_tables(tmp_path: Any) -
     again.put_resource(_resource("v0", 3, "e0"), expected_version=2)  # a head updated in place
     assert again.get_resource(keys[0]).body["v"] == 3 and [r.op_id for r in again.resource_history(keys[0])] == [
         "a0", "b0", "e0"]
+    again.close()
+
+
+def test_heads_without_their_copy_of_the_phases(tmp_path: Any) -> None:
+    """Migration 10: a store of schema 9 kept a copy of each head's last phases in `vms.phases`; after
+    it the column is gone, the same heads, histories, phases and usage are read, and a head is still
+    rewritten in place by the next operation."""
+    from tests.conftest import make_service
+
+    from azvm.store import SqliteStore
+    from azvm.store.sqlite import MIGRATIONS, _heads_without_phases
+
+    path = tmp_path / "heads.sqlite3"
+    svc = _scenario(SqliteStore(path))
+    keys = [k for k, _ops in svc.store.iter_histories()]
+
+    def seen(st: Any) -> Any:
+        return ({k: st.get_vm(k) for k in keys}, dict(st.iter_histories()), sorted(st.iter_phases(0)),
+                st.usage_rows())
+
+    before = seen(svc.store)
+    db = svc.store._db
+    db.execute("ALTER TABLE vms ADD COLUMN phases BLOB NOT NULL DEFAULT x''")  # as schema 9 had it
+    for key, last in db.execute("SELECT key, last FROM vms").fetchall():
+        db.execute("UPDATE vms SET phases=? WHERE key=?", (orjson.dumps(orjson.loads(last)["phases"]), key))
+    db.execute(f"PRAGMA user_version={MIGRATIONS.index(_heads_without_phases)}")
+    svc.store.close()
+    again = SqliteStore(path)
+    assert "phases" not in {c[1] for c in again._db.execute("PRAGMA table_info(vms)")}
+    assert seen(again) == before
+    svc2 = make_service(again)
+    svc2.clock.advance(4000)
+    op = svc2.power_off(SUB, "rg", "a")
+    head = again.get_vm(keys[0] if keys[0].endswith("/a") else keys[1])
+    assert head is not None and head.last.op_id == op.op_id and head.version == len(again.load_history(head.key))
+    assert dict(again.iter_phases(0))[head.key] == [list(p) for p in op.phases]
     again.close()
 
 
