@@ -206,8 +206,9 @@ def _heads_without_phases(db: sqlite3.Connection) -> None:
     """Migration 10: a VM's head without `phases`, the copy of its last operation's phases that
     `last` holds already. Every operation rewrote the head with both, some 250 bytes of its 850 more
     than it needed, so fewer heads shared a page: a power action's commit wrote 2.4 pages of heads in
-    each batch of 8 neighbouring VMs, as bench_power's clients make them. The column's bytes go with
-    the statement (SQLite rewrites each row); the pages they leave free are used by later heads."""
+    each batch of 8 neighbouring VMs, as bench_power's clients make them (2.0 without it). SQLite
+    rewrites each row without the column; the heads keep their pages, with the space freed in them,
+    until a VACUUM packs them (a store made since is packed)."""
     if "phases" in {c[1] for c in db.execute("PRAGMA table_info(vms)")}:
         db.execute("ALTER TABLE vms DROP COLUMN phases")
 
