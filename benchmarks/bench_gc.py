@@ -21,7 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench_arm import HOST, POWER_POOL, PY, VMS_PATH, lua_azvm_power, populate_http, run_wrk, serve, speed_up
+from bench_arm import HOST, POWER_POOL, VMS_PATH, azvm_argv, lua_azvm_power, populate_http, run_wrk, serve, speed_up
 from bench_startup import free_port
 
 # Runs `azvm serve` with a probe: one line per pass of the collector (wall time, generation, µs, collected)
@@ -55,7 +55,8 @@ def measure(tmp: Path, tag: str, duration: float, threshold: str | None) -> list
     env = {"AZVM_BENCH_GC_LOG": str(log)}
     if threshold:
         env["AZVM_BENCH_GC_THRESHOLD"] = threshold
-    argv = [PY, "-c", PROBE, "serve", "--no-tls", "--host", HOST, "--port", str(port), "--in-memory", "--manual-clock"]
+    argv = azvm_argv(port, "--in-memory", "--manual-clock")
+    argv[1:3] = ["-c", PROBE]  # `python -m azvm serve ...` as `python -c PROBE serve ...`
     with serve(tag, argv, port, "/azvm/health", tmp / "servers.log", env=env):
         populate_http(port, POWER_POOL)
         speed_up(port)

@@ -339,7 +339,7 @@ def test_heads_without_their_copy_of_the_phases(tmp_path: Any) -> None:
     svc2 = make_service(again)
     svc2.clock.advance(4000)
     op = svc2.power_off(SUB, "rg", "a")
-    head = again.get_vm(keys[0] if keys[0].endswith("/a") else keys[1])
+    head = again.get_vm(next(k for k in keys if k.endswith("/a")))
     assert head is not None and head.last.op_id == op.op_id and head.version == len(again.load_history(head.key))
     assert dict(again.iter_phases(0))[head.key] == [list(p) for p in op.phases]
     again.close()

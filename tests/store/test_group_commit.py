@@ -86,27 +86,35 @@ def test_a_cancelled_waiter_is_cancelled_alone_once_the_batch_is_committed(tmp_p
     store.close()
 
 
-def test_a_failed_commit_reaches_every_waiter_and_nothing_is_kept(tmp_path: Path,
-                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_failed_commit_reaches_every_waiter_and_nothing_is_kept(tmp_path: Path) -> None:
+    """SQLite's own COMMIT fails: a deferred foreign key, checked only then, that one request broke.
+    Every request of the batch gets the error, and the store rolls the whole batch back."""
     store = open_store(tmp_path)
+    store._db.execute("PRAGMA foreign_keys=ON")
+    store._db.execute("CREATE TABLE parent (id INTEGER PRIMARY KEY)")
+    store._db.execute("CREATE TABLE child (p INTEGER REFERENCES parent (id) DEFERRABLE INITIALLY DEFERRED)")
     group = GroupCommit(store)
     seen: dict[str, str | None] = {}
 
-    def failing_commit() -> None:
-        with store._lock:  # as a commit that fails leaves it: rolled back
-            store._end_tx("ROLLBACK")
-        raise sqlite3.OperationalError("disk I/O error")
-
-    monkeypatch.setattr(store, "commit", failing_commit)
+    async def breaking() -> str:
+        with store.request():
+            store.set_meta("r-breaking", "1")
+            with store._write() as db:
+                db.execute("INSERT INTO child (p) VALUES (1)")  # no parent 1: refused at COMMIT only
+        await group.durable()
+        return "r-breaking"
 
     async def main() -> list[str | BaseException]:
-        return await asyncio.gather(*(request(store, group, f"r{i}", seen) for i in range(3)),
+        return await asyncio.gather(*(request(store, group, f"r{i}", seen) for i in range(3)), breaking(),
                                     return_exceptions=True)
 
     results = asyncio.run(main())
-    assert all(isinstance(r, sqlite3.OperationalError) for r in results)
-    assert [committed(store, f"r{i}") for i in range(3)] == [None, None, None]
-    monkeypatch.undo()
+    assert all(isinstance(r, sqlite3.IntegrityError) for r in results), results
+    assert [committed(store, n) for n in ("r0", "r1", "r2", "r-breaking")] == [None] * 4
+    assert not store.pending() and not store._db.in_transaction
+    # the store goes on: the next batch commits
+    assert asyncio.run(request(store, group, "after", seen)) == "after"
+    assert committed(store, "after") == "1"
     store.close()
 
 
